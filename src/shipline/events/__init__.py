@@ -1,0 +1,1 @@
+"""The event contract: vocabulary, validation and the input shapes (DESIGN section 2)."""

@@ -1,0 +1,131 @@
+"""The narrow interface every stage uses to talk to a database.
+
+SQL is written once, in the DuckDB dialect, and rendered for the engine at the
+last moment with sqlglot. An engine states how it differs through class flags and
+a few overrides, in the manner of SQLMesh's engine adapters.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from importlib import resources
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import sqlglot
+
+log = logging.getLogger(__name__)
+
+Params = Sequence[Any] | None
+
+
+class Backend(ABC):
+    """A connection to one database, with the operations the pipeline needs."""
+
+    DIALECT: ClassVar[str]
+    """sqlglot's name for the engine's SQL dialect."""
+
+    def render(self, sql: str) -> str:
+        """Render DuckDB-dialect SQL for this engine."""
+        if self.DIALECT == "duckdb":
+            return sql
+        return _transpile(sql, self.DIALECT)
+
+    @abstractmethod
+    def execute(self, sql: str, params: Params = None) -> None:
+        """Run one statement and discard its result."""
+
+    @abstractmethod
+    def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
+        """Run a query and return its rows."""
+
+    @abstractmethod
+    def fetch_arrow(self, sql: str, params: Params = None) -> pa.Table:
+        """Run a query and return its result as an Arrow table."""
+
+    @abstractmethod
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make an Arrow table queryable as a relation called ``name``."""
+
+    @abstractmethod
+    def unregister(self, name: str) -> None:
+        """Forget a relation made by ``register``."""
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit everything inside the block at once, or nothing on an error."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def fetchone(self, sql: str, params: Params = None) -> tuple[Any, ...] | None:
+        """Run a query and return its first row, if any."""
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Params = None) -> Any:
+        """Run a query and return the first column of its first row."""
+        row = self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    def fetch_dicts(self, sql: str, params: Params = None) -> list[dict[str, Any]]:
+        """Run a query and return its rows as dictionaries."""
+        return list(self.fetch_arrow(sql, params).to_pylist())
+
+    def migrate(self) -> list[str]:
+        """Apply every migration not applied yet, in order; return their names."""
+        self.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)"
+        )
+        applied = {row[0] for row in self.fetchall("SELECT version FROM schema_migrations")}
+        done = []
+        for version, name, script in _migrations():
+            if version in applied:
+                continue
+            with self.transaction():
+                for statement in sqlglot.parse(script, read="duckdb"):
+                    if statement is not None:
+                        self.execute(self.render(statement.sql(dialect="duckdb")))
+                self.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                    [version, name],
+                )
+            log.info("applied migration %s", name)
+            done.append(name)
+        return done
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    folder = resources.files("shipline.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.name, entry.read_text()))
+    return sorted(found)
+
+
+@lru_cache(maxsize=512)
+def _transpile(sql: str, dialect: str) -> str:
+    return ";\n".join(sqlglot.transpile(sql, read="duckdb", write=dialect))
+
+
+def open_backend(database: str) -> Backend:
+    """Open the backend a database URL or path names; DuckDB for a plain path."""
+    if database.startswith(("postgresql://", "postgres://")):
+        from shipline.errors import ConfigError
+
+        raise ConfigError(
+            f"database {database!r}: the PostgreSQL backend is not built yet; use a DuckDB"
+            " file path"
+        )
+    from shipline.store.duckdb import DuckDBBackend
+
+    return DuckDBBackend(database)

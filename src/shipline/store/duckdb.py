@@ -1,0 +1,96 @@
+"""The embedded default: one DuckDB file, owned by one process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from shipline.errors import BackendError, TransientBackendError
+from shipline.store.backend import Backend, Params
+
+
+class DuckDBBackend(Backend):
+    """A DuckDB file. Calls are serialised by a lock: one connection, one writer."""
+
+    DIALECT = "duckdb"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(path)
+        except duckdb.IOException as error:
+            raise TransientBackendError(
+                f"cannot open {path}: {error}. Another process may hold it; stop it or use"
+                " its API"
+            ) from error
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    def execute(self, sql: str, params: Params = None) -> None:
+        with self._lock, _translate_errors():
+            self._con.execute(sql, params)
+
+    def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
+        with self._lock, _translate_errors():
+            return self._con.execute(sql, params).fetchall()
+
+    def fetch_arrow(self, sql: str, params: Params = None) -> pa.Table:
+        with self._lock, _translate_errors():
+            if params:
+                return self._con.execute(sql, params).to_arrow_table()
+            return self._con.sql(sql).to_arrow_table()
+
+    def register(self, name: str, table: pa.Table) -> None:
+        with self._lock:
+            self._con.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._con.unregister(name)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._con.execute("BEGIN TRANSACTION")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                self._con.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            with _translate_errors():
+                self._con.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+
+@contextmanager
+def _translate_errors() -> Iterator[None]:
+    try:
+        yield
+    except duckdb.TransactionException as error:
+        raise TransientBackendError(f"transaction conflict: {error}; retry") from error
+    except duckdb.IOException as error:
+        raise TransientBackendError(f"storage unavailable: {error}; retry later") from error
+    except duckdb.Error as error:
+        raise BackendError(str(error)) from error
