@@ -87,6 +87,8 @@ resolved AS (
 checked AS (
     SELECT
         resolved.*,
+        list_transform(coalesce(shape_errors, []), lambda e: split_part(e, ':', 1))
+            AS shape_fields,
         list_concat(coalesce(shape_errors, []), list_filter([
             CASE
                 WHEN shipment_id IS NULL OR shipment_id = '' THEN 'shipment_id: required'
@@ -130,7 +132,11 @@ checked AS (
                 WHEN length(location_id) > 128 THEN 'location_id: longer than 128 characters'
             END,
             CASE WHEN length(carrier) > 128 THEN 'carrier: longer than 128 characters' END
-        ], lambda error: error IS NOT NULL)) AS errors
+        ], lambda error: error IS NOT NULL
+            -- a field already refused for its shape, or a record that is not an
+            -- object at all, needs no second message
+            AND NOT list_contains(shape_fields, split_part(error, ':', 1))
+            AND NOT list_contains(shape_fields, 'record'))) AS errors
     FROM resolved
 ),
 normalised AS (
@@ -144,12 +150,12 @@ normalised AS (
             THEN CAST(json(event_data) AS VARCHAR) END AS event_data,
         epoch_us(event_timestamp) AS event_us,
         len(errors) = 0 AS ok,
-        CASE WHEN len(errors) > 0 THEN coalesce(payload, to_json({
+        CASE WHEN len(errors) > 0 THEN coalesce(payload, CAST(to_json({
             'shipment_id': shipment_id,
             'event_timestamp': coalesce(timestamp_text, CAST(timestamp_value AS VARCHAR)),
             'event_type': event_type_raw, 'status': status_raw, 'location_id': location_id,
             'carrier': carrier, 'event_id': event_id, 'event_data': event_data
-        })) END AS rejected_payload
+        }) AS VARCHAR)) END AS rejected_payload
     FROM checked
     LEFT JOIN type_vocabulary AS default_status ON default_status.code = checked.event_type
 )

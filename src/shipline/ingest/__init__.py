@@ -1,0 +1,1 @@
+"""Ingest: validate, dedupe and store each accepted event exactly once."""

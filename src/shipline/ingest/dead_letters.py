@@ -1,0 +1,94 @@
+"""Dead letters: every rejected record, with its source, payload and reason."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from shipline.store import Backend
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record to keep: what arrived, from where, and why it was refused."""
+
+    source: str
+    payload: str
+    reason: str
+    errors: list[str]
+
+
+def record_dead_letters(backend: Backend, letters: Sequence[DeadLetter]) -> list[int]:
+    """Store dead letters in one statement; return their ids in order."""
+    if not letters:
+        return []
+    table = pa.table(
+        {
+            "position": pa.array(range(len(letters)), pa.int64()),
+            "source": [letter.source for letter in letters],
+            "payload": [letter.payload for letter in letters],
+            "reason": [letter.reason for letter in letters],
+            "errors": [json.dumps(letter.errors) for letter in letters],
+        }
+    )
+    backend.register("incoming_dead_letters", table)
+    try:
+        rows = backend.fetchall(
+            "INSERT INTO dead_letters (dead_letter_id, received_at, source, payload, reason,"
+            " errors, state) SELECT nextval('dead_letters_id'), current_timestamp, source,"
+            " payload, reason, errors, 'open' FROM (SELECT * FROM incoming_dead_letters"
+            " ORDER BY position) RETURNING dead_letter_id"
+        )
+    finally:
+        backend.unregister("incoming_dead_letters")
+    return sorted(int(row[0]) for row in rows)
+
+
+def list_dead_letters(
+    backend: Backend, *, state: str | None = "open", limit: int = 100
+) -> list[dict[str, Any]]:
+    """The newest dead letters, optionally of one state (open, redriven, purged)."""
+    where = "WHERE state = ?" if state else ""
+    params: list[Any] = [state] if state else []
+    return backend.fetch_dicts(
+        "SELECT dead_letter_id, received_at, source, reason, state, payload"
+        f" FROM dead_letters {where} ORDER BY dead_letter_id DESC LIMIT ?",
+        [*params, limit],
+    )
+
+
+def get_dead_letters(backend: Backend, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Dead letters by id, in id order."""
+    if not ids:
+        return []
+    placeholders = ", ".join("?" for _ in ids)
+    return backend.fetch_dicts(
+        f"SELECT * FROM dead_letters WHERE dead_letter_id IN ({placeholders})"
+        " ORDER BY dead_letter_id",
+        list(ids),
+    )
+
+
+def mark_dead_letters(backend: Backend, ids: Sequence[int], state: str) -> int:
+    """Move dead letters to ``state`` (redriven or purged); return how many moved."""
+    if not ids:
+        return 0
+    placeholders = ", ".join("?" for _ in ids)
+    rows = backend.fetchall(
+        f"UPDATE dead_letters SET state = ?, redriven_at = current_timestamp"
+        f" WHERE dead_letter_id IN ({placeholders}) AND state = 'open' RETURNING dead_letter_id",
+        [state, *ids],
+    )
+    return len(rows)
+
+
+def update_reason(backend: Backend, dead_letter_id: int, reason: str, errors: list[str]) -> None:
+    """Keep a redriven record that still fails open, with its latest reason."""
+    backend.execute(
+        "UPDATE dead_letters SET reason = ?, errors = ? WHERE dead_letter_id = ?",
+        [reason, json.dumps(errors), dead_letter_id],
+    )

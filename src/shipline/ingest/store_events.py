@@ -1,0 +1,138 @@
+"""Store validated events exactly once, on any backend.
+
+The idempotency key is ``event_id`` (given, or derived from shipment, time and
+type). A key seen before with the same normalised content is a duplicate: counted,
+not stored. The same key with different content is a conflict: the first write
+wins and the later record goes to ``dead_letters``, so nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from shipline.store import Backend
+
+_CLASSIFY_SQL = """
+CREATE OR REPLACE TEMP TABLE incoming_classified AS
+WITH ranked AS (
+    SELECT
+        i.*,
+        row_number() OVER (PARTITION BY event_id ORDER BY record_index) AS copy_number,
+        first_value(content_hash) OVER (PARTITION BY event_id ORDER BY record_index)
+            AS first_content_hash
+    FROM incoming_events AS i
+),
+stored AS (
+    SELECT e.event_id, e.content_hash AS stored_content_hash, e.ingest_seq AS stored_ingest_seq
+    FROM shipment_events AS e
+    WHERE e.event_id IN (SELECT event_id FROM incoming_events)
+)
+SELECT
+    ranked.*,
+    stored.stored_ingest_seq,
+    CASE
+        WHEN stored.stored_content_hash IS NOT NULL THEN
+            CASE WHEN stored.stored_content_hash = ranked.content_hash
+                THEN 'duplicate' ELSE 'conflict' END
+        WHEN copy_number > 1 THEN
+            CASE WHEN first_content_hash = ranked.content_hash
+                THEN 'duplicate' ELSE 'conflict' END
+        ELSE 'accepted'
+    END AS outcome
+FROM ranked LEFT JOIN stored USING (event_id)
+"""
+
+_INSERT_SQL = """
+INSERT INTO shipment_events (
+    ingest_seq, event_id, shipment_id, event_timestamp, event_type, status, location_id,
+    carrier, event_data, content_hash, source, ingested_at
+)
+SELECT
+    nextval('shipment_events_ingest_seq'), event_id, shipment_id, event_timestamp, event_type,
+    status, location_id, carrier, event_data, content_hash, ?, current_timestamp
+FROM (SELECT * FROM incoming_classified WHERE outcome = 'accepted' ORDER BY record_index)
+"""
+
+_CONFLICTS_SQL = """
+SELECT
+    record_index,
+    to_json({
+        'event_id': event_id, 'shipment_id': shipment_id,
+        'event_timestamp': strftime(event_timestamp, '%Y-%m-%dT%H:%M:%S.%fZ'),
+        'event_type': event_type, 'status': status, 'location_id': location_id,
+        'carrier': carrier, 'event_data': json(event_data)
+    }) AS payload,
+    event_id,
+    stored_ingest_seq
+FROM incoming_classified WHERE outcome = 'conflict' ORDER BY record_index
+"""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A record whose key was already taken by different content."""
+
+    record_index: int
+    payload: str
+    event_id: str
+    stored_ingest_seq: int | None
+
+    @property
+    def reason(self) -> str:
+        """Why the record was refused, and what to do about it."""
+        where = (
+            f"stored as ingest_seq {self.stored_ingest_seq}"
+            if self.stored_ingest_seq is not None
+            else "taken by an earlier record of this batch"
+        )
+        return (
+            f"event_id: {self.event_id!r} already {where} with different content; the first"
+            " write wins. Send a new event_id for a new event"
+        )
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    """What happened to the accepted records of one batch."""
+
+    stored: int
+    duplicates: int
+    conflicts: list[Conflict]
+    first_ingest_seq: int | None
+    last_ingest_seq: int | None
+
+
+def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutcome:
+    """Append the new events of ``accepted`` (validated, normalised) to the store.
+
+    Runs inside the caller's transaction, so the events and any dead letters for
+    the same batch commit together.
+    """
+    if accepted.num_rows == 0:
+        return StoreOutcome(0, 0, [], None, None)
+    backend.register("incoming_events", accepted)
+    try:
+        backend.execute(_CLASSIFY_SQL)
+        counts = dict(
+            backend.fetchall("SELECT outcome, count(*) FROM incoming_classified GROUP BY outcome")
+        )
+        backend.execute(_INSERT_SQL, [source])
+        conflicts = [
+            Conflict(int(index), str(payload), str(event_id), seq)
+            for index, payload, event_id, seq in backend.fetchall(_CONFLICTS_SQL)
+        ]
+        stored = int(counts.get("accepted", 0))
+        # One INSERT draws a contiguous run of the sequence: the writer is serialised.
+        last = backend.scalar("SELECT currval('shipment_events_ingest_seq')") if stored else None
+        backend.execute("DROP TABLE incoming_classified")
+    finally:
+        backend.unregister("incoming_events")
+    return StoreOutcome(
+        stored=stored,
+        duplicates=int(counts.get("duplicate", 0)),
+        conflicts=conflicts,
+        first_ingest_seq=None if last is None else int(last) - stored + 1,
+        last_ingest_seq=None if last is None else int(last),
+    )
