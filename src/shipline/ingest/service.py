@@ -61,8 +61,13 @@ def ingest_raw(
     *,
     event_type_aliases: Mapping[str, str] | None = None,
     status_aliases: Mapping[str, str] | None = None,
+    dead_letter: bool = True,
 ) -> IngestResult:
-    """Validate ``raw`` and store it; the events and dead letters commit together."""
+    """Validate ``raw`` and store it; the events and dead letters commit together.
+
+    With ``dead_letter=False`` refused records are only reported (a redrive keeps
+    its existing dead letters instead of adding new ones).
+    """
     started = time.perf_counter()
     batch = validate(raw, event_type_aliases, status_aliases)
     with backend.transaction():
@@ -75,7 +80,11 @@ def ingest_raw(
             for c in stored.conflicts
         ]
         letters.sort(key=lambda pair: pair[0])
-        ids = record_dead_letters(backend, [letter for _, letter in letters])
+        ids: list[int | None] = (
+            list(record_dead_letters(backend, [letter for _, letter in letters]))
+            if dead_letter
+            else [None] * len(letters)
+        )
     errors = [
         RecordError(index, letter.errors, dead_letter_id)
         for (index, letter), dead_letter_id in zip(letters, ids, strict=True)

@@ -45,9 +45,13 @@ class DuckDBBackend(Backend):
 
     def fetch_arrow(self, sql: str, params: Params = None) -> pa.Table:
         with self._lock, _translate_errors():
-            if params:
-                return self._con.execute(sql, params).to_arrow_table()
-            return self._con.sql(sql).to_arrow_table()
+            return self._con.sql(sql, params=params).to_arrow_table()
+
+    def fetch_dicts(self, sql: str, params: Params = None) -> list[dict[str, Any]]:
+        with self._lock, _translate_errors():
+            cursor = self._con.execute(sql, params)
+            names = [column[0] for column in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def register(self, name: str, table: pa.Table) -> None:
         with self._lock:

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS processing_checkpoints (
     process_type VARCHAR,
     status VARCHAR,
     last_ingest_seq BIGINT NOT NULL DEFAULT 0,
-    base_date DATE
+    base_date DATE,
+    view_rows BIGINT NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS shipment_timeline_base (

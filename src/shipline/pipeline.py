@@ -1,0 +1,220 @@
+"""The facade: the one object the CLI, the API, the scheduler and the dashboard call.
+
+It is the only place that opens a backend. Library code below it returns small
+result objects and never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from shipline.errors import NotFoundError, ValidationError
+from shipline.events.shapes import parse_json_body, read_events_file, records_to_raw
+from shipline.ingest import dead_letters
+from shipline.ingest.service import IngestResult, ingest_raw
+from shipline.settings import Settings, load_settings
+from shipline.store import Backend, open_backend
+from shipline.timeline.base import run_base
+from shipline.timeline.incremental import run_incremental
+from shipline.timeline.query import Status, shipment_summary, shipment_timeline, status
+from shipline.timeline.runs import RunResult
+from shipline.timeline.verify import VerifyResult, verify
+from shipline.timeline.views import ensure_views
+
+REFERENCE_KEYS = {"locations": "location_id", "packages": "shipment_id"}
+
+
+class Pipeline:
+    """Every operation shipline offers, over one backend."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.backend: Backend = open_backend(self.settings.database)
+        self.backend.migrate()
+        ensure_views(self.backend)
+        # One timeline run at a time: runs read the checkpoint, then move it.
+        self._run_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, **overrides: Any) -> Pipeline:
+        """A pipeline over ``shipline.toml`` and ``SHIPLINE_*``, with overrides on top."""
+        return cls(load_settings(**overrides))
+
+    def close(self) -> None:
+        """Release the database."""
+        self.backend.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Ingest -----------------------------------------------------------------
+
+    def ingest_table(self, raw: pa.Table, source: str) -> IngestResult:
+        """Ingest a table of raw events (any subset of the event columns)."""
+        return ingest_raw(
+            self.backend,
+            raw,
+            source,
+            event_type_aliases=self.settings.aliases.event_type,
+            status_aliases=self.settings.aliases.status,
+        )
+
+    def ingest_records(self, records: Sequence[Any], source: str) -> IngestResult:
+        """Ingest parsed JSON records (objects; anything else is rejected with a reason)."""
+        return self.ingest_table(records_to_raw(records), source)
+
+    def ingest_body(self, body: bytes | str, source: str) -> IngestResult:
+        """Ingest a JSON object, a JSON array or NDJSON."""
+        return self.ingest_records(parse_json_body(body), source)
+
+    def ingest_files(
+        self, paths: Sequence[Path], on_file: Callable[[Path, IngestResult], None] | None = None
+    ) -> IngestResult:
+        """Ingest files of events (Parquet, CSV, JSON, NDJSON), one transaction each."""
+        total = IngestResult(source="files", received=0, accepted=0, duplicates=0, rejected=0)
+        for path in paths:
+            result = self.ingest_table(read_events_file(path), f"file:{path.name}")
+            total = total.merge(result)
+            if on_file is not None:
+                on_file(path, result)
+        return total
+
+    # Reference data -----------------------------------------------------------
+
+    def load_reference(self, table: str, path: Path) -> int:
+        """Upsert a locations or packages file (Parquet or CSV) by its key; return rows."""
+        if table not in REFERENCE_KEYS:
+            raise ValidationError(f"reference table {table!r}: use locations or packages")
+        data = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
+        key = REFERENCE_KEYS[table]
+        if key not in data.column_names:
+            raise ValidationError(f"{path.name}: column {key!r} is required for {table}")
+        known = {row[0] for row in self.backend.fetchall(f"DESCRIBE {table}")}
+        wanted = [name for name in data.column_names if name in known]
+        names = ", ".join(wanted)
+        self.backend.register("incoming_reference", data.select(wanted))
+        try:
+            with self.backend.transaction():
+                self.backend.execute(
+                    f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM incoming_reference)"
+                )
+                self.backend.execute(
+                    f"INSERT INTO {table} ({names}) SELECT {names} FROM incoming_reference"
+                )
+        finally:
+            self.backend.unregister("incoming_reference")
+        return int(data.num_rows)
+
+    # Timeline -----------------------------------------------------------------
+
+    def base(self, as_of: date | None = None, rebuild: bool = False) -> RunResult:
+        """The daily base run for ``as_of`` (today, UTC, by default)."""
+        with self._run_lock:
+            return run_base(
+                self.backend,
+                as_of=as_of or datetime.now(UTC).date(),
+                lookback_days=self.settings.lookback_days,
+                rebuild=rebuild,
+            )
+
+    def incremental(self, replay_from: datetime | None = None) -> RunResult:
+        """Process the events accepted since the checkpoint; optionally replay."""
+        with self._run_lock:
+            return run_incremental(self.backend, replay_from=replay_from)
+
+    def verify(self) -> VerifyResult:
+        """The drift audit: the view against a full recompute."""
+        with self._run_lock:
+            return verify(self.backend, lookback_days=self.settings.lookback_days)
+
+    def status(self) -> Status:
+        """Checkpoint, counts and lag."""
+        return status(self.backend)
+
+    def timeline(self, shipment_id: str) -> list[dict[str, Any]]:
+        """A shipment's timeline; NotFoundError if it is not in the view."""
+        rows = shipment_timeline(self.backend, shipment_id)
+        if not rows:
+            raise NotFoundError(f"shipment {shipment_id!r} is not in the timeline view")
+        return rows
+
+    def summary(self, shipment_id: str) -> dict[str, Any]:
+        """A shipment's performance metrics; NotFoundError if it is not in the view."""
+        row = shipment_summary(self.backend, shipment_id)
+        if row is None:
+            raise NotFoundError(f"shipment {shipment_id!r} is not in the timeline view")
+        return row
+
+    # Dead letters ---------------------------------------------------------------
+
+    def dead_letters(self, state: str | None = "open", limit: int = 100) -> list[dict[str, Any]]:
+        """The newest dead letters."""
+        return dead_letters.list_dead_letters(self.backend, state=state, limit=limit)
+
+    def dead_letter(self, dead_letter_id: int) -> dict[str, Any]:
+        """One dead letter, whole."""
+        found = dead_letters.get_dead_letters(self.backend, [dead_letter_id])
+        if not found:
+            raise NotFoundError(f"dead letter {dead_letter_id} does not exist")
+        return found[0]
+
+    def redrive(self, ids: Sequence[int], payload: str | None = None) -> IngestResult:
+        """Validate dead letters again and ingest them; ``payload`` replaces one's text.
+
+        A record accepted (or found a duplicate) is marked redriven; one that fails
+        again stays open with its new reason.
+        """
+        letters = dead_letters.get_dead_letters(self.backend, ids)
+        if payload is not None and len(letters) != 1:
+            raise ValidationError("--payload fixes exactly one dead letter; give one id")
+        open_letters = [letter for letter in letters if letter["state"] == "open"]
+        texts = [payload if payload is not None else str(l["payload"]) for l in open_letters]
+        records = [_first_record(text) for text in texts]
+        result = ingest_raw(
+            self.backend,
+            records_to_raw(records),
+            "redrive",
+            event_type_aliases=self.settings.aliases.event_type,
+            status_aliases=self.settings.aliases.status,
+            dead_letter=False,
+        )
+        failed = {error.index: error for error in result.errors}
+        with self.backend.transaction():
+            for index, letter in enumerate(open_letters):
+                if index in failed:
+                    reason = "; ".join(failed[index].errors)
+                    dead_letters.update_reason(
+                        self.backend, letter["dead_letter_id"], reason, failed[index].errors
+                    )
+            dead_letters.mark_dead_letters(
+                self.backend,
+                [l["dead_letter_id"] for i, l in enumerate(open_letters) if i not in failed],
+                "redriven",
+            )
+        return result
+
+    def purge_dead_letters(self, ids: Sequence[int]) -> int:
+        """Mark dead letters purged (kept for audit, no longer open)."""
+        return dead_letters.mark_dead_letters(self.backend, ids, "purged")
+
+
+def _first_record(text: str) -> Any:
+    try:
+        records = parse_json_body(text)
+    except ValidationError:
+        return text
+    if len(records) == 1:
+        return records[0]
+    return json.loads(text) if text.strip().startswith("[") else records[0]

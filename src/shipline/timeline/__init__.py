@@ -1,0 +1,1 @@
+"""The timeline engine: daily base, incremental runs, the real-time view, verify."""

@@ -1,0 +1,134 @@
+"""The daily base run: a full recompute of every recently active shipment.
+
+It covers each shipment whose latest event is at or after D - lookback, over its
+whole history (cumulative figures need the first event), replaces the base in one
+transaction, folds and clears the incremental rows, refreshes ``shipment_state``
+and moves the checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime, time as clock, timedelta
+
+from shipline.store import Backend
+from shipline.timeline.runs import (
+    Checkpoint,
+    RunResult,
+    max_ingest_seq,
+    read_checkpoint,
+    record_run,
+    write_checkpoint,
+)
+from shipline.timeline.sql import NO_SEED, STATE_COLUMNS, TIMELINE_COLUMNS, columns, timeline_rows
+
+EVENT_COLUMNS = (
+    "shipment_id",
+    "event_id",
+    "event_timestamp",
+    "event_type",
+    "status",
+    "location_id",
+    "carrier",
+)
+
+
+def whole_shipments(scope: str, upto_seq_param: str = "?") -> str:
+    """Events (unseeded) of every shipment listed in relation ``scope``."""
+    return (
+        f"(SELECT {columns(EVENT_COLUMNS, 'e.')}, {NO_SEED} FROM shipment_events AS e"
+        f" WHERE e.ingest_seq <= {upto_seq_param}"
+        f" AND e.shipment_id IN (SELECT shipment_id FROM {scope}))"
+    )
+
+
+def base_cutoff(as_of: date, lookback_days: int) -> datetime:
+    """Shipments whose latest event is at or after this instant are in the base."""
+    return datetime.combine(as_of, clock.min, tzinfo=UTC) - timedelta(days=lookback_days)
+
+
+def run_base(
+    backend: Backend, *, as_of: date, lookback_days: int, rebuild: bool = False
+) -> RunResult:
+    """Recompute the base for ``as_of``; ``rebuild`` also recomputes every shipment's state."""
+    started = time.perf_counter()
+    previous = read_checkpoint(backend)
+    upto = max_ingest_seq(backend)
+    cutoff = base_cutoff(as_of, lookback_days)
+    with backend.transaction():
+        if rebuild:
+            backend.execute("DELETE FROM shipment_state")
+        backend.execute(
+            "CREATE OR REPLACE TEMP TABLE base_scope AS"
+            " SELECT shipment_id, count(*) AS events FROM shipment_events"
+            " WHERE ingest_seq <= ? GROUP BY shipment_id HAVING max(event_timestamp) >= ?",
+            [upto, cutoff],
+        )
+        backend.execute("DELETE FROM shipment_timeline_base")
+        backend.execute(
+            f"INSERT INTO shipment_timeline_base SELECT {columns(TIMELINE_COLUMNS)},"
+            f" current_timestamp, 'daily_base'"
+            f" FROM ({timeline_rows(whole_shipments('base_scope'))})",
+            [upto],
+        )
+        backend.execute("DELETE FROM shipment_timeline_incremental")
+        _refresh_state(backend, upto)
+        rows = int(backend.scalar("SELECT coalesce(sum(events), 0) FROM base_scope"))
+        shipments = int(backend.scalar("SELECT count(*) FROM base_scope"))
+        newest = backend.scalar(
+            "SELECT max(event_timestamp) FROM shipment_events WHERE ingest_seq <= ?", [upto]
+        )
+        write_checkpoint(
+            backend,
+            Checkpoint(
+                last_ingest_seq=upto,
+                last_processed_timestamp=newest,
+                last_update_time=datetime.now(UTC),
+                process_type="daily_base",
+                status="completed",
+                base_date=as_of,
+                view_rows=rows,
+            ),
+        )
+        result = RunResult(
+            process_type="daily_base",
+            events=upto - previous.last_ingest_seq,
+            shipments_affected=shipments,
+            rows_written=rows,
+            full_recompute_rows=rows,
+            from_ingest_seq=previous.last_ingest_seq,
+            to_ingest_seq=upto,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+        record_run(backend, result)
+        backend.execute("DROP TABLE base_scope")
+    return result
+
+
+def _refresh_state(backend: Backend, upto: int) -> None:
+    """Make ``shipment_state`` hold the last row of every shipment seen so far.
+
+    Base shipments take their last base row. Shipments outside the base keep their
+    state (nothing new happened to them), except those that never had one, such as
+    old shipments on the first run, which are computed here once.
+    """
+    backend.execute("UPDATE shipment_state SET in_view = false WHERE in_view")
+    backend.execute(
+        "DELETE FROM shipment_state WHERE shipment_id IN (SELECT shipment_id FROM base_scope)"
+    )
+    backend.execute(
+        f"INSERT INTO shipment_state SELECT {columns(STATE_COLUMNS)}, true"
+        f" FROM shipment_timeline_base WHERE next_event_timestamp IS NULL"
+    )
+    backend.execute(
+        "CREATE OR REPLACE TEMP TABLE stateless AS SELECT DISTINCT e.shipment_id"
+        " FROM shipment_events AS e WHERE e.ingest_seq <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM shipment_state AS s WHERE s.shipment_id = e.shipment_id)",
+        [upto],
+    )
+    backend.execute(
+        f"INSERT INTO shipment_state SELECT {columns(STATE_COLUMNS)}, false"
+        f" FROM ({timeline_rows(whole_shipments('stateless'))}) WHERE next_event_timestamp IS NULL",
+        [upto],
+    )
+    backend.execute("DROP TABLE stateless")

@@ -1,0 +1,75 @@
+"""Reads for users: one shipment's timeline and summary, and the pipeline's status."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shipline.store import Backend
+from shipline.timeline.runs import Checkpoint, read_checkpoint
+
+
+def shipment_timeline(backend: Backend, shipment_id: str) -> list[dict[str, Any]]:
+    """The shipment's rows from the real-time view, in timeline order."""
+    return backend.fetch_dicts(
+        "SELECT * FROM shipment_timeline_realtime WHERE shipment_id = ? ORDER BY event_sequence",
+        [shipment_id],
+    )
+
+
+def shipment_summary(backend: Backend, shipment_id: str) -> dict[str, Any] | None:
+    """The shipment's performance metrics, or None if it is not in the view."""
+    rows = backend.fetch_dicts("SELECT * FROM shipment_summary WHERE shipment_id = ?", [shipment_id])
+    return rows[0] if rows else None
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where the pipeline stands."""
+
+    checkpoint: Checkpoint
+    events: int
+    newest_ingest_seq: int
+    pending_events: int
+    lag_seconds: float
+    base_rows: int
+    incremental_rows: int
+    shipments: int
+    open_dead_letters: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready status."""
+        data = asdict(self)
+        data["checkpoint"] = {
+            key: value.isoformat() if hasattr(value, "isoformat") else value
+            for key, value in data["checkpoint"].items()
+        }
+        return data
+
+
+def status(backend: Backend) -> Status:
+    """Checkpoint, counts and lag: the age of the oldest accepted, unprocessed event."""
+    checkpoint = read_checkpoint(backend)
+    row = backend.fetchone(
+        "SELECT count(*), coalesce(max(ingest_seq), 0),"
+        " count(*) FILTER (WHERE ingest_seq > ?),"
+        " min(ingested_at) FILTER (WHERE ingest_seq > ?) FROM shipment_events",
+        [checkpoint.last_ingest_seq, checkpoint.last_ingest_seq],
+    )
+    assert row is not None
+    events, newest, pending, oldest_pending = row
+    lag = 0.0 if oldest_pending is None else (datetime.now(UTC) - oldest_pending).total_seconds()
+    return Status(
+        checkpoint=checkpoint,
+        events=int(events),
+        newest_ingest_seq=int(newest),
+        pending_events=int(pending),
+        lag_seconds=max(lag, 0.0),
+        base_rows=int(backend.scalar("SELECT count(*) FROM shipment_timeline_base")),
+        incremental_rows=int(backend.scalar("SELECT count(*) FROM shipment_timeline_incremental")),
+        shipments=int(backend.scalar("SELECT count(*) FROM shipment_state")),
+        open_dead_letters=int(
+            backend.scalar("SELECT count(*) FROM dead_letters WHERE state = 'open'")
+        ),
+    )

@@ -1,0 +1,114 @@
+"""The checkpoint and the record of each run.
+
+Checkpoints count ingestion (``ingest_seq``), not event time: seed 000's
+``event_timestamp > checkpoint`` would silently drop every late event.
+``last_processed_timestamp`` is kept as information only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from shipline.store import Backend
+
+CHECKPOINT_ID = "shipment_timeline"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How far processing has got, in ingest order."""
+
+    last_ingest_seq: int = 0
+    last_processed_timestamp: datetime | None = None
+    last_update_time: datetime | None = None
+    process_type: str | None = None
+    status: str | None = None
+    base_date: date | None = None
+    view_rows: int = 0
+
+
+def read_checkpoint(backend: Backend) -> Checkpoint:
+    """The current checkpoint; all zeros before the first run."""
+    rows = backend.fetch_dicts(
+        "SELECT last_ingest_seq, last_processed_timestamp, last_update_time, process_type,"
+        " status, base_date, view_rows FROM processing_checkpoints WHERE checkpoint_id = ?",
+        [CHECKPOINT_ID],
+    )
+    return Checkpoint(**rows[0]) if rows else Checkpoint()
+
+
+def write_checkpoint(backend: Backend, checkpoint: Checkpoint) -> None:
+    """Replace the checkpoint; call inside the run's transaction."""
+    backend.execute("DELETE FROM processing_checkpoints WHERE checkpoint_id = ?", [CHECKPOINT_ID])
+    backend.execute(
+        "INSERT INTO processing_checkpoints (checkpoint_id, last_processed_timestamp,"
+        " last_update_time, process_type, status, last_ingest_seq, base_date, view_rows)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            CHECKPOINT_ID,
+            checkpoint.last_processed_timestamp,
+            checkpoint.last_update_time,
+            checkpoint.process_type,
+            checkpoint.status,
+            checkpoint.last_ingest_seq,
+            checkpoint.base_date,
+            checkpoint.view_rows,
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one base or incremental run did.
+
+    ``full_recompute_rows`` is what a full recompute would have written (the rows in
+    the view), so ``rows_written / full_recompute_rows`` is the work a run saves.
+    """
+
+    process_type: str
+    events: int
+    shipments_affected: int
+    rows_written: int
+    full_recompute_rows: int
+    from_ingest_seq: int
+    to_ingest_seq: int
+    duration_ms: float
+    late_shipments: int = 0
+    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready stats, as ``--json`` prints them."""
+        data = asdict(self)
+        data["started_at"] = self.started_at.isoformat()
+        return data
+
+
+def record_run(backend: Backend, run: RunResult) -> None:
+    """Keep the run for monitoring (recent batches, work saved)."""
+    backend.execute(
+        "INSERT INTO processing_runs (run_id, process_type, started_at, duration_ms,"
+        " from_ingest_seq, to_ingest_seq, events, shipments_affected, late_shipments,"
+        " rows_written, full_recompute_rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run.run_id,
+            run.process_type,
+            run.started_at,
+            run.duration_ms,
+            run.from_ingest_seq,
+            run.to_ingest_seq,
+            run.events,
+            run.shipments_affected,
+            run.late_shipments,
+            run.rows_written,
+            run.full_recompute_rows,
+        ],
+    )
+
+
+def max_ingest_seq(backend: Backend) -> int:
+    """The newest accepted event's ``ingest_seq``; 0 for an empty store."""
+    return int(backend.scalar("SELECT coalesce(max(ingest_seq), 0) FROM shipment_events"))
