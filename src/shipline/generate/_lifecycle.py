@@ -6,6 +6,7 @@ loops run over lifecycle slots and other fixed, small catalogues.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -74,14 +75,14 @@ CARRIER_WEIGHTS = (0.15, 0.14, 0.12, 0.11, 0.08, 0.06, 0.06, 0.05, 0.05, 0.06, 0
 SERVICE_LEVELS = ("express", "standard", "economy")
 SERVICE_WEIGHTS = (0.2, 0.6, 0.2)
 PROMISED_DAYS = np.array([1, 3, 5], dtype=np.int64)
-SPEED = np.array([0.55, 1.0, 1.3])
+SPEED = np.array([0.3, 0.9, 1.5])
 
 # Terminal paths; the weights are the "few percent" of non-standard lifecycles.
 NORMAL, ATTEMPTED, PICKUP, RETURNED, CANCELLED = range(5)
 PATH_WEIGHTS = (0.905, 0.04, 0.03, 0.01, 0.015)
 HOP_WEIGHTS = (0.3, 0.35, 0.25, 0.1)
 MAX_HOPS = len(HOP_WEIGHTS)
-IN_TRANSIT_P, EXCEPTION_P, CUSTOMS_HOLD_P, DOMESTIC_P = 0.45, 0.025, 0.4, 0.8
+IN_TRANSIT_P, EXCEPTION_P, CUSTOMS_HOLD_P, DOMESTIC_P = 0.4, 0.025, 0.4, 0.8
 
 DEST = MAX_HOPS + 1  # route column of the destination; columns 0..MAX_HOPS are hops
 MIN_GAP_S, MAX_GAP_S = 300, 30 * 3600
@@ -131,6 +132,39 @@ SLOT_TYPE = np.array([EVENT_TYPE_NAMES.index(s.event_type) for s in SLOTS], dtyp
 SLOT_ROUTE_COL = np.array([s.route_col for s in SLOTS], dtype=np.int64)
 
 
+def _payloads() -> tuple[tuple[str, ...], IntArray, IntArray]:
+    """``event_data`` JSON texts, and each event type's offset and count among them."""
+    temperatures = [round(t, 1) for t in np.arange(-5.0, 35.01, 0.5).tolist()]
+    scans = [
+        {"scan": s, "temperature_c": t} for s in ("barcode", "rfid", "manual") for t in temperatures
+    ]
+    reasons = {
+        "customs_hold": ("documents_missing", "duties_unpaid", "inspection"),
+        "exception": ("damaged", "address_issue", "weather_delay", "missorted"),
+        "delivery_attempted": ("recipient_absent", "access_denied", "business_closed"),
+        "returned_to_sender": ("refused", "undeliverable", "unclaimed"),
+        "cancelled": ("customer_request", "payment_failed", "duplicate_order"),
+    }
+    by_type: dict[str, list[dict[str, object]]] = {
+        "created": [{"channel": c} for c in ("api", "web", "edi", "retail")],
+        "ready_for_pickup": [{"hold_days": d} for d in (5, 7, 10, 14)],
+        "delivered": [
+            {"proof": p, "signed_by": n}
+            for p in ("signature", "photo", "safe_place")
+            for n in ("A. Smith", "J. Chen", "M. Garcia", "K. Müller", "R. Tanaka", "front desk")
+        ],
+        **{t: [{"reason": r} for r in rs] for t, rs in reasons.items()},
+    }
+    blocks = [by_type.get(t, scans) for t in EVENT_TYPE_NAMES]
+    counts = np.array([len(b) for b in blocks], dtype=np.int64)
+    offsets = np.cumsum(counts) - counts
+    texts = tuple(json.dumps(p, ensure_ascii=False) for b in blocks for p in b)
+    return texts, offsets, counts
+
+
+PAYLOADS, PAYLOAD_OFFSET, PAYLOAD_COUNT = _payloads()
+
+
 @dataclass(frozen=True)
 class World:
     """Locations as parallel arrays, indexed by location number."""
@@ -156,6 +190,13 @@ class Lifecycles:
     route: npt.NDArray[np.int32]  # (shipments, DEST + 1) location numbers
     present: BoolArray  # (shipments, len(SLOTS))
     time_s: IntArray  # (shipments, len(SLOTS)); meaningful where present
+
+    def swap(self, a: int, b: int) -> None:
+        """Exchange shipments ``a`` and ``b`` in place."""
+        for column in (self.created_s, self.service, self.carrier, self.weight_kg):
+            column[[a, b]] = column[[b, a]]
+        for grid in (self.route, self.present, self.time_s):
+            grid[[a, b]] = grid[[b, a]]
 
     def head(self, n: int) -> Lifecycles:
         """The first ``n`` shipments (views, not copies)."""
@@ -261,7 +302,9 @@ def simulate(
     path = rng.choice(len(PATH_WEIGHTS), n, p=PATH_WEIGHTS)
     in_transit = rng.random((n, MAX_HOPS)) < IN_TRANSIT_P
     customs_hold = cross & (rng.random(n) < CUSTOMS_HOLD_P)
-    exception_hop = np.where(rng.random(n) < EXCEPTION_P, (rng.random(n) * hops).astype(np.int64), -1)
+    exception_hop = np.where(
+        rng.random(n) < EXCEPTION_P, (rng.random(n) * hops).astype(np.int64), -1
+    )
     moving = path != CANCELLED
     final_step = {
         "out_for_delivery": np.isin(path, (NORMAL, ATTEMPTED, RETURNED)),
@@ -306,7 +349,7 @@ def simulate(
         created_s=created,
         service=service.astype(np.int64),
         carrier=rng.choice(len(CARRIERS), n, p=CARRIER_WEIGHTS).astype(np.int64),
-        weight_kg=np.round(np.clip(rng.lognormal(np.log(2.0), 0.9, n), 0.05, 70.0), 2),
+        weight_kg=np.round(rng.lognormal(np.log(2.0), 0.9, n).clip(0.05, 70.0), 2),
         route=route,
         present=present,
         time_s=time_s,

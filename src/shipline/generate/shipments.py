@@ -7,7 +7,6 @@ orders them by arrival and writes them out.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,36 +89,6 @@ class _Events:
     id_key: np.uint64
 
 
-def _event_data_catalog() -> tuple[pa.Array, IntArray, IntArray]:
-    """JSON payloads, and each event type's offset and count in the catalogue."""
-    temperatures = [round(t, 1) for t in np.arange(-5.0, 35.01, 0.5).tolist()]
-    scans = [
-        {"scan": s, "temperature_c": t} for s in ("barcode", "rfid", "manual") for t in temperatures
-    ]
-    reasons = {
-        "customs_hold": ("documents_missing", "duties_unpaid", "inspection"),
-        "exception": ("damaged", "address_issue", "weather_delay", "missorted"),
-        "delivery_attempted": ("recipient_absent", "access_denied", "business_closed"),
-        "returned_to_sender": ("refused", "undeliverable", "unclaimed"),
-        "cancelled": ("customer_request", "payment_failed", "duplicate_order"),
-    }
-    payloads: dict[str, list[dict[str, object]]] = {
-        "created": [{"channel": c} for c in ("api", "web", "edi", "retail")],
-        "ready_for_pickup": [{"hold_days": d} for d in (5, 7, 10, 14)],
-        "delivered": [
-            {"proof": p, "signed_by": n}
-            for p in ("signature", "photo", "safe_place")
-            for n in ("A. Smith", "J. Chen", "M. Garcia", "K. Müller", "R. Tanaka", "front desk")
-        ],
-        **{t: [{"reason": r} for r in rs] for t, rs in reasons.items()},
-    }
-    blocks = [payloads.get(t, scans) for t in lc.EVENT_TYPE_NAMES]
-    sizes = np.array([len(b) for b in blocks], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    catalog = pa.array([json.dumps(p) for b in blocks for p in b], type=pa.string())
-    return catalog, offsets, sizes
-
-
 def _strings(chars: npt.NDArray[np.uint8], valid: BoolArray | None = None) -> pa.Array:
     """A string array from a (rows, width) matrix of ASCII codes, without a per-row loop."""
     rows, width = chars.shape
@@ -171,6 +140,8 @@ def _corrupt_ids(ids: pa.Array, kind: npt.NDArray[np.int8], rows: IntArray) -> p
 
 @dataclass(frozen=True)
 class _Dictionaries:
+    """Values the event columns take by index."""
+
     shipment_ids: pa.Array
     location_ids: pa.Array
     carrier_of_ship: IntArray
@@ -181,7 +152,9 @@ class _Dictionaries:
         ship, kind = ev.ship[rows], ev.bad_kind[rows]
         etype = ev.event_type[rows].astype(np.int64)
         type_code = np.where(kind == UNKNOWN_TYPE, len(lc.EVENT_TYPE_NAMES) + rows % 3, etype)
-        status_code = np.where(kind == BAD_STATUS, len(STATUS_NAMES) + rows % 2, STATUS_OF_TYPE[etype])
+        status_code = np.where(
+            kind == BAD_STATUS, len(STATUS_NAMES) + rows % 2, STATUS_OF_TYPE[etype]
+        )
         no_status = ~ev.has_status[rows] & (kind != BAD_STATUS)
         data = ev.data_code[rows]
         columns = [
@@ -200,15 +173,24 @@ class _Dictionaries:
 def _enough_lifecycles(
     rng: np.random.Generator, world: lc.World, need: int, start_s: int, cutoff_s: int
 ) -> lc.Lifecycles:
-    """Simulate just enough shipments for ``need`` events (a few more, never fewer)."""
+    """Simulate shipments for exactly ``need`` events."""
     pilot = lc.simulate(rng, world, 2000, start_s, cutoff_s)
     per_shipment = float(pilot.present.sum()) / 2000
     n = int(need / per_shipment * 1.03) + 50
     while True:
         life = lc.simulate(rng, world, n, start_s, cutoff_s)
-        total = np.cumsum(life.present.sum(axis=1))
+        counts = life.present.sum(axis=1)
+        total = np.cumsum(counts)
         if total[-1] >= need:
-            return life.head(int(np.searchsorted(total, need)) + 1)
+            k = int(np.searchsorted(total, need))  # shipment k crosses `need`
+            short = need - (int(total[k - 1]) if k else 0)
+            # Prefer a later shipment with exactly the missing number of events.
+            fits = np.flatnonzero(counts[k:] == short)
+            if len(fits):
+                life.swap(k, k + int(fits[0]))
+            else:  # none has: this one stalls part-way instead, as lost parcels do
+                life.present[k, np.flatnonzero(life.present[k])[short:]] = False
+            return life.head(k + 1)
         n = int(n * need / float(total[-1]) * 1.05) + 50
 
 
@@ -225,10 +207,8 @@ def _base_events(
     ship, slot = np.nonzero(life.present)
     n = len(ship)
     event_type = lc.SLOT_TYPE[slot]
-    catalog_offset, catalog_size = _event_data_catalog()[1:]
-    data_code = catalog_offset[event_type] + (rng.random(n) * catalog_size[event_type]).astype(
-        np.int64
-    )
+    offset, count = lc.PAYLOAD_OFFSET[event_type], lc.PAYLOAD_COUNT[event_type]
+    data_code = offset + (rng.random(n) * count).astype(np.int64)
     bad_kind = np.full(n, -1, dtype=np.int8)
     bad_kind[rng.choice(n, min(bad, n), replace=False)] = rng.permutation(min(bad, n)) % BAD_KINDS
     last = np.ones(n, dtype=np.bool_)
@@ -250,7 +230,12 @@ def _base_events(
 
 
 def _arrival_order(
-    rng: np.random.Generator, ev: _Events, arrival: IntArray, last: BoolArray, late: float, dup: float
+    rng: np.random.Generator,
+    ev: _Events,
+    arrival: IntArray,
+    last: BoolArray,
+    late: float,
+    dup: float,
 ) -> IntArray:
     """Base-row numbers in arrival order, with late arrivals and duplicate deliveries."""
     n = len(arrival)
@@ -295,7 +280,9 @@ def _locations_table(world: lc.World) -> tuple[pa.Table, pa.Array]:
     return table, ids
 
 
-def _packages_table(life: lc.Lifecycles, shipment_ids: pa.Array, location_ids: pa.Array) -> pa.Table:
+def _packages_table(
+    life: lc.Lifecycles, shipment_ids: pa.Array, location_ids: pa.Array
+) -> pa.Table:
     order = np.argsort(life.created_s, kind="stable")
     service = life.service[order]
     promised = (life.created_s[order] + lc.PROMISED_DAYS[service] * 86400) * 1_000_000
@@ -325,8 +312,10 @@ def generate_dataset(
     """Generate about ``events`` event rows (within 5%) for shipments created over ``days``.
 
     ``start`` (UTC if naive) defaults to midnight UTC ``days`` days ago; lifecycles are
-    cut at the end of the window, or at now if that comes first. The same arguments
-    give identical tables.
+    cut at the end of the window, or at now if that comes first. A ``late_fraction`` of
+    events arrive hours to days after a later event of their shipment, a
+    ``duplicate_fraction`` arrive again byte-identical, and a ``bad_fraction`` of rows
+    are malformed. The same arguments give identical tables.
     """
     if events < 1 or days < 1 or locations < len(lc.FACILITY_TYPES):
         raise ValueError(f"need events >= 1, days >= 1 and locations >= {len(lc.FACILITY_TYPES)}")
@@ -346,7 +335,9 @@ def generate_dataset(
     world_rng, life_rng, event_rng = np.random.default_rng(seed).spawn(3)
     world = lc.build_world(world_rng, locations)
     locations_table, location_ids = _locations_table(world)
-    life = _enough_lifecycles(life_rng, world, round(events / (1 + duplicate_fraction)), start_s, cutoff_s)
+    life = _enough_lifecycles(
+        life_rng, world, max(1, round(events / (1 + duplicate_fraction))), start_s, cutoff_s
+    )
     numbers = np.empty(len(life.created_s), dtype=np.int64)
     numbers[np.argsort(life.created_s, kind="stable")] = np.arange(1, len(numbers) + 1)
     shipment_ids = _numbered("SHP-", numbers, 9)
@@ -354,7 +345,7 @@ def generate_dataset(
     ev, arrival, last = _base_events(event_rng, life, round(bad_fraction * events))
     order = _arrival_order(event_rng, ev, arrival, last, late_fraction, duplicate_fraction)
     del arrival, last
-    catalog = _event_data_catalog()[0]
+    catalog = pa.array(lc.PAYLOADS, type=pa.string())
     dictionaries = _Dictionaries(shipment_ids, location_ids, life.carrier, catalog)
     batches = [
         dictionaries.batch(ev, order[i : i + CHUNK_ROWS]) for i in range(0, len(order), CHUNK_ROWS)
@@ -370,7 +361,9 @@ def _iso_timestamps(events: pa.Table) -> pa.Table:
     """``event_timestamp`` as ISO-8601 text in UTC with a ``Z`` suffix."""
     naive = pc.cast(events["event_timestamp"], pa.timestamp("us"))
     iso = pc.strftime(naive, format="%Y-%m-%dT%H:%M:%SZ")
-    return events.set_column(events.schema.get_field_index("event_timestamp"), "event_timestamp", iso)
+    return events.set_column(
+        events.schema.get_field_index("event_timestamp"), "event_timestamp", iso
+    )
 
 
 def _write_ndjson(events: pa.Table, path: Path) -> None:
