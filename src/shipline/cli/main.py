@@ -1,0 +1,365 @@
+"""``shipline``: every command calls the Pipeline facade and renders its result."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from shipline.cli import render
+from shipline.cli.render import console, print_json
+from shipline.errors import DriftError, ShiplineError, ValidationError
+from shipline.events.shapes import parse_json_body
+from shipline.pipeline import Pipeline
+
+app = typer.Typer(
+    help="shipline keeps exact, fresh per-shipment timelines from shipment events.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+generate_app = typer.Typer(help="Write realistic sample data.", no_args_is_help=True)
+dlq_app = typer.Typer(help="List, show, redrive and purge dead letters.", no_args_is_help=True)
+reference_app = typer.Typer(help="Load reference data (locations, packages).", no_args_is_help=True)
+app.add_typer(generate_app, name="generate")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(reference_app, name="reference")
+
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
+
+
+class _Options:
+    database: str | None = None
+
+
+_options = _Options()
+
+
+@app.callback()
+def _global(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            "-d",
+            help="DuckDB file (default ./shipline.duckdb, or SHIPLINE_DATABASE).",
+        ),
+    ] = None,
+) -> None:
+    _options.database = database
+
+
+def _pipeline() -> Pipeline:
+    return Pipeline.open(database=_options.database)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=render.errors,
+        transient=True,
+    )
+
+
+@app.command()
+def init() -> None:
+    """Create every table and view (commands also do this when they are missing)."""
+    with _pipeline() as pipeline:
+        tables = pipeline.backend.fetchall(
+            "SELECT table_name FROM information_schema.tables ORDER BY table_name"
+        )
+        console.print(
+            f"initialised {pipeline.settings.database}: "
+            + ", ".join(str(row[0]) for row in tables)
+        )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files of events, or - for stdin.")],
+    as_json: Json = False,
+) -> None:
+    """Validate and store events from files (Parquet, CSV, JSON, NDJSON) or stdin."""
+    with _pipeline() as pipeline:
+        if paths == ["-"]:
+            result = pipeline.ingest_records(parse_json_body(sys.stdin.buffer.read()), "stdin")
+        else:
+            files = [Path(p) for p in paths]
+            missing = [str(p) for p in files if not p.is_file()]
+            if missing:
+                raise ValidationError(f"no such file: {', '.join(missing)}")
+            with _progress() as progress:
+                task = progress.add_task("ingesting", total=len(files))
+                result = pipeline.ingest_files(
+                    files, on_file=lambda _path, _result: progress.advance(task)
+                )
+    if as_json:
+        print_json(render.ingest_stats(result))
+        return
+    console.print(render.ingest_line(result))
+    for error in result.errors[:10]:
+        console.print(f"  record {error.index}: {'; '.join(error.errors)}", style="yellow")
+    if len(result.errors) > 10:
+        console.print(f"  … and {len(result.errors) - 10:,} more: shipline dlq list")
+
+
+@app.command()
+def base(
+    on: Annotated[
+        datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Base date (UTC).")
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option(help="Also recompute every shipment's state from raw events.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """The daily base run: recompute recently active shipments in full."""
+    with _pipeline() as pipeline:
+        result = pipeline.base(as_of=on.date() if on else None, rebuild=rebuild)
+    _print_run(result.as_dict() if as_json else render.run_line(result), as_json)
+
+
+@app.command()
+def incremental(
+    replay_from: Annotated[
+        str | None,
+        typer.Option(help="Reprocess events ingested or timestamped at or after this time."),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Process the events accepted since the checkpoint."""
+    replay = _parse_time(replay_from) if replay_from else None
+    with _pipeline() as pipeline:
+        result = pipeline.incremental(replay_from=replay)
+    _print_run(result.as_dict() if as_json else render.run_line(result), as_json)
+
+
+def _print_run(output: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(output)
+    else:
+        console.print(output)
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise ValidationError(f"--replay-from: {text!r} is not an ISO-8601 time") from error
+    if value.tzinfo is None:
+        raise ValidationError(f"--replay-from: {text!r} has no UTC offset; add Z or +HH:MM")
+    return value
+
+
+@app.command()
+def verify(as_json: Json = False) -> None:
+    """The drift audit: compare the real-time view with a full recompute."""
+    with _pipeline() as pipeline:
+        result = pipeline.verify()
+    if as_json:
+        print_json({**result.__dict__, "drift": result.drift})
+    else:
+        console.print(
+            f"verify: {result.shipments_checked:,} shipments, {result.rows_checked:,} rows"
+            f" checked in {result.duration_ms:,.0f} ms; drift {result.drift}"
+            f" ({result.differing_rows} rows, {result.differing_summaries} summaries,"
+            f" {result.missing_shipments} missing shipments)"
+        )
+        for example in result.examples:
+            console.print(f"  {render.jsonable(example)}", style="red")
+    if result.drift:
+        raise DriftError(
+            f"{result.drift} differences from a full recompute; run `shipline base --rebuild`"
+            " and report the examples above"
+        )
+
+
+@app.command()
+def status(as_json: Json = False) -> None:
+    """Checkpoint, counts and processing lag."""
+    with _pipeline() as pipeline:
+        current = pipeline.status()
+    if as_json:
+        print_json(current.as_dict())
+        return
+    cp = current.checkpoint
+    console.print(
+        f"checkpoint: ingest_seq {cp.last_ingest_seq:,} of {current.newest_ingest_seq:,}"
+        f" ({current.pending_events:,} pending, lag {current.lag_seconds:,.1f} s);"
+        f" last {cp.process_type or 'run: none yet'} at {cp.last_update_time or '-'},"
+        f" base date {cp.base_date or '-'}"
+    )
+    console.print(
+        f"events {current.events:,}; shipments {current.shipments:,}; timeline rows:"
+        f" base {current.base_rows:,}, incremental {current.incremental_rows:,};"
+        f" open dead letters {current.open_dead_letters:,}"
+    )
+
+
+TIMELINE_TABLE_COLUMNS = [
+    "event_sequence",
+    "event_timestamp",
+    "event_type",
+    "status",
+    "location_id",
+    "region",
+    "time_since_prev_event",
+    "status_duration",
+    "cumulative_transit_hours",
+    "location_transition_count",
+    "process_type",
+]
+
+
+@app.command()
+def timeline(
+    shipment_id: str,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+) -> None:
+    """One shipment's timeline from the real-time view."""
+    if output not in ("table", "json", "csv"):
+        raise ValidationError(f"--format: {output!r}; use table, json or csv")
+    with _pipeline() as pipeline:
+        rows = pipeline.timeline(shipment_id)
+        summary = pipeline.summary(shipment_id)
+    if output == "json":
+        print_json({"shipment": summary, "timeline": rows})
+    elif output == "csv":
+        sys.stdout.write(render.rows_csv(rows))
+    else:
+        console.print(render.rows_table(rows, TIMELINE_TABLE_COLUMNS, title=shipment_id))
+        console.print(
+            f"status {summary['current_status']} at {summary['current_location_id']};"
+            f" {summary['event_count']} events, {summary['total_transit_hours']} h in transit;"
+            f" delivered {summary['delivered_at'] or '-'}, promised"
+            f" {summary['promised_delivery_at'] or '-'}, on time {summary['on_time']}"
+        )
+
+
+@generate_app.command("shipments")
+def generate_shipments(
+    out: Annotated[Path, typer.Option(help="Folder to write into.")] = Path("data"),
+    events: Annotated[int, typer.Option(help="About how many events.")] = 100_000,
+    seed: Annotated[int, typer.Option()] = 0,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 14,
+    file_format: Annotated[str, typer.Option("--format", help="parquet, ndjson or csv")] = "parquet",
+    batches: Annotated[int, typer.Option(help="Split the events into this many files.")] = 1,
+    late_fraction: Annotated[float, typer.Option()] = 0.05,
+    duplicate_fraction: Annotated[float, typer.Option()] = 0.01,
+    bad_fraction: Annotated[float, typer.Option()] = 0.001,
+) -> None:
+    """Write locations, packages and shipment events that follow carrier lifecycles."""
+    from shipline.generate import generate_dataset, write_dataset
+
+    if file_format not in ("parquet", "ndjson", "csv"):
+        raise ValidationError(f"--format: {file_format!r}; use parquet, ndjson or csv")
+    try:
+        dataset = generate_dataset(
+            events,
+            seed=seed,
+            days=days,
+            late_fraction=late_fraction,
+            duplicate_fraction=duplicate_fraction,
+            bad_fraction=bad_fraction,
+        )
+        files = write_dataset(dataset, out, file_format=file_format, batches=batches)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise ValidationError(str(error)) from error
+    console.print(
+        f"generate: {files.event_rows:,} events of {files.shipments:,} shipments in"
+        f" {len(files.events)} file(s) under {out}; reference data {files.locations.name},"
+        f" {files.packages.name}"
+    )
+
+
+@reference_app.command("load")
+def reference_load(
+    table: Annotated[str, typer.Argument(help="locations or packages")],
+    path: Path,
+) -> None:
+    """Upsert a reference file (Parquet or CSV) by its key."""
+    with _pipeline() as pipeline:
+        rows = pipeline.load_reference(table, path)
+    console.print(f"reference: {rows:,} rows upserted into {table}")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    state: Annotated[str, typer.Option(help="open, redriven, purged or all")] = "open",
+    limit: Annotated[int, typer.Option()] = 50,
+    as_json: Json = False,
+) -> None:
+    """The newest dead letters."""
+    with _pipeline() as pipeline:
+        rows = pipeline.dead_letters(None if state == "all" else state, limit)
+    if as_json:
+        print_json(rows)
+    else:
+        console.print(
+            render.rows_table(
+                rows, ["dead_letter_id", "received_at", "source", "state", "reason"], "dead letters"
+            )
+        )
+
+
+@dlq_app.command("show")
+def dlq_show(dead_letter_id: int) -> None:
+    """One dead letter, whole."""
+    with _pipeline() as pipeline:
+        print_json(pipeline.dead_letter(dead_letter_id))
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    ids: Annotated[list[int], typer.Argument(help="Dead letter ids.")],
+    payload: Annotated[
+        str | None, typer.Option(help="A fixed record (JSON) to use instead of one's payload.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Validate dead letters again and ingest them (after adding an alias, say)."""
+    with _pipeline() as pipeline:
+        result = pipeline.redrive(ids, payload)
+    if as_json:
+        print_json(render.ingest_stats(result))
+    else:
+        console.print(render.ingest_line(result).replace("ingest:", "redrive:", 1))
+        for error in result.errors:
+            console.print(f"  still refused: {'; '.join(error.errors)}", style="yellow")
+
+
+@dlq_app.command("purge")
+def dlq_purge(ids: Annotated[list[int], typer.Argument(help="Dead letter ids.")]) -> None:
+    """Mark dead letters purged: kept for audit, no longer open."""
+    with _pipeline() as pipeline:
+        count = pipeline.purge_dead_letters(ids)
+    console.print(f"purged {count} dead letter(s)")
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(help="Size of the sample data set.")] = 200_000,
+    batches: Annotated[int, typer.Option(help="Incremental batches to stream.")] = 5,
+    workdir: Annotated[Path, typer.Option(help="Where the demo writes.")] = Path("demo-data"),
+) -> None:
+    """Generate data, run the base, stream incremental batches with late events, verify."""
+    from shipline.cli.demo import run_demo
+
+    run_demo(events=events, batches=batches, workdir=workdir)
+
+
+def main() -> None:
+    """Entry point: map shipline's errors to a message and an exit code."""
+    try:
+        app()
+    except ShiplineError as error:
+        render.errors.print(f"error: {error}", style="bold red", markup=False)
+        sys.exit(error.exit_code)
+
+

@@ -1,0 +1,103 @@
+"""Turning results into terminal output: one-line summaries, tables, JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from shipline.ingest.service import IngestResult
+from shipline.timeline.runs import RunResult
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def jsonable(value: Any) -> Any:
+    """Make timestamps, intervals and decimals printable as JSON."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    return value
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout, one document."""
+    console.print_json(json.dumps(jsonable(data)))
+
+
+def run_line(result: RunResult) -> str:
+    """The one-line summary of a base or incremental run."""
+    share = (
+        f" ({result.rows_written / result.full_recompute_rows:.2%} of a full recompute's"
+        f" {result.full_recompute_rows:,})"
+        if result.full_recompute_rows and result.process_type == "incremental"
+        else ""
+    )
+    late = f", {result.late_shipments:,} recomputed for late events" if result.late_shipments else ""
+    return (
+        f"{result.process_type}: {result.events:,} events, {result.shipments_affected:,}"
+        f" shipments{late}, {result.rows_written:,} rows written{share}"
+        f" in {result.duration_ms:,.0f} ms; checkpoint at ingest_seq {result.to_ingest_seq:,}"
+    )
+
+
+def ingest_line(result: IngestResult) -> str:
+    """The one-line summary of an ingest."""
+    return (
+        f"ingest: {result.received:,} records, {result.accepted:,} accepted,"
+        f" {result.duplicates:,} duplicates, {result.rejected:,} rejected to dead_letters"
+        f" in {result.duration_ms:,.0f} ms"
+    )
+
+
+def ingest_stats(result: IngestResult) -> dict[str, Any]:
+    """``--json`` stats of an ingest."""
+    return {
+        "events": result.received,
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": result.rejected,
+        "first_ingest_seq": result.first_ingest_seq,
+        "last_ingest_seq": result.last_ingest_seq,
+        "duration_ms": round(result.duration_ms, 3),
+        "errors": [
+            {"index": e.index, "errors": e.errors, "dead_letter_id": e.dead_letter_id}
+            for e in result.errors[:100]
+        ],
+    }
+
+
+def rows_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> Table:
+    """A rich table of the given columns."""
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(jsonable(row.get(c))) for c in columns))
+    return table
+
+
+def rows_csv(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV text with a header."""
+    if not rows:
+        return ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: jsonable(value) for key, value in row.items()})
+    return out.getvalue()
