@@ -61,7 +61,7 @@ touched_once AS (
 ),
 late AS (
     SELECT n.shipment_id
-    FROM new_events AS n JOIN shipment_state AS s ON s.shipment_id = n.shipment_id
+    FROM new_events AS n JOIN touched_state AS s ON s.shipment_id = n.shipment_id
     WHERE n.event_timestamp < s.event_timestamp
        OR (n.event_timestamp = s.event_timestamp AND n.event_id < s.event_id)
     GROUP BY n.shipment_id
@@ -79,7 +79,15 @@ SELECT
         ELSE 'append'
     END AS path
 FROM touched_once AS t
-LEFT JOIN shipment_state AS s ON s.shipment_id = t.shipment_id
+LEFT JOIN touched_state AS s ON s.shipment_id = t.shipment_id
+""")
+
+# The state rows of the touched shipments, read once: shipment_state holds every
+# shipment, so each further join against it would cost a scan.
+_TOUCHED_STATE = Template("""
+CREATE OR REPLACE TEMP TABLE touched_state AS
+SELECT * FROM shipment_state
+WHERE shipment_id IN (SELECT shipment_id FROM new_events $replay_union)
 """)
 
 _SEEDED_EVENTS = f"""
@@ -93,7 +101,7 @@ _SEEDED_EVENTS = f"""
     s.status_transition_count AS seed_status_transition_count
 FROM new_events AS n
 JOIN affected AS a ON a.shipment_id = n.shipment_id AND a.path IN ('new', 'append')
-LEFT JOIN shipment_state AS s ON s.shipment_id = n.shipment_id)
+LEFT JOIN touched_state AS s ON s.shipment_id = n.shipment_id)
 """
 
 _PREDECESSORS = f"""
@@ -103,16 +111,17 @@ SELECT {", ".join(
     else f"s.{c}"
     for c in TIMELINE_COLUMNS
 )}
-FROM shipment_state AS s JOIN affected AS a ON a.shipment_id = s.shipment_id
+FROM touched_state AS s JOIN affected AS a ON a.shipment_id = s.shipment_id
 WHERE a.path = 'append'
 """
 
-_COMPUTED = f"""
-CREATE OR REPLACE TEMP TABLE computed AS
+_CONTINUED = f"""
 SELECT {columns(TIMELINE_COLUMNS)} FROM ({timeline_rows(_SEEDED_EVENTS)})
 UNION ALL
 {_PREDECESSORS}
-UNION ALL
+"""
+
+_RECOMPUTED = f"""
 SELECT {columns(TIMELINE_COLUMNS, "r.")}
 FROM ({timeline_rows(whole_shipments("recomputed"))}) AS r
 JOIN affected AS a ON a.shipment_id = r.shipment_id
@@ -140,18 +149,27 @@ def run_incremental(backend: Backend, *, replay_from: datetime | None = None) ->
             replay_union = (
                 "UNION ALL SELECT shipment_id, 0, CAST(NULL AS TIMESTAMPTZ), true FROM replayed"
             )
-        backend.execute(_AFFECTED.substitute(replay_union=replay_union))
         backend.execute(
-            "CREATE OR REPLACE TEMP TABLE recomputed AS"
-            " SELECT shipment_id FROM affected WHERE path = 'recompute'"
+            _TOUCHED_STATE.substitute(
+                replay_union="UNION ALL SELECT shipment_id FROM replayed" if replay_from else ""
+            )
         )
-        backend.execute(_COMPUTED, [upto])
+        backend.execute(_AFFECTED.substitute(replay_union=replay_union))
         stats = backend.fetchone(
             "SELECT count(*), count(*) FILTER (WHERE path = 'recompute'),"
             " coalesce(sum(new_events) FILTER (WHERE was_in_view), 0) FROM affected"
         )
         assert stats is not None
         shipments, late, new_in_view = (int(v) for v in stats)
+        backend.execute(f"CREATE OR REPLACE TEMP TABLE computed AS {_CONTINUED}")
+        if late:
+            # Only late, replayed or returning shipments read history; an in-order
+            # run never scans shipment_events beyond its new events.
+            backend.execute(
+                "CREATE OR REPLACE TEMP TABLE recomputed AS"
+                " SELECT shipment_id FROM affected WHERE path = 'recompute'"
+            )
+            backend.execute(f"INSERT INTO computed {_RECOMPUTED}", [upto])
         joined_rows = int(
             backend.scalar(
                 "SELECT count(*) FROM computed WHERE shipment_id IN"
@@ -189,7 +207,7 @@ def run_incremental(backend: Backend, *, replay_from: datetime | None = None) ->
             run_id=batch_id,
         )
         record_run(backend, result)
-        for table in ("new_events", "affected", "recomputed", "computed"):
+        for table in ("new_events", "touched_state", "affected", "recomputed", "computed"):
             backend.execute(f"DROP TABLE IF EXISTS {table}")
         if replay_from is not None:
             backend.execute("DROP TABLE IF EXISTS replayed")

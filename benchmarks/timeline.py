@@ -1,0 +1,129 @@
+"""Timeline benchmark: base build, incremental runs and a full recompute, side by side.
+
+    python -m benchmarks.timeline [--sizes 1000000,10000000] [--repeats 3]
+
+For each store size n it ingests n generated events, times the base build (the
+full recompute), then times incremental runs of k new events, in order and with
+5% late events, k in 1k, 10k and 100k. Everything runs in one process, one size
+after another, so the comparison shares the machine's conditions. It prints
+medians and the ratios the targets are stated in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shipline.generate import generate_dataset
+from shipline.pipeline import Pipeline
+from shipline.settings import Settings
+
+KS = (1_000, 10_000, 100_000)
+LATE_SHARE = 0.05
+
+
+def make_late(batch: pa.Table, rng: np.random.Generator) -> pa.Table:
+    """Move 5% of a batch's events 1 to 48 hours into their shipment's past, as new events."""
+    late = rng.random(batch.num_rows) < LATE_SHARE
+    shift = pa.array((rng.integers(3_600, 48 * 3_600, batch.num_rows) * 1_000_000), pa.int64())
+    shifted = pc.subtract(batch["event_timestamp"].cast(pa.int64()), shift).cast(
+        batch["event_timestamp"].type
+    )
+    mask = pa.array(late)
+    batch = batch.set_column(
+        batch.schema.get_field_index("event_timestamp"),
+        "event_timestamp",
+        pc.if_else(mask, shifted, batch["event_timestamp"]),
+    )
+    return batch.set_column(
+        batch.schema.get_field_index("event_id"),
+        "event_id",
+        pc.if_else(mask, pa.nulls(batch.num_rows, pa.string()), batch["event_id"]),
+    )
+
+
+def measure(n: int, repeats: int, workdir: Path) -> dict[str, float]:
+    """Figures for one store size, in seconds."""
+    extra = repeats * 2 * sum(KS)
+    data = generate_dataset(
+        n + extra, seed=n % 97, late_fraction=0.0, duplicate_fraction=0.0, bad_fraction=0.0
+    ).events
+    rng = np.random.default_rng(1)
+    figures: dict[str, float] = {}
+    settings = Settings(database=str(workdir / f"bench-{n}.duckdb"))
+    with Pipeline(settings) as pipeline:
+        started = time.perf_counter()
+        pipeline.ingest_table(data.slice(0, n), "bench")
+        figures["ingest"] = time.perf_counter() - started
+        today = datetime.now(UTC).date()
+        base_times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            pipeline.base(as_of=today, rebuild=True)
+            base_times.append(time.perf_counter() - started)
+        figures["base"] = statistics.median(base_times)
+        figures["base_rows"] = pipeline.status().base_rows
+        offset = n
+        for late in (False, True):
+            for k in KS:
+                times = []
+                for _ in range(repeats):
+                    batch = data.slice(offset, k)
+                    offset += k
+                    if late:
+                        batch = make_late(batch, rng)
+                    pipeline.ingest_table(batch, "bench")
+                    started = time.perf_counter()
+                    pipeline.incremental()
+                    times.append(time.perf_counter() - started)
+                figures[f"incremental_{k}_{'late' if late else 'in_order'}"] = statistics.median(
+                    times
+                )
+        figures["drift"] = pipeline.verify().drift
+    return figures
+
+
+def main() -> None:
+    """Run the benchmark and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="shipline-bench-") as tmp:
+        for n in sizes:
+            results[n] = measure(n, args.repeats, Path(tmp))
+            print(f"n={n:,} done: {results[n]}", flush=True)
+    print()
+    print(f"{'n':>12} {'measure':<34} {'median s':>10} {'vs full':>10}")
+    for n, figures in results.items():
+        full = figures["base"]
+        print(f"{n:>12,} {'ingest (events/s)':<34} {n / figures['ingest']:>10,.0f}")
+        print(f"{n:>12,} {'base = full recompute':<34} {full:>10.3f} {'1':>10}")
+        print(f"{n:>12,} {'base (events/s)':<34} {n / full:>10,.0f}")
+        for key, value in figures.items():
+            if key.startswith("incremental_"):
+                _, k, kind = key.split("_", 2)
+                label = f"incremental k={int(k):,} {kind.replace('_', ' ')}"
+                print(f"{n:>12,} {label:<34} {value:>10.3f} {f'1/{full / value:,.0f}':>10}")
+        print(f"{n:>12,} {'verify drift':<34} {figures['drift']:>10.0f}")
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        key = "incremental_10000_in_order"
+        print(
+            f"\nk=10k in order: n={large:,} takes {results[large][key] / results[small][key]:.2f}x"
+            f" its time at n={small:,} (target <= 1.5x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
