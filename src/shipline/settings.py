@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,6 +43,30 @@ class Settings(BaseSettings):
     incremental_batch_window_seconds: float = Field(default=0.25, ge=0)
     max_batch_records: int = Field(default=10_000, ge=1)
     aliases: Aliases = Field(default_factory=Aliases)
+    # Loader (seed 004) ---
+    loader_keys: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "order_summary": ["order_id"],
+            "order_items": ["order_id", "line_number"],
+            "order_flattened": ["order_id", "line_number"],
+        }
+    )
+    """Upsert key columns per landing-zone table; a table without a key is refused."""
+    loader_quarantine_dir: str | None = None
+    """Where failed local files go (default: ``_quarantine/`` beside the landing root)."""
+    loader_s3_endpoint_url: str | None = None
+    loader_s3_quarantine_prefix: str = "_quarantine/"
+    loader_poll_seconds: float = Field(default=5.0, gt=0)
+    notify_backends: list[str] = Field(default_factory=lambda: ["log"])
+    """Any of log, webhook, email."""
+    notify_webhook_url: str | None = None
+    notify_smtp_host: str | None = None
+    notify_smtp_port: int = 25
+    notify_smtp_starttls: bool = False
+    notify_smtp_username: str | None = None
+    notify_smtp_password: SecretStr | None = None
+    notify_email_from: str = "shipline@localhost"
+    notify_email_to: list[str] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,76 @@
+"""The load ledger: which file (by key and checksum) went where, and how it went."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shipline.store import Backend
+
+LOADED = "loaded"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One attempt to load one file."""
+
+    file_key: str
+    size: int
+    checksum: str
+    table: str | None
+    rows: int
+    inserted: int
+    updated: int
+    duration_ms: float
+    status: str
+    error: str | None = None
+    quarantined_to: str | None = None
+
+
+def already_loaded(backend: Backend, file_key: str, checksum: str) -> bool:
+    """Whether this exact file (same key, same checksum) has been loaded before."""
+    found = backend.scalar(
+        "SELECT count(*) FROM load_ledger WHERE file_key = ? AND checksum = ? AND status = ?",
+        [file_key, checksum, LOADED],
+    )
+    return bool(found)
+
+
+def record(backend: Backend, entry: LedgerEntry) -> int:
+    """Append one ledger row; return its id."""
+    row = backend.fetchone(
+        "INSERT INTO load_ledger (load_id, file_key, size, checksum, table_name, rows,"
+        " inserted, updated, duration_ms, status, error, quarantined_to, loaded_at)"
+        " VALUES (nextval('load_ledger_id'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " current_timestamp) RETURNING load_id",
+        [
+            entry.file_key,
+            entry.size,
+            entry.checksum,
+            entry.table,
+            entry.rows,
+            entry.inserted,
+            entry.updated,
+            entry.duration_ms,
+            entry.status,
+            entry.error,
+            entry.quarantined_to,
+        ],
+    )
+    assert row is not None
+    return int(row[0])
+
+
+def list_loads(
+    backend: Backend, *, status: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The newest ledger rows, optionally of one status (loaded, failed)."""
+    where = "WHERE status = ?" if status else ""
+    params: list[Any] = [status] if status else []
+    return backend.fetch_dicts(
+        "SELECT load_id, loaded_at, file_key, table_name, status, rows, inserted, updated,"
+        " duration_ms, size, checksum, error, quarantined_to"
+        f" FROM load_ledger {where} ORDER BY load_id DESC LIMIT ?",
+        [*params, limit],
+    )

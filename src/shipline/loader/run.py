@@ -1,0 +1,55 @@
+"""Wiring for the facade: landing zones from locations, and the loader from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from shipline.errors import LoadError
+from shipline.loader.sources import LandingFile, LocalSource, S3Source, Source, landing_root
+from shipline.settings import Settings
+
+
+def s3_source(settings: Settings, url: str) -> S3Source:
+    """An S3 landing zone for ``s3://bucket/prefix`` (endpoint from ``loader_s3_endpoint_url``)."""
+    import boto3
+
+    bucket, prefix = S3Source.parse_url(url)
+    client = boto3.client("s3", endpoint_url=settings.loader_s3_endpoint_url)
+    return S3Source(client, bucket, prefix, settings.loader_s3_quarantine_prefix)
+
+
+def local_source(settings: Settings, root: Path) -> LocalSource:
+    """A local landing zone rooted at ``root``."""
+    quarantine = settings.loader_quarantine_dir
+    return LocalSource(root, Path(quarantine) if quarantine else None)
+
+
+def source_for(settings: Settings, location: str) -> Source:
+    """The landing zone a folder path or an ``s3://`` address names."""
+    if location.startswith("s3://"):
+        return s3_source(settings, location)
+    path = Path(location)
+    if not path.is_dir():
+        raise LoadError(f"{location}: not a folder; give a landing folder or s3://bucket/prefix")
+    return local_source(settings, path)
+
+
+def resolve(settings: Settings, locations: Sequence[str]) -> list[tuple[Source, list[LandingFile]]]:
+    """Files to load for each location: every file of a folder or prefix, or one file."""
+    plan: list[tuple[Source, list[LandingFile]]] = []
+    for location in locations:
+        if location.startswith("s3://"):
+            source = s3_source(settings, location)
+            plan.append((source, source.list_files()))
+            continue
+        path = Path(location)
+        if path.is_dir():
+            local = local_source(settings, path)
+            plan.append((local, local.list_files()))
+        elif path.is_file():
+            local = local_source(settings, landing_root(path.resolve()))
+            plan.append((local, [local.describe(path)]))
+        else:
+            raise LoadError(f"{location}: no such file or folder; check the path")
+    return plan

@@ -1,0 +1,328 @@
+"""The loader: one file at a time, one transaction per file, a ledger and notifications.
+
+A file already in the ledger with the same checksum is skipped. A file that cannot
+be loaded leaves its table untouched (the transaction rolls back), is moved to
+quarantine, and is recorded in the ledger and in the dead letters (source
+``loader``); the next file loads regardless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+
+from shipline.errors import BackendError, LoadError, TransientBackendError, ValidationError
+from shipline.ingest.dead_letters import DeadLetter, record_dead_letters
+from shipline.loader import ledger
+from shipline.loader.files import FileKind, detect_kind, read_table, table_for_key
+from shipline.loader.sources import LandingFile, Source
+from shipline.loader.warehouse import UpsertResult, upsert
+from shipline.notify.base import (
+    Notifier,
+    failure_message,
+    success_message,
+    upload_message,
+)
+from shipline.store import Backend
+
+log = logging.getLogger(__name__)
+
+EVENTS_TABLE = "shipment_events"
+DEFAULT_KEYS: dict[str, list[str]] = {
+    "order_summary": ["order_id"],
+    "order_items": ["order_id", "line_number"],
+    "order_flattened": ["order_id", "line_number"],
+}
+# shipline's own tables: never a landing-zone target.
+PROTECTED_TABLES = frozenset(
+    {
+        "schema_migrations",
+        "processing_checkpoints",
+        "shipment_timeline_base",
+        "shipment_timeline_incremental",
+        "shipment_state",
+        "dead_letters",
+        "processing_runs",
+        "load_ledger",
+        "locations",
+        "packages",
+    }
+)
+
+Status = Literal["loaded", "skipped", "failed"]
+EventsLoader = Callable[[Path], tuple[int, int, int]]
+"""Ingest a file of shipment events; return (received, accepted, duplicates + rejected)."""
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file."""
+
+    file_key: str
+    status: Status
+    table: str | None = None
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    duration_ms: float = 0.0
+    error: str | None = None
+    quarantined_to: str | None = None
+    load_id: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """The outcome as plain values."""
+        return asdict(self)
+
+
+class Loader:
+    """Loads landing-zone files into warehouse tables over one backend."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        notifier: Notifier,
+        *,
+        keys: Mapping[str, Sequence[str]] | None = None,
+        events_loader: EventsLoader | None = None,
+    ) -> None:
+        self.backend = backend
+        self.notifier = notifier
+        self.keys = {k.lower(): list(v) for k, v in (keys or DEFAULT_KEYS).items()}
+        self.events_loader = events_loader
+
+    def load_all(self, source: Source) -> list[FileOutcome]:
+        """Load every file waiting in a landing zone, in key order."""
+        return [self.load(source, file) for file in source.list_files()]
+
+    def load(self, source: Source, file: LandingFile) -> FileOutcome:
+        """Load one file; never raises for a bad file (see the outcome instead)."""
+        started = time.perf_counter()
+        data = source.read(file)
+        checksum = source.checksum(file, data)
+        if ledger.already_loaded(self.backend, file.key, checksum):
+            return FileOutcome(file.key, "skipped", error="already loaded with this checksum")
+        table: str | None = None
+        try:
+            table = table_for_key(file.relative)
+        except LoadError:
+            table = None
+        self.notifier.send(upload_message(file.key, file.size, table))
+        try:
+            kind = detect_kind(file.relative, data)
+            table = table_for_key(file.relative)
+            if table in PROTECTED_TABLES:
+                raise LoadError(
+                    f"table {table} belongs to shipline and cannot be loaded from files;"
+                    " rename the file or its folder"
+                )
+            if table == EVENTS_TABLE:
+                outcome = self._load_events(source, file, data, checksum, started)
+            else:
+                outcome = self._load_table(file, data, checksum, table, kind, started)
+        except TransientBackendError as error:
+            # The database is busy: leave the file where it is for the next attempt.
+            log.warning("load of %s postponed: %s", file.key, error)
+            return FileOutcome(file.key, "failed", table=table, error=str(error))
+        except (LoadError, BackendError, ValidationError) as error:
+            return self._fail(source, file, data, checksum, table, str(error), started)
+        self.notifier.send(
+            success_message(
+                file.key,
+                outcome.table or "",
+                outcome.rows,
+                outcome.inserted,
+                outcome.updated,
+                outcome.duration_ms,
+            )
+        )
+        return outcome
+
+    def _load_table(
+        self,
+        file: LandingFile,
+        data: bytes,
+        checksum: str,
+        table: str,
+        kind: FileKind,
+        started: float,
+    ) -> FileOutcome:
+        keys = self.keys.get(table)
+        if not keys:
+            raise LoadError(
+                f"table {table} has no key configured; set loader_keys.{table} to its key"
+                " column(s) so rows can be upserted"
+            )
+        rows = read_table(file.relative, data, kind)
+        load_ids: list[int] = []
+
+        def record(result: UpsertResult) -> None:
+            load_ids.append(
+                ledger.record(
+                    self.backend,
+                    ledger.LedgerEntry(
+                        file_key=file.key,
+                        size=file.size,
+                        checksum=checksum,
+                        table=table,
+                        rows=result.rows,
+                        inserted=result.inserted,
+                        updated=result.updated,
+                        duration_ms=(time.perf_counter() - started) * 1000,
+                        status=ledger.LOADED,
+                    ),
+                )
+            )
+
+        result = upsert(self.backend, table, rows, keys, before_commit=record)
+        duration_ms = (time.perf_counter() - started) * 1000
+        load_id = load_ids[0]
+        return FileOutcome(
+            file.key,
+            "loaded",
+            table=table,
+            rows=result.rows,
+            inserted=result.inserted,
+            updated=result.updated,
+            duration_ms=duration_ms,
+            load_id=load_id,
+        )
+
+    def _load_events(
+        self, source: Source, file: LandingFile, data: bytes, checksum: str, started: float
+    ) -> FileOutcome:
+        if self.events_loader is None:
+            raise LoadError(
+                "shipment event files need the event ingest path; load them through the"
+                " Pipeline (shipline load)"
+            )
+        with source.local_copy(file, data) as path:
+            try:
+                received, accepted, others = self.events_loader(path)
+            except (pa.ArrowException, OSError, ValueError) as error:
+                raise LoadError(
+                    f"cannot be read as shipment events ({error}); fix or re-export the file"
+                ) from error
+        if received == 0:
+            raise LoadError("the file has no events; upload a file with data")
+        duration_ms = (time.perf_counter() - started) * 1000
+        load_id = ledger.record(
+            self.backend,
+            ledger.LedgerEntry(
+                file_key=file.key,
+                size=file.size,
+                checksum=checksum,
+                table=EVENTS_TABLE,
+                rows=received,
+                inserted=accepted,
+                updated=0,
+                duration_ms=duration_ms,
+                status=ledger.LOADED,
+                error=f"{others} duplicate or rejected events" if others else None,
+            ),
+        )
+        return FileOutcome(
+            file.key,
+            "loaded",
+            table=EVENTS_TABLE,
+            rows=received,
+            inserted=accepted,
+            duration_ms=duration_ms,
+            load_id=load_id,
+        )
+
+    def _fail(
+        self,
+        source: Source,
+        file: LandingFile,
+        data: bytes,
+        checksum: str,
+        table: str | None,
+        reason: str,
+        started: float,
+    ) -> FileOutcome:
+        quarantined_to: str | None = None
+        try:
+            quarantined_to = source.quarantine(file, reason)
+        except Exception as error:  # keep the record even if the move fails
+            log.warning("could not quarantine %s: %s", file.key, error)
+            reason = f"{reason} (not quarantined: {error})"
+        duration_ms = (time.perf_counter() - started) * 1000
+        with self.backend.transaction():
+            load_id = ledger.record(
+                self.backend,
+                ledger.LedgerEntry(
+                    file_key=file.key,
+                    size=file.size,
+                    checksum=checksum,
+                    table=table,
+                    rows=0,
+                    inserted=0,
+                    updated=0,
+                    duration_ms=duration_ms,
+                    status=ledger.FAILED,
+                    error=reason,
+                    quarantined_to=quarantined_to,
+                ),
+            )
+            payload = {
+                "file_key": file.key,
+                "size": file.size,
+                "checksum": checksum,
+                "table": table,
+                "quarantined_to": quarantined_to,
+                "load_id": load_id,
+            }
+            record_dead_letters(
+                self.backend, [DeadLetter("loader", json.dumps(payload), reason, [reason])]
+            )
+        self.notifier.send(failure_message(file.key, table, reason, quarantined_to))
+        return FileOutcome(
+            file.key,
+            "failed",
+            table=table,
+            duration_ms=duration_ms,
+            error=reason,
+            quarantined_to=quarantined_to,
+            load_id=load_id,
+        )
+
+    def watch(
+        self,
+        source: Source,
+        *,
+        interval_seconds: float,
+        should_stop: Callable[[], bool],
+        on_outcome: Callable[[FileOutcome], None] | None = None,
+    ) -> Iterator[list[FileOutcome]]:
+        """Poll a landing zone; yield each poll's outcomes until ``should_stop()``.
+
+        A file is loaded once it is unchanged between two polls (so half-written
+        files wait), and a file already loaded is not read again while unchanged.
+        """
+        seen: dict[str, str] = {}
+        done: dict[str, str] = {}
+        while not should_stop():
+            outcomes = []
+            for file in source.list_files():
+                if done.get(file.key) == file.stamp:
+                    continue
+                if seen.get(file.key) != file.stamp:
+                    seen[file.key] = file.stamp
+                    continue
+                outcome = self.load(source, file)
+                if outcome.status != "failed" or outcome.quarantined_to:
+                    done[file.key] = file.stamp
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+            yield outcomes
+            if should_stop():
+                return
+            time.sleep(interval_seconds)

@@ -1,0 +1,242 @@
+"""Warehouse tables: create, evolve the schema, and upsert one file's rows by key.
+
+Every identifier that comes from outside (table and column names) is quoted with
+sqlglot; values are parameters. Types are compared as DuckDB names them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from shipline.errors import LoadError
+from shipline.store import Backend
+
+STAGE = "shipline_loader_stage"
+
+# Types that widen without loss: a file column of a lower rank fits a table column of a
+# higher rank in the same family, and a table column widens to a higher-ranked file type.
+_FAMILIES: dict[str, tuple[str, int]] = {
+    "TINYINT": ("int", 1),
+    "UTINYINT": ("int", 1),
+    "SMALLINT": ("int", 2),
+    "USMALLINT": ("int", 2),
+    "INTEGER": ("int", 3),
+    "UINTEGER": ("int", 3),
+    "BIGINT": ("int", 4),
+    "FLOAT": ("float", 1),
+    "DOUBLE": ("float", 2),
+    "TIMESTAMP_S": ("timestamp", 1),
+    "TIMESTAMP_MS": ("timestamp", 2),
+    "TIMESTAMP": ("timestamp", 3),
+}
+_NULL_TYPE = '"NULL"'
+_SAFE_TYPE = re.compile(r"^[A-Za-z0-9_ (),\[\]]+$")
+
+
+def quote(name: str) -> str:
+    """A quoted DuckDB identifier for a name from outside."""
+    return exp.to_identifier(name, quoted=True).sql("duckdb")
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What one upsert did."""
+
+    table: str
+    rows: int
+    inserted: int
+    updated: int
+    created: bool
+    added_columns: tuple[str, ...]
+    widened_columns: tuple[str, ...]
+    duplicates_in_file: int
+
+
+def normalise(table: pa.Table) -> pa.Table:
+    """Arrow types DuckDB stores plainly: no dictionaries, µs timestamps, plain strings.
+
+    An all-null column keeps the null type, which fits any table column (and is
+    created as VARCHAR).
+    """
+    fields = []
+    changed = False
+    for field in table.schema:
+        kind = field.type
+        target = kind
+        if pa.types.is_dictionary(kind):
+            target = kind.value_type
+        if pa.types.is_large_string(target):
+            target = pa.string()
+        elif pa.types.is_timestamp(target) and target.unit in ("s", "ms"):
+            target = pa.timestamp("us", tz=target.tz)
+        changed = changed or target != kind
+        fields.append(pa.field(field.name, target, nullable=True))
+    if not changed:
+        return table
+    return table.cast(pa.schema(fields))
+
+
+def table_columns(backend: Backend, table: str) -> dict[str, tuple[str, str]]:
+    """A table's columns: lower-cased name -> (name, DuckDB type); empty if no table."""
+    rows = backend.fetchall(
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        [table],
+    )
+    return {str(name).lower(): (str(name), str(kind)) for name, kind in rows}
+
+
+def staged_columns(backend: Backend) -> list[tuple[str, str]]:
+    """The staged file's columns and DuckDB types, in file order."""
+    return [(str(row[0]), str(row[1])) for row in backend.fetchall(f"DESCRIBE {STAGE}")]
+
+
+def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, int]:
+    """Keep the last row of each key (file order); return the table and rows dropped."""
+    position = "__shipline_position"
+    numbered = data.append_column(position, pa.array(range(data.num_rows), pa.int64()))
+    last = numbered.group_by(list(keys), use_threads=False).aggregate([(position, "max")])
+    if last.num_rows == data.num_rows:
+        return data, 0
+    keep = pc.sort_indices(last.column(f"{position}_max"))
+    indices = pc.take(last.column(f"{position}_max"), keep)
+    return data.take(indices), data.num_rows - last.num_rows
+
+
+def _has_duplicate_keys(backend: Backend, keys: Sequence[str]) -> bool:
+    cols = ", ".join(quote(k) for k in keys)
+    distinct = backend.scalar(f"SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {STAGE})")
+    total = backend.scalar(f"SELECT count(*) FROM {STAGE}")
+    return bool(distinct != total)
+
+
+def plan_schema(
+    table: str,
+    existing: dict[str, tuple[str, str]],
+    incoming: list[tuple[str, str]],
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Columns to add and columns to widen; ``LoadError`` for an incompatible type."""
+    add: list[tuple[str, str]] = []
+    widen: list[tuple[str, str]] = []
+    for name, file_type in incoming:
+        found = existing.get(name.lower())
+        if found is None and file_type == _NULL_TYPE:
+            add.append((name, "VARCHAR"))
+            continue
+        if found is None:
+            if not _SAFE_TYPE.match(file_type):
+                raise LoadError(
+                    f"column {name!r} has type {file_type} that cannot be added to table"
+                    f" {table} automatically; add the column by hand or flatten it in the file"
+                )
+            add.append((name, file_type))
+            continue
+        table_name, table_type = found
+        if table_type == file_type or file_type == _NULL_TYPE:
+            continue
+        file_family = _FAMILIES.get(file_type)
+        table_family = _FAMILIES.get(table_type)
+        if file_family and table_family and file_family[0] == table_family[0]:
+            if file_family[1] > table_family[1]:
+                widen.append((table_name, file_type))
+            continue
+        raise LoadError(
+            f"column {name!r} is {file_type} in the file but {table_type} in table {table};"
+            f" fix the file, or change the column's type in {table} by hand and load again"
+        )
+    return add, widen
+
+
+def upsert(
+    backend: Backend,
+    table: str,
+    data: pa.Table,
+    keys: Sequence[str],
+    before_commit: Callable[[UpsertResult], None] | None = None,
+) -> UpsertResult:
+    """Create or evolve ``table`` and upsert ``data`` by ``keys`` (delete + insert).
+
+    Everything, including ``before_commit`` (the ledger row, say), happens in one
+    transaction: on any error the table, its schema and the ledger are unchanged.
+    """
+    data = normalise(data)
+    lowered = {name.lower(): name for name in data.column_names}
+    missing = [k for k in keys if k.lower() not in lowered]
+    if missing:
+        raise LoadError(
+            f"key column(s) {', '.join(repr(k) for k in missing)} missing from the file for"
+            f" table {table} (key: {', '.join(keys)}); add them to the file or set"
+            f" loader_keys for {table}"
+        )
+    file_keys = [lowered[k.lower()] for k in keys]
+    duplicates = 0
+    backend.register(STAGE, data)
+    try:
+        if keys and _has_duplicate_keys(backend, file_keys):
+            backend.unregister(STAGE)
+            data, duplicates = _dedupe_last(data, file_keys)
+            backend.register(STAGE, data)
+        incoming = staged_columns(backend)
+        with backend.transaction():
+            result = _upsert_staged(backend, table, incoming, keys, file_keys, data.num_rows)
+            result = replace(result, duplicates_in_file=duplicates)
+            if before_commit is not None:
+                before_commit(result)
+    finally:
+        backend.unregister(STAGE)
+    return result
+
+
+def _upsert_staged(
+    backend: Backend,
+    table: str,
+    incoming: list[tuple[str, str]],
+    keys: Sequence[str],
+    file_keys: Sequence[str],
+    rows: int,
+) -> UpsertResult:
+    existing = table_columns(backend, table)
+    created = not existing
+    add: list[tuple[str, str]] = []
+    widen: list[tuple[str, str]] = []
+    target = quote(table)
+    if created:
+        shape = ", ".join(
+            f"CAST(NULL AS VARCHAR) AS {quote(name)}" if kind == _NULL_TYPE else quote(name)
+            for name, kind in incoming
+        )
+        backend.execute(f"CREATE TABLE {target} AS SELECT {shape} FROM {STAGE} LIMIT 0")
+    else:
+        add, widen = plan_schema(table, existing, incoming)
+        for name, kind in add:
+            backend.execute(f"ALTER TABLE {target} ADD COLUMN {quote(name)} {kind}")
+        for name, kind in widen:
+            backend.execute(f"ALTER TABLE {target} ALTER COLUMN {quote(name)} SET DATA TYPE {kind}")
+    existing = table_columns(backend, table)
+    updated = 0
+    if keys:
+        table_keys = [existing[k.lower()][0] for k in keys]
+        condition = " AND ".join(
+            f"t.{quote(tk)} = s.{quote(fk)}" for tk, fk in zip(table_keys, file_keys, strict=True)
+        )
+        row = backend.fetchone(f"DELETE FROM {target} AS t USING {STAGE} AS s WHERE {condition}")
+        updated = min(int(row[0]) if row else 0, rows)
+    columns = ", ".join(quote(existing[name.lower()][0]) for name, _ in incoming)
+    selected = ", ".join(quote(name) for name, _ in incoming)
+    backend.execute(f"INSERT INTO {target} ({columns}) SELECT {selected} FROM {STAGE}")
+    return UpsertResult(
+        table=table,
+        rows=rows,
+        inserted=rows - updated,
+        updated=updated,
+        created=created,
+        added_columns=tuple(name for name, _ in add),
+        widened_columns=tuple(name for name, _ in widen),
+        duplicates_in_file=0,
+    )
