@@ -57,7 +57,9 @@ def expected_timeline(
                     event["event_timestamp"] - prev["event_timestamp"] if prev else None
                 ),
                 "next_event_timestamp": nxt["event_timestamp"] if nxt else None,
-                "status_duration": nxt["event_timestamp"] - event["event_timestamp"] if nxt else None,
+                "status_duration": nxt["event_timestamp"] - event["event_timestamp"]
+                if nxt
+                else None,
                 "cumulative_transit_hours": exact_hours(event["event_timestamp"] - first),
                 "prev_location_id": prev["location_id"] if prev else None,
                 "location_changed": location_changed,

@@ -81,12 +81,15 @@ def assert_exact(pipeline: Pipeline, expected_shipments: set[str]) -> None:
     """The view equals the Python contract over every accepted, processed event."""
     checkpoint = pipeline.status().checkpoint
     accepted = [
-        e for e in accepted_events(pipeline, checkpoint.last_ingest_seq)
+        e
+        for e in accepted_events(pipeline, checkpoint.last_ingest_seq)
         if e["shipment_id"] in expected_shipments
     ]
     expected = expected_timeline(accepted, LOCATIONS)
     actual = {
-        (row["shipment_id"], row["event_id"]): {key: row[key] for key in next(iter(expected.values()), {})}
+        (row["shipment_id"], row["event_id"]): {
+            key: row[key] for key in next(iter(expected.values()), {})
+        }
         for row in pipeline.backend.fetch_dicts("SELECT * FROM shipment_timeline_realtime")
     }
     assert actual.keys() == expected.keys()

@@ -180,7 +180,7 @@ class Pipeline:
         if payload is not None and len(letters) != 1:
             raise ValidationError("--payload fixes exactly one dead letter; give one id")
         open_letters = [letter for letter in letters if letter["state"] == "open"]
-        texts = [payload if payload is not None else str(l["payload"]) for l in open_letters]
+        texts = [payload if payload is not None else str(d["payload"]) for d in open_letters]
         records = [_first_record(text) for text in texts]
         result = ingest_raw(
             self.backend,
@@ -200,7 +200,7 @@ class Pipeline:
                     )
             dead_letters.mark_dead_letters(
                 self.backend,
-                [l["dead_letter_id"] for i, l in enumerate(open_letters) if i not in failed],
+                [d["dead_letter_id"] for i, d in enumerate(open_letters) if i not in failed],
                 "redriven",
             )
         return result
@@ -208,6 +208,68 @@ class Pipeline:
     def purge_dead_letters(self, ids: Sequence[int]) -> int:
         """Mark dead letters purged (kept for audit, no longer open)."""
         return dead_letters.mark_dead_letters(self.backend, ids, "purged")
+
+    # Loader ---
+
+    def load_files(
+        self,
+        locations: Sequence[str],
+        on_file: Callable[[dict[str, Any]], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Load landing-zone files, folders or ``s3://`` prefixes; one outcome per file."""
+        from shipline.loader.run import resolve
+
+        loader = self._loader()
+        outcomes = []
+        for source, files in resolve(self.settings, locations):
+            for file in files:
+                outcome = loader.load(source, file).as_dict()
+                outcomes.append(outcome)
+                if on_file is not None:
+                    on_file(outcome)
+        return outcomes
+
+    def watch_files(
+        self,
+        location: str,
+        should_stop: Callable[[], bool],
+        on_file: Callable[[dict[str, Any]], None] | None = None,
+        interval_seconds: float | None = None,
+    ) -> None:
+        """Poll a landing folder or ``s3://`` prefix and load new files until told to stop."""
+        from shipline.loader.run import source_for
+
+        source = source_for(self.settings, location)
+        for _ in self._loader().watch(
+            source,
+            interval_seconds=interval_seconds or self.settings.loader_poll_seconds,
+            should_stop=should_stop,
+            on_outcome=(lambda o: on_file(o.as_dict())) if on_file else None,
+        ):
+            pass
+
+    def loads(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest load-ledger rows, optionally of one status (loaded, failed)."""
+        from shipline.loader.ledger import list_loads
+
+        return list_loads(self.backend, status=status, limit=limit)
+
+    def _loader(self) -> Any:
+        from shipline.loader.service import Loader
+        from shipline.notify.config import build_notifier
+
+        return Loader(
+            self.backend,
+            build_notifier(self.settings),
+            keys=self.settings.loader_keys,
+            events_loader=self._load_event_file,
+        )
+
+    def _load_event_file(self, path: Path) -> tuple[int, int, int]:
+        result = self.ingest_files([path])
+        if result.accepted:
+            self.incremental()
+        return result.received, result.accepted, result.duplicates + result.rejected
 
 
 def _first_record(text: str) -> Any:

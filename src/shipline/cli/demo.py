@@ -42,7 +42,9 @@ def run_demo(*, events: int, batches: int, workdir: Path) -> None:
         history_rows = int(feed.num_rows * HISTORY_SHARE)
 
         console.rule("2. history, then the nightly base run")
-        console.print(render.ingest_line(pipeline.ingest_table(feed.slice(0, history_rows), "demo")))
+        console.print(
+            render.ingest_line(pipeline.ingest_table(feed.slice(0, history_rows), "demo"))
+        )
         console.print(render.run_line(pipeline.base()))
 
         console.rule("3. the stream: each batch triggers an incremental run")

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from shipline.cli import render
 from shipline.cli.render import console, print_json
+from shipline.cli.serve import register
 from shipline.errors import DriftError, ShiplineError, ValidationError
 from shipline.events.shapes import parse_json_body
 from shipline.pipeline import Pipeline
@@ -27,6 +28,7 @@ reference_app = typer.Typer(help="Load reference data (locations, packages).", n
 app.add_typer(generate_app, name="generate")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(reference_app, name="reference")
+register(app)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
 
@@ -75,8 +77,7 @@ def init() -> None:
             "SELECT table_name FROM information_schema.tables ORDER BY table_name"
         )
         console.print(
-            f"initialised {pipeline.settings.database}: "
-            + ", ".join(str(row[0]) for row in tables)
+            f"initialised {pipeline.settings.database}: " + ", ".join(str(row[0]) for row in tables)
         )
 
 
@@ -248,7 +249,9 @@ def generate_shipments(
     events: Annotated[int, typer.Option(help="About how many events.")] = 100_000,
     seed: Annotated[int, typer.Option()] = 0,
     days: Annotated[int, typer.Option(help="Days of history.")] = 14,
-    file_format: Annotated[str, typer.Option("--format", help="parquet, ndjson or csv")] = "parquet",
+    file_format: Annotated[
+        str, typer.Option("--format", help="parquet, ndjson or csv")
+    ] = "parquet",
     batches: Annotated[int, typer.Option(help="Split the events into this many files.")] = 1,
     late_fraction: Annotated[float, typer.Option()] = 0.05,
     duplicate_fraction: Annotated[float, typer.Option()] = 0.01,
@@ -361,5 +364,3 @@ def main() -> None:
     except ShiplineError as error:
         render.errors.print(f"error: {error}", style="bold red", markup=False)
         sys.exit(error.exit_code)
-
-

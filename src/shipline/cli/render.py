@@ -47,7 +47,9 @@ def run_line(result: RunResult) -> str:
         if result.full_recompute_rows and result.process_type == "incremental"
         else ""
     )
-    late = f", {result.late_shipments:,} recomputed for late events" if result.late_shipments else ""
+    late = (
+        f", {result.late_shipments:,} recomputed for late events" if result.late_shipments else ""
+    )
     return (
         f"{result.process_type}: {result.events:,} events, {result.shipments_affected:,}"
         f" shipments{late}, {result.rows_written:,} rows written{share}"

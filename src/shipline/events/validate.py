@@ -11,9 +11,9 @@ Each rejected record gets one message per failing field, ``"field: reason"``.
 from __future__ import annotations
 
 import json
-from string import Template
 from collections.abc import Mapping
 from dataclasses import dataclass
+from string import Template
 
 import duckdb
 import pyarrow as pa
@@ -211,8 +211,11 @@ class ValidatedBatch:
     rejected: list[Rejection]
 
 
-def validate(raw: pa.Table, event_type_aliases: Mapping[str, str] | None = None,
-             status_aliases: Mapping[str, str] | None = None) -> ValidatedBatch:
+def validate(
+    raw: pa.Table,
+    event_type_aliases: Mapping[str, str] | None = None,
+    status_aliases: Mapping[str, str] | None = None,
+) -> ValidatedBatch:
     """Check and normalise a table of raw events.
 
     ``raw`` may hold any subset of ``RAW_COLUMNS`` (missing ones are null), plus the
@@ -240,7 +243,9 @@ def validate(raw: pa.Table, event_type_aliases: Mapping[str, str] | None = None,
         rows = con.execute(_REJECTED_SQL).fetchall()
     return ValidatedBatch(
         accepted=accepted,
-        rejected=[Rejection(int(index), str(payload), list(errors)) for index, payload, errors in rows],
+        rejected=[
+            Rejection(int(index), str(payload), list(errors)) for index, payload, errors in rows
+        ],
     )
 
 
@@ -276,9 +281,7 @@ def _register_vocabulary(
             }
         ),
         "type_aliases": _alias_table(type_aliases),
-        "status_vocabulary": pa.table(
-            {"code": sorted(STATUSES), "canonical": sorted(STATUSES)}
-        ),
+        "status_vocabulary": pa.table({"code": sorted(STATUSES), "canonical": sorted(STATUSES)}),
         "status_aliases": _alias_table(status_aliases),
     }
     for name, table in tables.items():
@@ -296,7 +299,10 @@ def _check_aliases(field: str, aliases: Mapping[str, str], vocabulary: frozenset
 
 def _alias_table(aliases: Mapping[str, str]) -> pa.Table:
     return pa.table(
-        {"code": pa.array(list(aliases), pa.string()), "canonical": pa.array(list(aliases.values()), pa.string())}
+        {
+            "code": pa.array(list(aliases), pa.string()),
+            "canonical": pa.array(list(aliases.values()), pa.string()),
+        }
     )
 
 

@@ -28,8 +28,7 @@ class DuckDBBackend(Backend):
             self._con = duckdb.connect(path)
         except duckdb.IOException as error:
             raise TransientBackendError(
-                f"cannot open {path}: {error}. Another process may hold it; stop it or use"
-                " its API"
+                f"cannot open {path}: {error}. Another process may hold it; stop it or use its API"
             ) from error
         self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.RLock()

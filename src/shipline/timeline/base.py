@@ -9,7 +9,8 @@ and moves the checkpoint.
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime, time as clock, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 
 from shipline.store import Backend
 from shipline.timeline.runs import (

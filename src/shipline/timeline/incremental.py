@@ -21,8 +21,8 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import replace
-from string import Template
 from datetime import UTC, datetime
+from string import Template
 
 from shipline.store import Backend
 from shipline.timeline.base import EVENT_COLUMNS, whole_shipments
@@ -105,12 +105,16 @@ LEFT JOIN touched_state AS s ON s.shipment_id = n.shipment_id)
 """
 
 _PREDECESSORS = f"""
-SELECT {", ".join(
-    f"a.first_new_timestamp AS {c}" if c == "next_event_timestamp"
-    else f"a.first_new_timestamp - s.event_timestamp AS {c}" if c == "status_duration"
-    else f"s.{c}"
-    for c in TIMELINE_COLUMNS
-)}
+SELECT {
+    ", ".join(
+        f"a.first_new_timestamp AS {c}"
+        if c == "next_event_timestamp"
+        else f"a.first_new_timestamp - s.event_timestamp AS {c}"
+        if c == "status_duration"
+        else f"s.{c}"
+        for c in TIMELINE_COLUMNS
+    )
+}
 FROM touched_state AS s JOIN affected AS a ON a.shipment_id = s.shipment_id
 WHERE a.path = 'append'
 """

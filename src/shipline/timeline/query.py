@@ -20,7 +20,9 @@ def shipment_timeline(backend: Backend, shipment_id: str) -> list[dict[str, Any]
 
 def shipment_summary(backend: Backend, shipment_id: str) -> dict[str, Any] | None:
     """The shipment's performance metrics, or None if it is not in the view."""
-    rows = backend.fetch_dicts("SELECT * FROM shipment_summary WHERE shipment_id = ?", [shipment_id])
+    rows = backend.fetch_dicts(
+        "SELECT * FROM shipment_summary WHERE shipment_id = ?", [shipment_id]
+    )
     return rows[0] if rows else None
 
 

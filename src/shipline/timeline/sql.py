@@ -36,7 +36,8 @@ TIMELINE_COLUMNS = (
 )
 """The stored columns of a timeline row, before processing metadata."""
 
-CONTRACT_COLUMNS = tuple(c for c in TIMELINE_COLUMNS if c != "first_event_timestamp") + (
+CONTRACT_COLUMNS = (
+    *(c for c in TIMELINE_COLUMNS if c != "first_event_timestamp"),
     "location_name",
     "region",
 )

@@ -60,7 +60,8 @@ def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> Verify
         )
         backend.execute(_EXPECTED, [checkpoint.last_ingest_seq])
         backend.execute(
-            "CREATE OR REPLACE TEMP TABLE actual_timeline AS SELECT * FROM shipment_timeline_realtime"
+            "CREATE OR REPLACE TEMP TABLE actual_timeline AS"
+            " SELECT * FROM shipment_timeline_realtime"
         )
         backend.execute(
             "CREATE OR REPLACE TEMP TABLE timeline_drift AS"
@@ -71,12 +72,12 @@ def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> Verify
             f"  EXCEPT ALL SELECT 'unexpected in view', {contract} FROM expected_timeline)"
         )
         differing_rows = int(backend.scalar("SELECT count(*) FROM timeline_drift"))
+        expected_summary = f"SELECT {summary} FROM ({summary_rows('expected_timeline')})"
+        actual_summary = f"SELECT {summary} FROM shipment_summary"
         differing_summaries = int(
             backend.scalar(
-                f"SELECT count(*) FROM ((SELECT {summary} FROM ({summary_rows('expected_timeline')})"
-                f" EXCEPT ALL SELECT {summary} FROM shipment_summary)"
-                f" UNION ALL (SELECT {summary} FROM shipment_summary"
-                f" EXCEPT ALL SELECT {summary} FROM ({summary_rows('expected_timeline')})))"
+                f"SELECT count(*) FROM (({expected_summary} EXCEPT ALL {actual_summary})"
+                f" UNION ALL ({actual_summary} EXCEPT ALL {expected_summary}))"
             )
         )
         missing = 0
@@ -90,7 +91,8 @@ def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> Verify
                 )
             )
         found = backend.fetch_dicts(
-            f"SELECT * FROM timeline_drift ORDER BY shipment_id, event_sequence LIMIT {int(examples)}"
+            "SELECT * FROM timeline_drift ORDER BY shipment_id, event_sequence LIMIT ?",
+            [examples],
         )
         shipments = int(backend.scalar("SELECT count(*) FROM in_view"))
         rows = int(backend.scalar("SELECT count(*) FROM expected_timeline"))

@@ -12,14 +12,15 @@ from string import Template
 from shipline.store import Backend
 from shipline.timeline.sql import TIMELINE_COLUMNS, columns, hours_between, hours_from_microseconds
 
-_STORED = columns(TIMELINE_COLUMNS + ("processed_timestamp", "process_type"))
+_STORED_COLUMNS = (*TIMELINE_COLUMNS, "processed_timestamp", "process_type")
+_STORED = columns(_STORED_COLUMNS)
 
 REALTIME_VIEW = f"""
 CREATE OR REPLACE VIEW shipment_timeline_realtime AS
 WITH current_rows AS (
     SELECT {_STORED}, incremental_batch_id FROM shipment_timeline_incremental
     UNION ALL
-    SELECT {columns(TIMELINE_COLUMNS + ("processed_timestamp", "process_type"), "b.")},
+    SELECT {columns(_STORED_COLUMNS, "b.")},
         CAST(NULL AS VARCHAR) AS incremental_batch_id
     FROM shipment_timeline_base AS b
     WHERE NOT EXISTS (
