@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     incremental_batch_window_seconds: float = Field(default=0.25, ge=0)
     max_batch_records: int = Field(default=10_000, ge=1)
     aliases: Aliases = Field(default_factory=Aliases)
+    api_max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """The largest request body ``shipline serve`` accepts (413 above it)."""
+    api_keyring: str | None = None
+    """The file holding the secret that wraps API keys for SigV4 (default: beside the DB)."""
     # Loader (seed 004) ---
     loader_keys: dict[str, list[str]] = Field(
         default_factory=lambda: {

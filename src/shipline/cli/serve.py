@@ -1,0 +1,52 @@
+"""``shipline serve``: the API, the processor and the scheduler in one process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from shipline.pipeline import Pipeline
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Serve the ingestion API; this process owns the database until it stops.
+
+    SIGTERM or Ctrl-C stops accepting connections, finishes the requests in flight,
+    processes the events still pending, and closes the database.
+    """
+    import uvicorn
+
+    from shipline.api.app import create_app
+    from shipline.cli.main import _options
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    pipeline = Pipeline.open(database=_options.database)
+    try:
+        app = create_app(pipeline, pipeline.settings)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+        uvicorn.Server(config).run()
+    finally:
+        pipeline.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``keys`` to the ``shipline`` command."""
+    from shipline.cli.keys import keys_app
+
+    app.add_typer(keys_app, name="keys")
+    app.command()(serve)

@@ -1,0 +1,68 @@
+"""API keys: stored hashed, scoped, revocable; the ``shipline keys`` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shipline.api.keys import Keyring, hash_key, list_keys, sigv4_secret, verify_key
+from shipline.cli.main import app
+from shipline.pipeline import Pipeline
+from shipline.settings import Settings
+
+
+def test_keys_commands(tmp_path: Path) -> None:
+    database = str(tmp_path / "keys.duckdb")
+    runner = CliRunner()
+    created = runner.invoke(app, ["--database", database, "keys", "create", "--scope", "ingest"])
+    assert created.exit_code == 0, created.output
+    lines = created.output.strip().splitlines()
+    key = lines[-1]
+    assert key.startswith("shpl_") and " " not in key
+    as_json = runner.invoke(
+        app, ["--database", database, "keys", "create", "--scope", "admin", "--json"]
+    )
+    assert as_json.exit_code == 0, as_json.output
+    admin = json.loads(as_json.output)
+    assert set(admin) >= {"id", "key"}
+    bad = runner.invoke(app, ["--database", database, "keys", "create", "--scope", "root"])
+    assert bad.exit_code != 0
+
+    with Pipeline(Settings(database=database)) as pipeline:
+        found = verify_key(pipeline.backend, key)
+        assert found is not None and found.scope == "ingest" and found.key_id in lines[0]
+        stored = pipeline.backend.fetchall("SELECT key_hash, sigv4_wrapped FROM api_keys")
+        assert (hash_key(key),) in [(row[0],) for row in stored]
+        assert all(key not in str(row) and admin["key"] not in str(row) for row in stored)
+        keyring = Keyring.for_database(database)
+        pair = sigv4_secret(pipeline.backend, keyring, admin["id"])
+        assert pair is not None and pair[1] == admin["key"]
+
+    listed = runner.invoke(app, ["--database", database, "keys", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert {row["id"] for row in json.loads(listed.output)} == {found.key_id, admin["id"]}
+    revoked = runner.invoke(app, ["--database", database, "keys", "revoke", admin["id"]])
+    assert revoked.exit_code == 0, revoked.output
+    missing = runner.invoke(app, ["--database", database, "keys", "revoke", "SHPLNOPE"])
+    assert missing.exit_code != 0
+
+    with Pipeline(Settings(database=database)) as pipeline:
+        assert verify_key(pipeline.backend, admin["key"]) is None
+        assert verify_key(pipeline.backend, key) is not None
+        keys = {k.key_id: k for k in list_keys(pipeline.backend)}
+        assert not keys[admin["id"]].active and keys[found.key_id].active
+        assert keys[found.key_id].allows("ingest") and not keys[found.key_id].allows("read")
+
+
+def test_a_copied_database_reveals_no_sigv4_secret(tmp_path: Path) -> None:
+    database = str(tmp_path / "a.duckdb")
+    with Pipeline(Settings(database=database)) as pipeline:
+        from shipline.api.keys import create_key
+
+        new = create_key(pipeline.backend, Keyring.for_database(database), "admin")
+        other = Keyring(tmp_path / "other.keyring")
+        other.secret(create=True)
+        assert sigv4_secret(pipeline.backend, other, new.key_id) is None
+        assert sigv4_secret(pipeline.backend, Keyring(tmp_path / "absent"), new.key_id) is None
