@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shipline.cli import render
+from shipline.cli.load import register as register_loader
 from shipline.cli.render import console, print_json
 from shipline.cli.serve import register
 from shipline.errors import DriftError, ShiplineError, ValidationError
@@ -29,6 +30,7 @@ app.add_typer(generate_app, name="generate")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(reference_app, name="reference")
 register(app)
+register_loader(app, generate_app)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
 
