@@ -104,7 +104,14 @@ class Loader:
     def load(self, source: Source, file: LandingFile) -> FileOutcome:
         """Load one file; never raises for a bad file (see the outcome instead)."""
         started = time.perf_counter()
-        data = source.read(file)
+        known = source.known_checksum(file)
+        if known is not None and ledger.already_loaded(self.backend, file.key, known):
+            return FileOutcome(file.key, "skipped", error="already loaded with this checksum")
+        try:
+            data = source.read(file)
+        except Exception as error:  # vanished, or storage unreachable: try again later
+            log.warning("cannot read %s: %s", file.key, error)
+            return FileOutcome(file.key, "failed", error=f"cannot be read: {error}; retry later")
         checksum = source.checksum(file, data)
         if ledger.already_loaded(self.backend, file.key, checksum):
             return FileOutcome(file.key, "skipped", error="already loaded with this checksum")
@@ -320,7 +327,7 @@ class Loader:
                 if outcome.status != "failed" or outcome.quarantined_to:
                     done[file.key] = file.stamp
                 outcomes.append(outcome)
-                if on_outcome is not None:
+                if on_outcome is not None and outcome.status != "skipped":
                     on_outcome(outcome)
             yield outcomes
             if should_stop():

@@ -49,6 +49,9 @@ class Source(Protocol):
     def checksum(self, file: LandingFile, data: bytes) -> str:
         """The ledger checksum: sha256 locally, the ETag on S3."""
 
+    def known_checksum(self, file: LandingFile) -> str | None:
+        """The checksum if it is known without reading the file (the ETag), else None."""
+
     def quarantine(self, file: LandingFile, reason: str) -> str:
         """Move a file aside with its reason; return where it went."""
 
@@ -107,6 +110,10 @@ class LocalSource:
     def checksum(self, file: LandingFile, data: bytes) -> str:
         """The sha256 of the bytes."""
         return sha256(data)
+
+    def known_checksum(self, file: LandingFile) -> str | None:
+        """Unknown until the file is read."""
+        return None
 
     def quarantine(self, file: LandingFile, reason: str) -> str:
         """Move the file under the quarantine folder, keeping its relative key."""
@@ -176,6 +183,10 @@ class S3Source:
     def checksum(self, file: LandingFile, data: bytes) -> str:
         """The object's ETag."""
         return file.stamp or sha256(data)
+
+    def known_checksum(self, file: LandingFile) -> str | None:
+        """The ETag from the listing."""
+        return file.stamp or None
 
     def quarantine(self, file: LandingFile, reason: str) -> str:
         """Copy the object under the quarantine prefix with its reason, then delete it."""
