@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -39,9 +41,20 @@ def serve(
             access_log=False,
             timeout_graceful_shutdown=30,
         )
-        uvicorn.Server(config).run()
+        # uvicorn handles SIGINT/SIGTERM gracefully, then raises the signal again for
+        # the handler it found; a no-op one lets the database close and the exit be 0.
+        previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            uvicorn.Server(config).run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     finally:
         pipeline.close()
+
+
+def _ignore(_signum: int, _frame: FrameType | None) -> None:
+    """Stand-in signal handler while uvicorn owns shutdown."""
 
 
 def register(app: typer.Typer) -> None:
