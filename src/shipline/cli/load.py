@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -153,8 +154,60 @@ def loads_list(
     )
 
 
+def generate_orders(
+    out: Annotated[Path, typer.Option(help="Landing folder to write into.")] = Path("landing"),
+    orders: Annotated[int, typer.Option(help="How many orders.")] = 10_000,
+    days: Annotated[int, typer.Option(help="Days of orders, ending 2025-11-13.")] = 3,
+    seed: Annotated[int, typer.Option()] = 0,
+    file_format: Annotated[str, typer.Option("--format", help="parquet or json")] = "parquet",
+    files_per_day: Annotated[int, typer.Option(help="Files per table and day.")] = 1,
+) -> None:
+    """Write order_summary, order_items and order_flattened in the date-partitioned layout."""
+    from shipline.generate.orders import generate_orders as generate
+    from shipline.generate.orders import write_orders
+
+    if file_format not in ("parquet", "json"):
+        raise ValidationError(f"--format: {file_format!r}; use parquet or json")
+    try:
+        data = generate(orders, seed=seed, days=days)
+        files = write_orders(
+            data,
+            out,
+            file_format=file_format,  # type: ignore[arg-type]
+            files_per_day=files_per_day,
+        )
+    except ValueError as error:
+        raise ValidationError(str(error)) from error
+    console.print(
+        f"generate: {data.summary.num_rows:,} orders, {data.items.num_rows:,} lines in"
+        f" {len(files)} {file_format} file(s) under {out}; load them with `shipline load {out}`"
+    )
+
+
+def convert_json_to_parquet(
+    source: Annotated[Path, typer.Argument(help="A JSON array or NDJSON file (.gz too).")],
+    target: Annotated[Path, typer.Argument(help="The Parquet file to write.")],
+    as_json: Json = False,
+) -> None:
+    """Convert JSON to Parquet: narrowed integers, dictionary-encoded low-cardinality strings."""
+    from shipline.loader.convert import json_to_parquet
+
+    result = json_to_parquet(source, target)
+    if as_json:
+        print_json(result.__dict__)
+        return
+    console.print(
+        f"convert: {result.rows:,} rows, {result.columns} columns -> {target}"
+        f" ({result.bytes_in:,} -> {result.bytes_out:,} bytes); int32:"
+        f" {', '.join(result.narrowed) or '-'}; dictionary: {', '.join(result.dictionary) or '-'}"
+    )
+
+
 def register(app: typer.Typer, generate_app: typer.Typer) -> None:
     """Add ``load``, ``loads``, ``generate orders`` and ``convert`` to ``shipline``."""
     app.command("load")(load)
     loads_app.command("list")(loads_list)
     app.add_typer(loads_app, name="loads")
+    generate_app.command("orders")(generate_orders)
+    convert_app.command("json-to-parquet")(convert_json_to_parquet)
+    app.add_typer(convert_app, name="convert")
