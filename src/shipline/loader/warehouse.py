@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,6 +19,8 @@ from shipline.errors import LoadError
 from shipline.store import Backend
 
 STAGE = "shipline_loader_stage"
+SMALL_FILE_ROWS = 50_000
+"""Below this, duplicate keys are found in Arrow rather than with a query."""
 
 # Types that widen without loss: a file column of a lower rank fits a table column of a
 # higher rank in the same family, and a table column widens to a higher-ranked file type.
@@ -39,6 +42,7 @@ _NULL_TYPE = '"NULL"'
 _SAFE_TYPE = re.compile(r"^[A-Za-z0-9_ (),\[\]]+$")
 
 
+@lru_cache(maxsize=4096)
 def quote(name: str) -> str:
     """A quoted DuckDB identifier for a name from outside."""
     return exp.to_identifier(name, quoted=True).sql("duckdb")
@@ -85,16 +89,24 @@ def normalise(table: pa.Table) -> pa.Table:
 def table_columns(backend: Backend, table: str) -> dict[str, tuple[str, str]]:
     """A table's columns: lower-cased name -> (name, DuckDB type); empty if no table."""
     rows = backend.fetchall(
-        "SELECT column_name, data_type FROM information_schema.columns"
-        " WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        "SELECT column_name, data_type FROM duckdb_columns()"
+        " WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index",
         [table],
     )
     return {str(name).lower(): (str(name), str(kind)) for name, kind in rows}
 
 
-def staged_columns(backend: Backend) -> list[tuple[str, str]]:
-    """The staged file's columns and DuckDB types, in file order."""
-    return [(str(row[0]), str(row[1])) for row in backend.fetchall(f"DESCRIBE {STAGE}")]
+_STAGED_TYPES: dict[pa.Schema, list[tuple[str, str]]] = {}
+
+
+def staged_columns(backend: Backend, schema: pa.Schema) -> list[tuple[str, str]]:
+    """The staged file's columns and DuckDB types, in file order (cached per schema)."""
+    found = _STAGED_TYPES.get(schema)
+    if found is None:
+        found = [(str(row[0]), str(row[1])) for row in backend.fetchall(f"DESCRIBE {STAGE}")]
+        if len(_STAGED_TYPES) < 1024:
+            _STAGED_TYPES[schema] = found
+    return found
 
 
 def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, int]:
@@ -109,11 +121,15 @@ def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, int]:
     return data.take(indices), data.num_rows - last.num_rows
 
 
-def _has_duplicate_keys(backend: Backend, keys: Sequence[str]) -> bool:
+def _has_duplicate_keys(backend: Backend, data: pa.Table, keys: Sequence[str]) -> bool:
+    if data.num_rows < SMALL_FILE_ROWS:
+        return bool(
+            data.select(list(keys)).group_by(list(keys)).aggregate([]).num_rows != data.num_rows
+        )
     cols = ", ".join(quote(k) for k in keys)
-    distinct = backend.scalar(f"SELECT count(*) FROM (SELECT DISTINCT {cols} FROM {STAGE})")
-    total = backend.scalar(f"SELECT count(*) FROM {STAGE}")
-    return bool(distinct != total)
+    distinct = f"({cols})" if len(keys) > 1 else cols
+    row = backend.fetchone(f"SELECT count(*), count(DISTINCT {distinct}) FROM {STAGE}")
+    return row is not None and row[0] != row[1]
 
 
 def plan_schema(
@@ -178,11 +194,11 @@ def upsert(
     duplicates = 0
     backend.register(STAGE, data)
     try:
-        if keys and _has_duplicate_keys(backend, file_keys):
+        if keys and _has_duplicate_keys(backend, data, file_keys):
             backend.unregister(STAGE)
             data, duplicates = _dedupe_last(data, file_keys)
             backend.register(STAGE, data)
-        incoming = staged_columns(backend)
+        incoming = staged_columns(backend, data.schema)
         with backend.transaction():
             result = _upsert_staged(backend, table, incoming, keys, file_keys, data.num_rows)
             result = replace(result, duplicates_in_file=duplicates)
@@ -218,7 +234,8 @@ def _upsert_staged(
             backend.execute(f"ALTER TABLE {target} ADD COLUMN {quote(name)} {kind}")
         for name, kind in widen:
             backend.execute(f"ALTER TABLE {target} ALTER COLUMN {quote(name)} SET DATA TYPE {kind}")
-    existing = table_columns(backend, table)
+    if created or add:
+        existing = table_columns(backend, table)
     updated = 0
     if keys:
         table_keys = [existing[k.lower()][0] for k in keys]
