@@ -84,90 +84,85 @@ resolved AS (
     LEFT JOIN status_aliases AS sa ON sa.code = raw.status_raw
     LEFT JOIN status_vocabulary AS sv ON sv.code = lower(trim(raw.status_raw))
 ),
-checked AS (
+field_errors AS (
     SELECT
         resolved.*,
-        list_transform(coalesce(shape_errors, []), lambda e: split_part(e, ':', 1))
-            AS shape_fields,
-        list_concat(coalesce(shape_errors, []), list_filter([
-            CASE
-                WHEN shipment_id IS NULL OR shipment_id = '' THEN 'shipment_id: required'
-                WHEN length(shipment_id) > 64 THEN
-                    'shipment_id: ' || length(shipment_id) || ' characters; at most 64 are allowed'
-                WHEN NOT regexp_full_match(shipment_id, '[A-Za-z0-9._:-]+') THEN
-                    'shipment_id: ' || to_json(shipment_id)
-                    || ' may hold only letters, digits and . _ : -'
-            END,
-            CASE
-                WHEN event_timestamp IS NOT NULL THEN NULL
-                WHEN timestamp_text IS NULL OR timestamp_text = '' THEN 'event_timestamp: required'
-                WHEN NOT regexp_matches(timestamp_text, '(Z|z|[+-]\\d\\d(:?\\d\\d)?)$$') THEN
-                    'event_timestamp: ' || to_json(timestamp_text)
-                    || ' has no UTC offset; write it as ISO-8601 with Z or +HH:MM'
-                ELSE 'event_timestamp: ' || to_json(timestamp_text) || ' is not an ISO-8601 time'
-            END,
-            CASE
-                WHEN event_type_raw IS NULL OR event_type_raw = '' THEN 'event_type: required'
-                WHEN event_type IS NULL THEN
-                    'event_type: unknown value ' || to_json(event_type_raw)
-                    || '; use one of $event_types or add an alias under'
-                    || ' [aliases.event_type] in shipline.toml, then redrive'
-            END,
-            CASE
-                WHEN status_raw IS NOT NULL AND status_raw <> '' AND given_status IS NULL THEN
-                    'status: unknown value ' || to_json(status_raw)
-                    || '; use one of $statuses or add an alias under'
-                    || ' [aliases.status] in shipline.toml, then redrive'
-            END,
-            CASE
-                WHEN event_id = '' THEN 'event_id: empty; omit it to derive one'
-                WHEN length(event_id) > 128 THEN 'event_id: longer than 128 characters'
-            END,
-            CASE
-                WHEN data_is_json = false THEN 'event_data: not valid JSON'
-                WHEN data_is_json AND json_type(event_data) <> 'OBJECT' THEN
-                    'event_data: must be a JSON object, not ' || lower(json_type(event_data))
-            END,
-            CASE
-                WHEN length(location_id) > 128 THEN 'location_id: longer than 128 characters'
-            END,
-            CASE WHEN length(carrier) > 128 THEN 'carrier: longer than 128 characters' END
-        ], lambda error: error IS NOT NULL
-            -- a field already refused for its shape, or a record that is not an
-            -- object at all, needs no second message
-            AND NOT list_contains(shape_fields, split_part(error, ':', 1))
-            AND NOT list_contains(shape_fields, 'record'))) AS errors
+        CASE
+            WHEN shipment_id IS NULL OR shipment_id = '' THEN 'shipment_id: required'
+            WHEN length(shipment_id) > 64 THEN
+                'shipment_id: ' || length(shipment_id) || ' characters; at most 64 are allowed'
+            WHEN NOT regexp_full_match(shipment_id, '[A-Za-z0-9._:-]+') THEN
+                'shipment_id: ' || to_json(shipment_id)
+                || ' may hold only letters, digits and . _ : -'
+        END AS shipment_id_error,
+        CASE
+            WHEN event_timestamp IS NOT NULL THEN NULL
+            WHEN timestamp_text IS NULL OR timestamp_text = '' THEN 'event_timestamp: required'
+            WHEN NOT regexp_matches(timestamp_text, '(Z|z|[+-]\\d\\d(:?\\d\\d)?)$$') THEN
+                'event_timestamp: ' || to_json(timestamp_text)
+                || ' has no UTC offset; write it as ISO-8601 with Z or +HH:MM'
+            ELSE 'event_timestamp: ' || to_json(timestamp_text) || ' is not an ISO-8601 time'
+        END AS event_timestamp_error,
+        CASE
+            WHEN event_type_raw IS NULL OR event_type_raw = '' THEN 'event_type: required'
+            WHEN event_type IS NULL THEN
+                'event_type: unknown value ' || to_json(event_type_raw)
+                || '; use one of $event_types or add an alias under'
+                || ' [aliases.event_type] in shipline.toml, then redrive'
+        END AS event_type_error,
+        CASE
+            WHEN status_raw IS NOT NULL AND status_raw <> '' AND given_status IS NULL THEN
+                'status: unknown value ' || to_json(status_raw)
+                || '; use one of $statuses or add an alias under'
+                || ' [aliases.status] in shipline.toml, then redrive'
+        END AS status_error,
+        CASE
+            WHEN event_id = '' THEN 'event_id: empty; omit it to derive one'
+            WHEN length(event_id) > 128 THEN 'event_id: longer than 128 characters'
+        END AS event_id_error,
+        CASE
+            WHEN data_is_json = false THEN 'event_data: not valid JSON'
+            WHEN data_is_json AND json_type(event_data) <> 'OBJECT' THEN
+                'event_data: must be a JSON object, not ' || lower(json_type(event_data))
+        END AS event_data_error,
+        CASE
+            WHEN length(location_id) > 128 THEN 'location_id: longer than 128 characters'
+        END AS location_id_error,
+        CASE WHEN length(carrier) > 128 THEN 'carrier: longer than 128 characters' END
+            AS carrier_error
     FROM resolved
 ),
-normalised AS (
+checked AS (
     SELECT
-        record_index, payload, errors, shipment_id, event_timestamp, event_type,
+        *,
+        shape_errors IS NULL AND coalesce(
+            shipment_id_error, event_timestamp_error, event_type_error, status_error,
+            event_id_error, event_data_error, location_id_error, carrier_error
+        ) IS NULL AS ok
+    FROM field_errors
+)
+SELECT * FROM checked
+""")
+
+_ACCEPTED_SQL = """
+WITH normalised AS (
+    SELECT
+        record_index, shipment_id, event_timestamp, event_type,
         coalesce(given_status, default_status.status) AS status,
         nullif(location_id, '') AS location_id,
         nullif(carrier, '') AS carrier,
         event_id AS given_event_id,
-        CASE WHEN event_data IS NOT NULL AND len(errors) = 0
-            THEN CAST(json(event_data) AS VARCHAR) END AS event_data,
-        epoch_us(event_timestamp) AS event_us,
-        len(errors) = 0 AS ok,
-        CASE WHEN len(errors) > 0 THEN coalesce(payload, CAST(to_json({
-            'shipment_id': shipment_id,
-            'event_timestamp': coalesce(timestamp_text, CAST(timestamp_value AS VARCHAR)),
-            'event_type': event_type_raw, 'status': status_raw, 'location_id': location_id,
-            'carrier': carrier, 'event_id': event_id, 'event_data': event_data
-        }) AS VARCHAR)) END AS rejected_payload
+        CAST(json(event_data) AS VARCHAR) AS event_data,
+        CAST(epoch_us(event_timestamp) AS VARCHAR) AS event_us
     FROM checked
     LEFT JOIN type_vocabulary AS default_status ON default_status.code = checked.event_type
+    WHERE ok
 )
-SELECT * FROM normalised
-""")
-
-_ACCEPTED_SQL = """
 SELECT
     record_index,
     coalesce(
         given_event_id,
-        md5(to_json([shipment_id, CAST(event_us AS VARCHAR), event_type]))
+        md5(shipment_id || chr(31) || event_us || chr(31) || event_type)
     ) AS event_id,
     shipment_id,
     event_timestamp,
@@ -176,16 +171,42 @@ SELECT
     location_id,
     carrier,
     event_data,
-    md5(to_json([
-        shipment_id, CAST(event_us AS VARCHAR), event_type, status, location_id, carrier,
-        event_data
-    ])) AS content_hash
-FROM validated WHERE ok
+    md5(concat_ws(chr(31),
+        shipment_id, event_us, event_type, status,
+        coalesce(location_id, chr(0)), coalesce(carrier, chr(0)), coalesce(event_data, chr(0))
+    )) AS content_hash
+FROM normalised
 ORDER BY record_index
 """
 
 _REJECTED_SQL = """
-SELECT record_index, rejected_payload, errors FROM validated WHERE NOT ok ORDER BY record_index
+WITH rejected AS (
+    -- Messages are assembled only for refused records: most records pass.
+    SELECT
+        *,
+        list_transform(coalesce(shape_errors, []), lambda e: split_part(e, ':', 1))
+            AS shape_fields,
+        list_concat(coalesce(shape_errors, []), list_filter([
+            shipment_id_error, event_timestamp_error, event_type_error, status_error,
+            event_id_error, event_data_error, location_id_error, carrier_error
+        ], lambda error: error IS NOT NULL
+            -- a field already refused for its shape, or a record that is not an
+            -- object at all, needs no second message
+            AND NOT list_contains(shape_fields, split_part(error, ':', 1))
+            AND NOT list_contains(shape_fields, 'record'))) AS errors
+    FROM checked WHERE NOT ok
+)
+SELECT
+    record_index,
+    coalesce(payload, CAST(to_json({
+        'shipment_id': shipment_id,
+        'event_timestamp': coalesce(timestamp_text, CAST(timestamp_value AS VARCHAR)),
+        'event_type': event_type_raw, 'status': status_raw, 'location_id': location_id,
+        'carrier': carrier, 'event_id': event_id, 'event_data': event_data
+    }) AS VARCHAR)) AS payload,
+    errors
+FROM rejected
+ORDER BY record_index
 """
 
 
@@ -238,7 +259,7 @@ def validate(
             statuses=", ".join(sorted(STATUSES)),
             event_types=", ".join(sorted(DEFAULT_STATUS)),
         )
-        con.execute(f"CREATE TEMP TABLE validated AS {sql}")
+        con.execute(f"CREATE TEMP TABLE checked AS {sql}")
         accepted = con.sql(_ACCEPTED_SQL).to_arrow_table().cast(ACCEPTED_SCHEMA)
         rows = con.execute(_REJECTED_SQL).fetchall()
     return ValidatedBatch(

@@ -16,13 +16,13 @@ from shipline.store import Backend
 
 _CLASSIFY_SQL = """
 CREATE OR REPLACE TEMP TABLE incoming_classified AS
-WITH ranked AS (
+WITH first_copies AS (
     SELECT
-        i.*,
-        row_number() OVER (PARTITION BY event_id ORDER BY record_index) AS copy_number,
-        first_value(content_hash) OVER (PARTITION BY event_id ORDER BY record_index)
-            AS first_content_hash
-    FROM incoming_events AS i
+        event_id,
+        min(record_index) AS first_index,
+        arg_min(content_hash, record_index) AS first_content_hash
+    FROM incoming_events
+    GROUP BY event_id
 ),
 stored AS (
     SELECT e.event_id, e.content_hash AS stored_content_hash, e.ingest_seq AS stored_ingest_seq
@@ -30,29 +30,33 @@ stored AS (
     WHERE e.event_id IN (SELECT event_id FROM incoming_events)
 )
 SELECT
-    ranked.*,
+    i.*,
     stored.stored_ingest_seq,
     CASE
         WHEN stored.stored_content_hash IS NOT NULL THEN
-            CASE WHEN stored.stored_content_hash = ranked.content_hash
+            CASE WHEN stored.stored_content_hash = i.content_hash
                 THEN 'duplicate' ELSE 'conflict' END
-        WHEN copy_number > 1 THEN
-            CASE WHEN first_content_hash = ranked.content_hash
+        WHEN i.record_index > f.first_index THEN
+            CASE WHEN f.first_content_hash = i.content_hash
                 THEN 'duplicate' ELSE 'conflict' END
         ELSE 'accepted'
     END AS outcome
-FROM ranked LEFT JOIN stored USING (event_id)
+FROM incoming_events AS i
+JOIN first_copies AS f ON f.event_id = i.event_id
+LEFT JOIN stored ON stored.event_id = i.event_id
 """
 
+# The writer is serialised (one process owns a DuckDB file), so a batch numbers its
+# events from the current maximum: contiguous, and in arrival order.
 _INSERT_SQL = """
 INSERT INTO shipment_events (
     ingest_seq, event_id, shipment_id, event_timestamp, event_type, status, location_id,
     carrier, event_data, content_hash, source, ingested_at
 )
 SELECT
-    nextval('shipment_events_ingest_seq'), event_id, shipment_id, event_timestamp, event_type,
-    status, location_id, carrier, event_data, content_hash, ?, current_timestamp
-FROM (SELECT * FROM incoming_classified WHERE outcome = 'accepted' ORDER BY record_index)
+    ? + row_number() OVER (ORDER BY record_index), event_id, shipment_id, event_timestamp,
+    event_type, status, location_id, carrier, event_data, content_hash, ?, current_timestamp
+FROM incoming_classified WHERE outcome = 'accepted'
 """
 
 _CONFLICTS_SQL = """
@@ -118,14 +122,14 @@ def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutc
         counts = dict(
             backend.fetchall("SELECT outcome, count(*) FROM incoming_classified GROUP BY outcome")
         )
-        backend.execute(_INSERT_SQL, [source])
+        before = int(backend.scalar("SELECT coalesce(max(ingest_seq), 0) FROM shipment_events"))
+        backend.execute(_INSERT_SQL, [before, source])
         conflicts = [
             Conflict(int(index), str(payload), str(event_id), seq)
             for index, payload, event_id, seq in backend.fetchall(_CONFLICTS_SQL)
         ]
         stored = int(counts.get("accepted", 0))
-        # One INSERT draws a contiguous run of the sequence: the writer is serialised.
-        last = backend.scalar("SELECT currval('shipment_events_ingest_seq')") if stored else None
+        last = before + stored if stored else None
         backend.execute("DROP TABLE incoming_classified")
     finally:
         backend.unregister("incoming_events")

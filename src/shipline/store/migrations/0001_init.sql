@@ -1,7 +1,6 @@
 -- shipline schema, version 1. Written once in the DuckDB dialect and rendered per
 -- engine. Never edit a released migration: add the next numbered file instead.
 
-CREATE SEQUENCE IF NOT EXISTS shipment_events_ingest_seq START 1;
 CREATE SEQUENCE IF NOT EXISTS dead_letters_id START 1;
 
 -- Every accepted event, once. Append-only; ingest_seq is strictly increasing in
