@@ -262,3 +262,18 @@ def test_csv_and_json_upsert_into_the_same_table(
     )
     assert [o.status for o in loader.load_all(source)] == ["loaded", "loaded"]
     assert snapshot(backend, "order_summary") == [("A", 1), ("B", 20), ("C", 30)]
+
+
+def test_watch_waits_until_a_file_is_unchanged_between_polls(
+    backend: Backend, loader: Loader, source: LocalSource, landing: Path
+) -> None:
+    path = landing / "order_summary_20250101_001.csv"
+    path.write_text("order_id,total\nA,1\n")
+    polls = loader.watch(source, interval_seconds=0, should_stop=lambda: False)
+    assert next(polls) == []  # first sight
+    path.write_text("order_id,total\nA,1\nB,2\n")  # still being written
+    assert next(polls) == []
+    (loaded,) = next(polls)
+    assert (loaded.status, loaded.rows) == ("loaded", 2)
+    assert next(polls) == []  # unchanged: not read again
+    assert snapshot(backend, "order_summary") == [("A", 1), ("B", 2)]

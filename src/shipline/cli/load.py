@@ -98,10 +98,9 @@ def _watch(
         stop["requested"] = True
 
     def should_stop() -> bool:
-        if max_polls is not None and polls["count"] >= max_polls:
-            return True
+        """Asked once after each poll."""
         polls["count"] += 1
-        return stop["requested"]
+        return stop["requested"] or (max_polls is not None and polls["count"] >= max_polls)
 
     def show(outcome: dict[str, Any]) -> None:
         if as_json:

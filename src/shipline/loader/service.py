@@ -315,7 +315,7 @@ class Loader:
         """
         seen: dict[str, str] = {}
         done: dict[str, str] = {}
-        while not should_stop():
+        while True:
             outcomes = []
             for file in source.list_files():
                 if done.get(file.key) == file.stamp:
