@@ -302,3 +302,31 @@ def test_status_metrics_and_docs(server: Running) -> None:
             paths
         )
         assert client.get("/v1/shipments/nope/timeline").status_code == 404
+
+
+def test_concurrent_requests_share_group_commits_with_exact_outcomes(server: Running) -> None:
+    import asyncio
+
+    import httpx
+
+    s = shipment()
+    same = event(s, 1, "created")
+    headers = {"Authorization": f"Bearer {server.keys['ingest'].key}"}
+
+    async def send_all() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=server.url, headers=headers) as client:
+            own = [
+                client.post("/v1/events", json=[event(s, 2 + i % 20, event_id=f"{s}-{i}"), same])
+                for i in range(40)
+            ]
+            return [r.json() for r in await asyncio.gather(*own)]
+
+    answers = asyncio.run(send_all())
+    firsts = [answer["records"][0] for answer in answers]
+    assert all(r == {"index": 0, "outcome": "accepted"} for r in firsts)
+    seconds = [answer["records"][1] for answer in answers]
+    assert [r["index"] for r in seconds] == [1] * 40
+    assert sorted(r["outcome"] for r in seconds) == ["accepted"] + ["duplicate"] * 39
+    assert stored_count(server, s) == 41
+    stats = server.app.state.batcher.stats
+    assert stats.requests > stats.groups  # some requests did share a transaction

@@ -21,10 +21,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
+import pyarrow as pa
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -33,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipline.api import ingest as api_ingest
 from shipline.api import sigv4
+from shipline.api.batcher import IngestBatcher
 from shipline.api.keys import ApiKey, KeyCache, Keyring
 from shipline.api.metrics import Metrics
 from shipline.api.processor import Processor
@@ -44,6 +47,7 @@ from shipline.errors import (
     TransientBackendError,
     ValidationError,
 )
+from shipline.events.shapes import records_to_raw
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 
@@ -60,6 +64,8 @@ EVENT_MEDIA_TYPES = frozenset(
     }
 )
 AMZ_JSON = "application/x-amz-json-1.1"
+GROUP_RECORDS = 20_000
+"""Records one group commit may hold (at least one request's worth)."""
 
 
 class ApiError(Exception):
@@ -203,14 +209,26 @@ def create_app(
         on_failure=lambda _error: metrics.runs.labels("incremental", "failed").inc(),
     )
 
+    batcher = IngestBatcher(
+        pipeline,
+        max_records=max(settings.max_batch_records, GROUP_RECORDS),
+        on_outcomes=lambda outcomes: processor.notify(
+            sum(1 for outcome in outcomes if outcome.outcome == "accepted")
+        ),
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
         if processing:
             pending = await run_in_threadpool(lambda: pipeline.status().pending_events)
             processor.start(pending_at_start=pending)
         try:
             yield
         finally:
+            # uvicorn has finished the requests in flight: write what is queued, then
+            # process what is pending.
+            await run_in_threadpool(batcher.stop)
             if processing:
                 await run_in_threadpool(processor.stop)
 
@@ -224,6 +242,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.processor = processor
     app.state.keys = keys
+    app.state.batcher = batcher
     app.add_middleware(_Timing, metrics=metrics)
 
     @app.exception_handler(ApiError)
@@ -244,7 +263,6 @@ def create_app(
         for name, value in totals.items():
             if value:
                 metrics.ingested.labels(name, endpoint).inc(value)
-        processor.notify(totals["accepted"])
         return totals
 
     @app.post("/v1/events", tags=["ingest"])
@@ -263,7 +281,7 @@ def create_app(
             )
         body = await read_body(request, settings.api_max_request_bytes)
 
-        def work() -> dict[str, Any]:
+        def parse() -> pa.Table:
             records = api_ingest.parse_body(body)
             if len(records) > settings.max_batch_records:
                 raise ApiError(
@@ -271,19 +289,22 @@ def create_app(
                     "too_many_records",
                     f"{len(records)} records; at most {settings.max_batch_records} per request",
                 )
-            outcomes = api_ingest.ingest_records(pipeline, records, f"api:{key.key_id}")
-            totals = count(outcomes, "events")
-            return {
+            return records_to_raw(records)
+
+        raw = await run_in_threadpool(parse)
+        outcomes = await batcher.ingest(raw, f"api:{key.key_id}")
+        totals = count(outcomes, "events")
+        return JSONResponse(
+            {
                 "received": len(outcomes),
                 "accepted": totals["accepted"],
                 "duplicates": totals["duplicate"],
                 "rejected": totals["rejected"],
                 "records": [outcome.as_dict() for outcome in outcomes],
             }
+        )
 
-        return JSONResponse(await run_in_threadpool(work))
-
-    def put_events_work(body: bytes) -> dict[str, Any]:
+    def route(body: bytes) -> tuple[api_ingest.RoutedEntries, pa.Table]:
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -295,8 +316,14 @@ def create_app(
                 "too_many_records",
                 f"{len(entries)} entries; at most {settings.max_batch_records} per request",
             )
-        results, outcomes = api_ingest.put_events(pipeline, payload)
+        routed = api_ingest.route_entries(payload)
+        return routed, records_to_raw(routed.records)
+
+    async def put_events(body: bytes) -> dict[str, Any]:
+        routed, raw = await run_in_threadpool(route, body)
+        outcomes = await batcher.ingest(raw, "put-events") if routed.records else []
         count(outcomes, "put-events")
+        results = routed.finish(outcomes)
         failed = sum(1 for result in results if result.error_code is not None)
         return {"FailedEntryCount": failed, "Entries": [r.as_dict() for r in results]}
 
@@ -307,7 +334,7 @@ def create_app(
         if _media_type(request) not in ("application/json", AMZ_JSON):
             raise ApiError(415, "unsupported_media_type", "send application/json")
         body = await read_body(request, settings.api_max_request_bytes)
-        return JSONResponse(await run_in_threadpool(put_events_work, body))
+        return JSONResponse(await put_events(body))
 
     @app.post("/", tags=["ingest"], include_in_schema=True)
     async def aws_json(request: Request) -> Response:
@@ -342,7 +369,7 @@ def create_app(
                 400, "AccessDeniedException", f"key scope {key.scope!r} cannot put events"
             )
         try:
-            result = await run_in_threadpool(put_events_work, body)
+            result = await put_events(body)
         except ApiError as error:
             return aws_error(400, "ValidationException", error.message)
         except ValidationError as error:
@@ -372,6 +399,7 @@ def create_app(
             "base_runs": stats.base_runs,
             "last_error": stats.last_error,
         }
+        data["group_commits"] = asdict(batcher.stats)
         return jsonable(data)
 
     @app.get("/healthz", tags=["ops"])

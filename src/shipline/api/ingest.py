@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from shipline.errors import ValidationError
 from shipline.events.shapes import parse_json_body, records_to_raw
 from shipline.events.validate import validate
@@ -61,12 +63,16 @@ def parse_body(body: bytes) -> list[Any]:
 
 def ingest_records(pipeline: Pipeline, records: list[Any], source: str) -> list[Outcome]:
     """Ingest records in one transaction and say what happened to each."""
-    raw = records_to_raw(records)
+    return ingest_table(pipeline, records_to_raw(records), source)
+
+
+def ingest_table(pipeline: Pipeline, raw: pa.Table, source: str) -> list[Outcome]:
+    """Ingest a raw table (``records_to_raw``) in one transaction; each row's outcome."""
     result = pipeline.ingest_table(raw, source)
     return outcomes(pipeline, raw, result)
 
 
-def outcomes(pipeline: Pipeline, raw: Any, result: IngestResult) -> list[Outcome]:
+def outcomes(pipeline: Pipeline, raw: pa.Table, result: IngestResult) -> list[Outcome]:
     """Per-record outcomes of an ingest of ``raw``."""
     rejected = {error.index: error for error in result.errors}
     n = result.received
@@ -130,25 +136,49 @@ class PutEventsEntryResult:
         return {"EventId": self.event_id}
 
 
-def put_events(
-    pipeline: Pipeline, payload: Any
-) -> tuple[list[PutEventsEntryResult], list[Outcome]]:
-    """Route a PutEvents body; return each entry's result and the routed records' outcomes.
+@dataclass
+class RoutedEntries:
+    """A PutEvents body after routing: the records to ingest and the entries' results."""
+
+    results: list[PutEventsEntryResult | None]
+    positions: list[int]
+    records: list[Any]
+    malformed: dict[int, str]
+
+    def finish(self, outcomes: list[Outcome]) -> list[PutEventsEntryResult]:
+        """Every entry's result, given the outcomes of ``records``."""
+        results = list(self.results)
+        for position, outcome in zip(self.positions, outcomes, strict=True):
+            if position in self.malformed:
+                results[position] = _entry_error(
+                    "MalformedDetail",
+                    f"{self.malformed[position]} (dead letter {outcome.dead_letter_id})",
+                )
+            elif outcome.outcome == "rejected":
+                results[position] = _entry_error(
+                    "InvalidArgument",
+                    "; ".join(outcome.errors) + f" (dead letter {outcome.dead_letter_id})",
+                )
+            else:
+                results[position] = PutEventsEntryResult(event_id=str(uuid.uuid4()))
+        return [result for result in results if result is not None]
+
+
+def route_entries(payload: Any) -> RoutedEntries:
+    """Route a PutEvents body.
 
     Entries whose ``Source`` is not ``shipment.service`` or whose ``DetailType`` does
     not start with ``shipment.`` match no rule: like EventBridge, the bus takes them
-    (they get an EventId) and delivers them nowhere.
+    (they get an EventId) and delivers them nowhere. A routed ``Detail`` that is not
+    JSON is dead-lettered like any bad record and reported as ``MalformedDetail``.
     """
     if not isinstance(payload, dict) or not isinstance(payload.get("Entries"), list):
         raise ValidationError('body: expected {"Entries": [...]} (EventBridge PutEvents)')
     entries: list[Any] = payload["Entries"]
-    results: list[PutEventsEntryResult | None] = [None] * len(entries)
-    routed_positions: list[int] = []
-    records: list[Any] = []
-    malformed: dict[int, str] = {}
+    routed = RoutedEntries([None] * len(entries), [], [], {})
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            results[position] = _entry_error("InvalidArgument", "entry: expected an object")
+            routed.results[position] = _entry_error("InvalidArgument", "entry: expected an object")
             continue
         source, detail_type, detail = (
             entry.get("Source"),
@@ -161,36 +191,22 @@ def put_events(
             if not isinstance(value, str) or not value
         ]
         if missing:
-            results[position] = _entry_error(
+            routed.results[position] = _entry_error(
                 "InvalidArgument", f"{', '.join(missing)}: required, a non-empty string"
             )
             continue
         assert isinstance(detail_type, str) and isinstance(detail, str)
         if source != ROUTED_SOURCE or not detail_type.startswith(ROUTED_DETAIL_TYPE_PREFIX):
-            results[position] = PutEventsEntryResult(event_id=str(uuid.uuid4()))
+            routed.results[position] = PutEventsEntryResult(event_id=str(uuid.uuid4()))
             continue
         try:
             record = json.loads(detail)
         except json.JSONDecodeError as error:
-            # Dead-lettered like any bad record (its text is kept), reported as AWS does.
-            malformed[position] = f"Detail: not JSON ({error.msg})"
+            routed.malformed[position] = f"Detail: not JSON ({error.msg})"
             record = detail
-        routed_positions.append(position)
-        records.append(record)
-    outcomes = ingest_records(pipeline, records, "put-events") if records else []
-    for position, outcome in zip(routed_positions, outcomes, strict=True):
-        if position in malformed:
-            results[position] = _entry_error(
-                "MalformedDetail", f"{malformed[position]} (dead letter {outcome.dead_letter_id})"
-            )
-        elif outcome.outcome == "rejected":
-            results[position] = _entry_error(
-                "InvalidArgument",
-                "; ".join(outcome.errors) + f" (dead letter {outcome.dead_letter_id})",
-            )
-        else:
-            results[position] = PutEventsEntryResult(event_id=str(uuid.uuid4()))
-    return [result for result in results if result is not None], outcomes
+        routed.positions.append(position)
+        routed.records.append(record)
+    return routed
 
 
 def _entry_error(code: str, message: str) -> PutEventsEntryResult:
