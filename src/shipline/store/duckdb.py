@@ -31,6 +31,7 @@ class DuckDBBackend(Backend):
                 f"cannot open {path}: {error}. Another process may hold it; stop it or use its API"
             ) from error
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET enable_progress_bar = false")
         self._lock = threading.RLock()
         self._depth = 0
 
