@@ -1,0 +1,249 @@
+"""Ingest benchmark: ``shipline serve`` on loopback, driven by concurrent httpx clients.
+
+    python -m benchmarks.ingest [--seconds 5] [--repeats 3] [--clients 64] [--processes 4]
+
+It starts the server in a child process over a fresh DuckDB file, then, per repeat:
+
+* single: ``--clients`` concurrent clients (spread over ``--processes`` driver
+  processes) each POST one event per request for ``--seconds``;
+* batched: the same with 500-event bodies (``--batch-clients`` clients);
+* freshness: while batched load runs, a probe sends one event of a new shipment,
+  and polls its timeline until it is visible; accept (HTTP 200) to visible.
+
+It prints the median over repeats of: accepted events/s, p50/p99 request latency,
+and freshness p50/p99. Targets: >= 20,000 events/s batched, >= 1,500 single
+requests/s, freshness p99 <= 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shipline.api.keys import Keyring, create_key
+from shipline.pipeline import Pipeline
+from shipline.settings import Settings
+
+BATCH = 500
+TYPES = ("created", "picked_up", "in_transit", "arrived_at_facility", "out_for_delivery")
+
+
+def _events(prefix: str, start: int, count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "event_id": f"{prefix}-{i}",
+            "shipment_id": f"{prefix}-S{i // 5}",
+            "event_timestamp": f"2026-11-{1 + (i // 5) % 28:02d}T{i % 5 * 4:02d}:00:00Z",
+            "event_type": TYPES[i % 5],
+            "location_id": f"HUB-{i % 50}",
+            "carrier": "ACME",
+        }
+        for i in range(start, start + count)
+    ]
+
+
+async def _drive(
+    url: str, key: str, clients: int, per_request: int, seconds: float, prefix: str
+) -> tuple[int, list[float], float]:
+    """Run ``clients`` request loops; accepted events, latencies and the time taken."""
+    latencies: list[float] = []
+    accepted = 0
+    began = time.perf_counter()
+    deadline = began + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, limits=limits, timeout=60
+    ) as client:
+
+        async def loop(worker: int) -> None:
+            nonlocal accepted
+            sent = 0
+            while time.perf_counter() < deadline:
+                body = _events(f"{prefix}-{worker}", sent, per_request)
+                sent += per_request
+                started = time.perf_counter()
+                response = await client.post("/v1/events", json=body)
+                latencies.append(time.perf_counter() - started)
+                response.raise_for_status()
+                accepted += int(response.json()["accepted"])
+
+        await asyncio.gather(*(loop(worker) for worker in range(clients)))
+    return accepted, latencies, time.perf_counter() - began
+
+
+def _driver(args: tuple[str, str, int, int, float, str]) -> tuple[int, list[float], float]:
+    return asyncio.run(_drive(*args))
+
+
+def _load(
+    url: str, key: str, clients: int, processes: int, per_request: int, seconds: float
+) -> dict[str, float]:
+    """Spread ``clients`` over driver processes; events/s and latency percentiles."""
+    processes = max(1, min(processes, clients))
+    share = [clients // processes + (i < clients % processes) for i in range(processes)]
+    run = uuid.uuid4().hex[:8]
+    jobs = [(url, key, n, per_request, seconds, f"{run}-{p}") for p, n in enumerate(share)]
+    with mp.get_context("spawn").Pool(processes) as pool:
+        results = pool.map(_driver, jobs)
+    elapsed = max(r[2] for r in results)
+    accepted = sum(r[0] for r in results)
+    latencies = sorted(x for r in results for x in r[1])
+    return {
+        "events_per_s": accepted / elapsed,
+        "requests_per_s": len(latencies) / elapsed,
+        "p50_ms": _percentile(latencies, 50) * 1000,
+        "p99_ms": _percentile(latencies, 99) * 1000,
+    }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def _freshness(url: str, key: str, samples: int) -> list[float]:
+    """Accept-to-visible times of single events of new shipments."""
+    found = []
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        for _ in range(samples):
+            shipment = "F-" + uuid.uuid4().hex[:12]
+            event = {
+                "shipment_id": shipment,
+                "event_timestamp": "2026-11-20T10:00:00Z",
+                "event_type": "created",
+            }
+            client.post("/v1/events", json=event).raise_for_status()
+            accepted = time.perf_counter()
+            while client.get(f"/v1/shipments/{shipment}/timeline").status_code != 200:
+                time.sleep(0.005)
+                if time.perf_counter() - accepted > 30:
+                    raise RuntimeError("an event did not become visible within 30 s")
+            found.append(time.perf_counter() - accepted)
+            time.sleep(0.05)
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_server(database: Path, port: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-c",
+        "from shipline.cli.main import main; main()",
+        "--database",
+        str(database),
+        "serve",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    env = {**os.environ, "SHIPLINE_CONFIG": str(database.parent / "none.toml")}
+    process = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.1)
+
+
+def main() -> None:
+    """Run the benchmark and print a table of medians."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--batch-clients", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--freshness-samples", type=int, default=40)
+    options = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="shipline-bench-") as folder:
+        database = Path(folder) / "bench.duckdb"
+        with Pipeline(Settings(database=str(database))) as pipeline:
+            key = create_key(pipeline.backend, Keyring.for_database(str(database)), "admin").key
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = _start_server(database, port)
+        rows: dict[str, list[dict[str, float]]] = {"single": [], "batched": [], "fresh": []}
+        try:
+            for _ in range(options.repeats):
+                rows["single"].append(
+                    _load(url, key, options.clients, options.processes, 1, options.seconds)
+                )
+                with ThreadPoolExecutor(1) as pool:
+                    background = pool.submit(
+                        _load, url, key, options.batch_clients, 1, BATCH, options.seconds
+                    )
+                    fresh = _freshness(url, key, options.freshness_samples)
+                    rows["batched"].append(background.result())
+                rows["fresh"].append(
+                    {
+                        "p50_ms": _percentile(fresh, 50) * 1000,
+                        "p99_ms": _percentile(fresh, 99) * 1000,
+                    }
+                )
+            events = int(
+                httpx.get(url + "/v1/status", headers={"Authorization": f"Bearer {key}"}).json()[
+                    "events"
+                ]
+            )
+        finally:
+            server.terminate()
+            server.wait(60)
+
+    def median(kind: str, name: str) -> float:
+        return statistics.median(row[name] for row in rows[kind])
+
+    print(
+        f"shipline ingest benchmark: {options.repeats} repeats of {options.seconds:g} s;"
+        f" {events:,} events stored; medians"
+    )
+    print(f"{'workload':<28}{'events/s':>12}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    for label, kind in (
+        (f"single event, {options.clients} clients", "single"),
+        (f"{BATCH}-event batches, {options.batch_clients} cl.", "batched"),
+    ):
+        print(
+            f"{label:<28}{median(kind, 'events_per_s'):>12,.0f}"
+            f"{median(kind, 'requests_per_s'):>12,.0f}"
+            f"{median(kind, 'p50_ms'):>10.1f}{median(kind, 'p99_ms'):>10.1f}"
+        )
+    print(
+        f"{'freshness (accept->visible)':<28}{'':>12}{'':>12}"
+        f"{median('fresh', 'p50_ms'):>10.1f}{median('fresh', 'p99_ms'):>10.1f}"
+    )
+    print(
+        "targets: >= 20,000 events/s batched; >= 1,500 single requests/s; freshness p99 <= 2,000 ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
