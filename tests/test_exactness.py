@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from shipline.events.vocabulary import DEFAULT_STATUS
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from tests.engines import fresh_database
 from tests.oracle import expected_summary, expected_timeline
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -109,6 +110,18 @@ def assert_exact(pipeline: Pipeline, expected_shipments: set[str]) -> None:
 @given(steps=scenarios())
 def test_view_equals_full_recompute_whatever_the_arrival(steps: list[tuple[str, Any]]) -> None:
     with Pipeline(Settings(database=":memory:", lookback_days=10)) as pipeline:
+        run_steps(pipeline, steps)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=scenarios())
+def test_view_equals_full_recompute_on_postgres(steps: list[tuple[str, Any]]) -> None:
+    with (
+        fresh_database("postgres") as database,
+        Pipeline(Settings(database=database, lookback_days=10)) as pipeline,
+    ):
         run_steps(pipeline, steps)
 
 

@@ -101,7 +101,7 @@ class Pipeline:
         key = REFERENCE_KEYS[table]
         if key not in data.column_names:
             raise ValidationError(f"{path.name}: column {key!r} is required for {table}")
-        known = {row[0] for row in self.backend.fetchall(f"DESCRIBE {table}")}
+        known = set(self.backend.columns_of(table))
         wanted = [name for name in data.column_names if name in known]
         names = ", ".join(wanted)
         self.backend.register("incoming_reference", data.select(wanted))
@@ -270,6 +270,56 @@ class Pipeline:
         if result.accepted:
             self.incremental()
         return result.received, result.accepted, result.duplicates + result.rejected
+
+    # Monitoring ---
+
+    def metrics(self, now: datetime | None = None) -> dict[str, float]:
+        """Every monitoring metric now (see ``shipline.monitor.metrics.METRICS``)."""
+        from shipline.monitor import collect_metrics
+
+        return collect_metrics(self.backend, self.settings, now)
+
+    def record_metrics(self, now: datetime | None = None) -> dict[str, float]:
+        """Collect the metrics, append them to ``monitor_metrics`` and prune past retention."""
+        from shipline.monitor import record_metrics
+
+        now = now or datetime.now(UTC)
+        values = self.metrics(now)
+        record_metrics(self.backend, values, now, self.settings.monitor_retention_days)
+        return values
+
+    def quality(self, now: datetime | None = None, examples: int = 5) -> list[Any]:
+        """The named data-quality checks (``QualityCheck``), each a count and examples."""
+        from shipline.monitor import run_quality_checks
+
+        return run_quality_checks(self.backend, self.settings, now, examples)
+
+    def check_alerts(
+        self, rules_path: Path | None = None, now: datetime | None = None, notify: bool = True
+    ) -> list[Any]:
+        """Evaluate the alert rules (``AlertOutcome`` each); notify rules that changed state.
+
+        The rules come from ``rules_path``, else ``alerts_file`` when it exists, else
+        the packaged defaults.
+        """
+        from shipline.monitor import evaluate_rules, load_rules, resolve_rules_path
+        from shipline.notify.config import build_notifier
+
+        rules = load_rules(resolve_rules_path(self.settings.alerts_file, rules_path))
+        notifier = build_notifier(self.settings) if notify else None
+        return evaluate_rules(self.backend, rules, self.metrics(now), notifier, now)
+
+    def alert_states(self) -> list[dict[str, Any]]:
+        """The persisted firing/ok state of every rule evaluated so far."""
+        from shipline.monitor import alert_states
+
+        return alert_states(self.backend)
+
+    def prometheus_metrics(self) -> bytes:
+        """The monitor's metrics and alert states in Prometheus' text format."""
+        from shipline.monitor import render_prometheus
+
+        return render_prometheus(self.metrics(), self.alert_states())
 
 
 def _first_record(text: str) -> Any:

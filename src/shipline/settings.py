@@ -71,6 +71,28 @@ class Settings(BaseSettings):
     notify_smtp_password: SecretStr | None = None
     notify_email_from: str = "shipline@localhost"
     notify_email_to: list[str] = Field(default_factory=list)
+    # Monitoring ---
+    monitor_retention_days: float = Field(default=7, gt=0)
+    """How long ``monitor_metrics`` keeps recorded values."""
+    monitor_window_minutes: float = Field(default=60, gt=0)
+    """The window of throughput, error rate and batch figures."""
+    alerts_file: str = "alerts.yaml"
+    """Alert rules; the packaged default rules when this file does not exist."""
+    cost_per_million_events: float = Field(default=4.0, ge=0)
+    cost_per_compute_second: float = Field(default=0.001, ge=0)
+    """The cost model behind ``daily_cost`` (dollars, last 24 hours of runs)."""
+    quality_expected_dwell_hours: dict[str, float] = Field(
+        default_factory=lambda: {
+            "pre_transit": 72.0,
+            "in_transit": 48.0,
+            "exception": 48.0,
+            "out_for_delivery": 24.0,
+            "ready_for_pickup": 120.0,
+        }
+    )
+    """How long a shipment may stay silent in each status; terminal statuses have none."""
+    quality_clock_skew_seconds: float = Field(default=300, ge=0)
+    """Events timestamped further than this in the future count as clock skew."""
 
     @classmethod
     def settings_customise_sources(

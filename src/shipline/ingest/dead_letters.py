@@ -41,7 +41,7 @@ def record_dead_letters(backend: Backend, letters: Sequence[DeadLetter]) -> list
             "INSERT INTO dead_letters (dead_letter_id, received_at, source, payload, reason,"
             " errors, state) SELECT nextval('dead_letters_id'), current_timestamp, source,"
             " payload, reason, errors, 'open' FROM (SELECT * FROM incoming_dead_letters"
-            " ORDER BY position) RETURNING dead_letter_id"
+            " ORDER BY position) AS ordered RETURNING dead_letter_id"
         )
     finally:
         backend.unregister("incoming_dead_letters")

@@ -8,7 +8,9 @@ wins and the later record goes to ``dead_letters``, so nothing is lost silently.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -16,13 +18,13 @@ from shipline.store import Backend
 
 _CLASSIFY_SQL = """
 CREATE OR REPLACE TEMP TABLE incoming_classified AS
-WITH first_copies AS (
-    SELECT
-        event_id,
-        min(record_index) AS first_index,
-        arg_min(content_hash, record_index) AS first_content_hash
-    FROM incoming_events
-    GROUP BY event_id
+WITH first_indexes AS (
+    SELECT event_id, min(record_index) AS first_index FROM incoming_events GROUP BY event_id
+),
+first_copies AS (
+    SELECT f.event_id, f.first_index, i.content_hash AS first_content_hash
+    FROM first_indexes AS f
+    JOIN incoming_events AS i ON i.event_id = f.event_id AND i.record_index = f.first_index
 ),
 stored AS (
     SELECT e.event_id, e.content_hash AS stored_content_hash, e.ingest_seq AS stored_ingest_seq
@@ -61,17 +63,26 @@ FROM incoming_classified WHERE outcome = 'accepted'
 
 _CONFLICTS_SQL = """
 SELECT
-    record_index,
-    to_json({
-        'event_id': event_id, 'shipment_id': shipment_id,
-        'event_timestamp': strftime(event_timestamp, '%Y-%m-%dT%H:%M:%S.%fZ'),
-        'event_type': event_type, 'status': status, 'location_id': location_id,
-        'carrier': carrier, 'event_data': json(event_data)
-    }) AS payload,
-    event_id,
-    stored_ingest_seq
+    record_index, event_id, shipment_id, event_timestamp, event_type, status, location_id,
+    carrier, event_data, stored_ingest_seq
 FROM incoming_classified WHERE outcome = 'conflict' ORDER BY record_index
 """
+
+
+def _conflict(row: dict[str, Any]) -> Conflict:
+    """A refused record, kept in its normalised form so a redrive can read it back."""
+    record = {
+        key: row[key]
+        for key in ("event_id", "shipment_id", "event_type", "status", "location_id", "carrier")
+    }
+    record["event_timestamp"] = row["event_timestamp"].isoformat()
+    record["event_data"] = None if row["event_data"] is None else json.loads(row["event_data"])
+    return Conflict(
+        record_index=int(row["record_index"]),
+        payload=json.dumps(record, ensure_ascii=False),
+        event_id=str(row["event_id"]),
+        stored_ingest_seq=row["stored_ingest_seq"],
+    )
 
 
 @dataclass(frozen=True)
@@ -118,16 +129,16 @@ def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutc
         return StoreOutcome(0, 0, [], None, None)
     backend.register("incoming_events", accepted)
     try:
+        # Writers take turns from here to commit, so ingest_seq follows commit order
+        # and a processor never sees a gap that a slower writer fills later.
+        backend.lock("shipline.ingest")
         backend.execute(_CLASSIFY_SQL)
         counts = dict(
             backend.fetchall("SELECT outcome, count(*) FROM incoming_classified GROUP BY outcome")
         )
         before = int(backend.scalar("SELECT coalesce(max(ingest_seq), 0) FROM shipment_events"))
         backend.execute(_INSERT_SQL, [before, source])
-        conflicts = [
-            Conflict(int(index), str(payload), str(event_id), seq)
-            for index, payload, event_id, seq in backend.fetchall(_CONFLICTS_SQL)
-        ]
+        conflicts = [_conflict(row) for row in backend.fetch_dicts(_CONFLICTS_SQL)]
         stored = int(counts.get("accepted", 0))
         last = before + stored if stored else None
         backend.execute("DROP TABLE incoming_classified")

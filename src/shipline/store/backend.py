@@ -11,12 +11,13 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from importlib import resources
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import sqlglot
+
+from shipline.store.render import render
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,28 @@ class Backend(ABC):
     DIALECT: ClassVar[str]
     """sqlglot's name for the engine's SQL dialect."""
 
-    def render(self, sql: str) -> str:
-        """Render DuckDB-dialect SQL for this engine."""
+    def render(self, sql: str) -> tuple[str, ...]:
+        """Render DuckDB-dialect SQL for this engine, as one or more statements."""
         if self.DIALECT == "duckdb":
-            return sql
-        return _transpile(sql, self.DIALECT)
+            return (sql,)
+        return render(sql, self.DIALECT)
+
+    def lock(self, name: str) -> None:
+        """Hold a named lock until the current transaction ends.
+
+        Engines with several writer processes override this; the embedded engine
+        has one process, whose calls the backend already serialises.
+        """
+        return
+
+    def columns_of(self, table: str) -> list[str]:
+        """The column names of a table, in order."""
+        rows = self.fetchall(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+            [table],
+        )
+        return [str(row[0]) for row in rows]
 
     @abstractmethod
     def execute(self, sql: str, params: Params = None) -> None:
@@ -85,15 +103,21 @@ class Backend(ABC):
             " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
             " applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)"
         )
-        applied = {row[0] for row in self.fetchall("SELECT version FROM schema_migrations")}
         done = []
+        with self.transaction():
+            self.lock("shipline.migrate")
+            applied = {row[0] for row in self.fetchall("SELECT version FROM schema_migrations")}
         for version, name, script in _migrations():
             if version in applied:
                 continue
             with self.transaction():
-                for statement in sqlglot.parse(script, read="duckdb"):
-                    if statement is not None:
-                        self.execute(self.render(statement.sql(dialect="duckdb")))
+                self.lock("shipline.migrate")
+                if self.fetchone("SELECT 1 FROM schema_migrations WHERE version = ?", [version]):
+                    continue  # another process applied it while we waited
+                if _applies_to(script, self.DIALECT):
+                    for statement in sqlglot.parse(script, read="duckdb"):
+                        if statement is not None:
+                            self.execute(statement.sql(dialect="duckdb"))
                 self.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                     [version, name],
@@ -112,20 +136,20 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-@lru_cache(maxsize=512)
-def _transpile(sql: str, dialect: str) -> str:
-    return ";\n".join(sqlglot.transpile(sql, read="duckdb", write=dialect))
+def _applies_to(script: str, dialect: str) -> bool:
+    """A migration may start with ``-- engines: postgres, redshift`` to name its engines."""
+    first = script.lstrip().splitlines()[0] if script.strip() else ""
+    if not first.startswith("-- engines:"):
+        return True
+    return dialect in {name.strip() for name in first.split(":", 1)[1].split(",")}
 
 
 def open_backend(database: str) -> Backend:
     """Open the backend a database URL or path names; DuckDB for a plain path."""
     if database.startswith(("postgresql://", "postgres://")):
-        from shipline.errors import ConfigError
+        from shipline.store.postgres import PostgresBackend
 
-        raise ConfigError(
-            f"database {database!r}: the PostgreSQL backend is not built yet; use a DuckDB"
-            " file path"
-        )
+        return PostgresBackend(database)
     from shipline.store.duckdb import DuckDBBackend
 
     return DuckDBBackend(database)

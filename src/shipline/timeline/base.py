@@ -14,6 +14,7 @@ from datetime import time as clock
 
 from shipline.store import Backend
 from shipline.timeline.runs import (
+    TIMELINE_LOCK,
     Checkpoint,
     RunResult,
     max_ingest_seq,
@@ -53,10 +54,11 @@ def run_base(
 ) -> RunResult:
     """Recompute the base for ``as_of``; ``rebuild`` also recomputes every shipment's state."""
     started = time.perf_counter()
-    previous = read_checkpoint(backend)
-    upto = max_ingest_seq(backend)
     cutoff = base_cutoff(as_of, lookback_days)
     with backend.transaction():
+        backend.lock(TIMELINE_LOCK)
+        previous = read_checkpoint(backend)
+        upto = max_ingest_seq(backend)
         if rebuild:
             backend.execute("DELETE FROM shipment_state")
         backend.execute(
@@ -69,7 +71,7 @@ def run_base(
         backend.execute(
             f"INSERT INTO shipment_timeline_base SELECT {columns(TIMELINE_COLUMNS)},"
             f" current_timestamp, 'daily_base'"
-            f" FROM ({timeline_rows(whole_shipments('base_scope'))})",
+            f" FROM ({timeline_rows(whole_shipments('base_scope'))}) AS computed",
             [upto],
         )
         backend.execute("DELETE FROM shipment_timeline_incremental")
@@ -129,7 +131,8 @@ def _refresh_state(backend: Backend, upto: int) -> None:
     )
     backend.execute(
         f"INSERT INTO shipment_state SELECT {columns(STATE_COLUMNS)}, false"
-        f" FROM ({timeline_rows(whole_shipments('stateless'))}) WHERE next_event_timestamp IS NULL",
+        f" FROM ({timeline_rows(whole_shipments('stateless'))}) AS computed"
+        f" WHERE next_event_timestamp IS NULL",
         [upto],
     )
     backend.execute("DROP TABLE stateless")

@@ -27,6 +27,7 @@ from string import Template
 from shipline.store import Backend
 from shipline.timeline.base import EVENT_COLUMNS, whole_shipments
 from shipline.timeline.runs import (
+    TIMELINE_LOCK,
     RunResult,
     max_ingest_seq,
     read_checkpoint,
@@ -120,7 +121,7 @@ WHERE a.path = 'append'
 """
 
 _CONTINUED = f"""
-SELECT {columns(TIMELINE_COLUMNS)} FROM ({timeline_rows(_SEEDED_EVENTS)})
+SELECT {columns(TIMELINE_COLUMNS)} FROM ({timeline_rows(_SEEDED_EVENTS)}) AS continued
 UNION ALL
 {_PREDECESSORS}
 """
@@ -140,12 +141,13 @@ def run_incremental(backend: Backend, *, replay_from: datetime | None = None) ->
     """Process every event accepted since the checkpoint (and, with ``replay_from``,
     every event ingested or timestamped at or after it, again)."""
     started = time.perf_counter()
-    checkpoint = read_checkpoint(backend)
-    since, upto = checkpoint.last_ingest_seq, max_ingest_seq(backend)
     batch_id = str(uuid.uuid4())
-    if upto <= since and replay_from is None:
-        return RunResult("incremental", 0, 0, 0, checkpoint.view_rows, since, since, 0.0)
     with backend.transaction():
+        backend.lock(TIMELINE_LOCK)
+        checkpoint = read_checkpoint(backend)
+        since, upto = checkpoint.last_ingest_seq, max_ingest_seq(backend)
+        if upto <= since and replay_from is None:
+            return RunResult("incremental", 0, 0, 0, checkpoint.view_rows, since, since, 0.0)
         backend.execute(_NEW_EVENTS, [since, upto])
         replay_union = ""
         if replay_from is not None:

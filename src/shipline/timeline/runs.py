@@ -15,6 +15,9 @@ from typing import Any
 from shipline.store import Backend
 
 CHECKPOINT_ID = "shipment_timeline"
+TIMELINE_LOCK = "shipline.timeline"
+"""Held by every run from reading the checkpoint to committing it: one run at a time,
+across processes too."""
 
 
 @dataclass(frozen=True)

@@ -138,11 +138,13 @@ SELECT
     prev_location_id,
     location_changed,
     coalesce(seed_location_transition_count, 0)
-        + sum(CAST(location_changed AS BIGINT)) OVER running AS location_transition_count,
+        + sum(CASE WHEN location_changed THEN 1 ELSE 0 END) OVER running
+        AS location_transition_count,
     prev_status,
     status_changed,
     coalesce(seed_status_transition_count, 0)
-        + sum(CAST(status_changed AS BIGINT)) OVER running AS status_transition_count
+        + sum(CASE WHEN status_changed THEN 1 ELSE 0 END) OVER running
+        AS status_transition_count
 FROM flagged
 WINDOW running AS (
     PARTITION BY shipment_id ORDER BY event_timestamp, event_id

@@ -14,7 +14,7 @@ from typing import Any
 
 from shipline.store import Backend
 from shipline.timeline.base import base_cutoff, whole_shipments
-from shipline.timeline.runs import read_checkpoint
+from shipline.timeline.runs import TIMELINE_LOCK, read_checkpoint
 from shipline.timeline.sql import CONTRACT_COLUMNS, TIMELINE_COLUMNS, columns, timeline_rows
 from shipline.timeline.views import SUMMARY_COLUMNS, summary_rows
 
@@ -50,10 +50,12 @@ def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> Verify
     ``lookback_days`` is the base run's, to tell which shipments belong in the view.
     """
     started = time.perf_counter()
-    checkpoint = read_checkpoint(backend)
     contract = columns(CONTRACT_COLUMNS)
     summary = columns(SUMMARY_COLUMNS)
     with backend.transaction():
+        # Runs wait while verify reads, so both sides see the same checkpoint.
+        backend.lock(TIMELINE_LOCK)
+        checkpoint = read_checkpoint(backend)
         backend.execute(
             "CREATE OR REPLACE TEMP TABLE in_view AS"
             " SELECT shipment_id FROM shipment_state WHERE in_view"
@@ -72,12 +74,14 @@ def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> Verify
             f"  EXCEPT ALL SELECT 'unexpected in view', {contract} FROM expected_timeline)"
         )
         differing_rows = int(backend.scalar("SELECT count(*) FROM timeline_drift"))
-        expected_summary = f"SELECT {summary} FROM ({summary_rows('expected_timeline')})"
+        expected_summary = (
+            f"SELECT {summary} FROM ({summary_rows('expected_timeline')}) AS expected"
+        )
         actual_summary = f"SELECT {summary} FROM shipment_summary"
         differing_summaries = int(
             backend.scalar(
                 f"SELECT count(*) FROM (({expected_summary} EXCEPT ALL {actual_summary})"
-                f" UNION ALL ({actual_summary} EXCEPT ALL {expected_summary}))"
+                f" UNION ALL ({actual_summary} EXCEPT ALL {expected_summary})) AS drift"
             )
         )
         missing = 0
@@ -86,6 +90,7 @@ def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> Verify
                 backend.scalar(
                     "SELECT count(*) FROM (SELECT shipment_id FROM shipment_events"
                     " WHERE ingest_seq <= ? GROUP BY shipment_id HAVING max(event_timestamp) >= ?)"
+                    " AS expected_in_view"
                     " WHERE shipment_id NOT IN (SELECT shipment_id FROM in_view)",
                     [checkpoint.last_ingest_seq, base_cutoff(checkpoint.base_date, lookback_days)],
                 )

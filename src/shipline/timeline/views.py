@@ -114,11 +114,11 @@ GROUP BY shipment_id, location_id
 
 def ensure_views(backend: Backend) -> None:
     """Create or refresh the views; cheap, so it runs whenever the store opens."""
-    backend.execute(backend.render(REALTIME_VIEW))
-    backend.execute(
-        backend.render(
+    with backend.transaction():
+        backend.lock("shipline.migrate")
+        backend.execute(REALTIME_VIEW)
+        backend.execute(
             "CREATE OR REPLACE VIEW shipment_summary AS "
             + summary_rows("shipment_timeline_realtime")
         )
-    )
-    backend.execute(backend.render(DWELL_VIEW))
+        backend.execute(DWELL_VIEW)

@@ -1,0 +1,212 @@
+"""The pipeline's vital signs, read with a few aggregate queries.
+
+Every figure is a float in its base unit (seconds, a fraction, dollars, a count),
+so an alert rule compares like with like whatever unit its condition was written in.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from shipline.settings import Settings
+from shipline.store import Backend
+from shipline.timeline.runs import read_checkpoint
+
+Kind = Literal["duration", "ratio", "money", "count", "rate"]
+
+TERMINAL_STATUSES = ("delivered", "returned", "cancelled")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a metric measures and in which unit its value is."""
+
+    kind: Kind
+    help: str
+
+
+METRICS: dict[str, MetricSpec] = {
+    "processing_lag": MetricSpec(
+        "duration", "Age of the oldest accepted event not yet processed (0 when none)."
+    ),
+    "pending_events": MetricSpec("count", "Accepted events past the checkpoint."),
+    "data_freshness": MetricSpec(
+        "duration", "Now minus the newest event time not in the future (0 with no events)."
+    ),
+    "throughput": MetricSpec("rate", "Events accepted per minute over the window."),
+    "processed_throughput": MetricSpec(
+        "rate", "Events processed by timeline runs per minute over the window."
+    ),
+    "error_rate": MetricSpec("ratio", "Rejected / received (accepted + rejected) over the window."),
+    "events_accepted": MetricSpec("count", "Events accepted over the window."),
+    "events_rejected": MetricSpec("count", "Records dead-lettered over the window."),
+    "batch_duration_last": MetricSpec("duration", "Duration of the latest timeline run."),
+    "batch_duration_mean": MetricSpec("duration", "Mean timeline run duration over the window."),
+    "batch_duration_max": MetricSpec("duration", "Longest timeline run over the window."),
+    "runs": MetricSpec("count", "Timeline runs over the window."),
+    "rows_written": MetricSpec("count", "Rows incremental runs wrote over the window."),
+    "full_recompute_rows": MetricSpec(
+        "count", "Rows full recomputes would have written for those incremental runs."
+    ),
+    "work_saved_ratio": MetricSpec(
+        "ratio", "1 - rows_written / full_recompute_rows over the window's incremental runs."
+    ),
+    "dead_letters_open": MetricSpec("count", "Dead letters waiting to be fixed."),
+    "missing_events": MetricSpec(
+        "count",
+        "In-view shipments in a non-terminal status whose next event is overdue"
+        " (silent longer than the expected dwell for their status).",
+    ),
+    "future_events": MetricSpec(
+        "count", "Events timestamped further in the future than the clock-skew tolerance."
+    ),
+    "daily_cost": MetricSpec(
+        "money",
+        "Estimated cost of the last 24 hours of runs: events processed times"
+        " cost_per_million_events / 1e6 plus compute seconds times cost_per_compute_second.",
+    ),
+    "query_latency": MetricSpec(
+        "duration", "Time to read the newest shipment's timeline from the real-time view once."
+    ),
+    "events_total": MetricSpec("count", "Accepted events stored."),
+}
+
+_COUNTS = """
+SELECT
+    (SELECT min(ingested_at) FROM shipment_events WHERE ingest_seq > $1),
+    (SELECT count(*) FROM shipment_events WHERE ingest_seq > $1),
+    (SELECT max(event_timestamp) FROM shipment_events WHERE event_timestamp <= $2),
+    (SELECT count(*) FROM shipment_events WHERE ingested_at >= $3),
+    (SELECT count(*) FROM dead_letters WHERE received_at >= $3),
+    (SELECT count(*) FROM dead_letters WHERE state = 'open'),
+    (SELECT count(*) FROM shipment_events WHERE event_timestamp > $4),
+    (SELECT count(*) FROM shipment_events)
+"""
+
+_RUNS = """
+SELECT
+    count(*) FILTER (WHERE started_at >= $1),
+    coalesce(avg(duration_ms) FILTER (WHERE started_at >= $1), 0),
+    coalesce(max(duration_ms) FILTER (WHERE started_at >= $1), 0),
+    coalesce(sum(events) FILTER (WHERE started_at >= $1), 0),
+    coalesce(sum(rows_written) FILTER (
+        WHERE started_at >= $1 AND process_type = 'incremental'), 0),
+    coalesce(sum(full_recompute_rows) FILTER (
+        WHERE started_at >= $1 AND process_type = 'incremental'), 0),
+    coalesce(sum(events) FILTER (WHERE started_at >= $2), 0),
+    coalesce(sum(duration_ms) FILTER (WHERE started_at >= $2), 0),
+    coalesce(arg_max(duration_ms, started_at), 0)
+FROM processing_runs
+"""
+
+# The shipment_state row is each shipment's latest processed event, so this reads one
+# row per shipment rather than the timeline. Statuses without an expected dwell
+# (delivered, returned, cancelled) are not expected to have a next event.
+OVERDUE_SHIPMENTS = """
+SELECT s.shipment_id, s.status, s.event_timestamp AS last_event_timestamp,
+    epoch(CAST($1 AS TIMESTAMPTZ) - s.event_timestamp) / 3600.0 AS silent_hours,
+    d.hours AS expected_hours
+FROM shipment_state AS s
+JOIN (SELECT unnest($2) AS status, unnest($3) AS hours) AS d
+    ON d.status = s.status
+WHERE s.in_view AND s.event_timestamp < CAST($1 AS TIMESTAMPTZ) - to_seconds(d.hours * 3600)
+"""
+
+
+def overdue_params(settings: Settings, now: datetime) -> list[object]:
+    """Parameters of ``OVERDUE_SHIPMENTS``: now and the expected dwell table."""
+    dwell = {
+        status: hours
+        for status, hours in settings.quality_expected_dwell_hours.items()
+        if status not in TERMINAL_STATUSES
+    }
+    return [now, list(dwell), [float(h) for h in dwell.values()]]
+
+
+def collect_metrics(
+    backend: Backend, settings: Settings | None = None, now: datetime | None = None
+) -> dict[str, float]:
+    """Read every metric in ``METRICS`` now; a handful of aggregate queries."""
+    settings = settings or Settings()
+    now = now or datetime.now(UTC)
+    window = timedelta(minutes=settings.monitor_window_minutes)
+    checkpoint = read_checkpoint(backend).last_ingest_seq
+    counts = backend.fetchone(
+        _COUNTS,
+        [
+            checkpoint,
+            now,
+            now - window,
+            now + timedelta(seconds=settings.quality_clock_skew_seconds),
+        ],
+    )
+    runs = backend.fetchone(_RUNS, [now - window, now - _DAY])
+    assert counts is not None and runs is not None
+    oldest_pending, pending, newest, accepted, rejected, open_letters, future, total = counts
+    (
+        run_count,
+        mean_ms,
+        max_ms,
+        run_events,
+        rows_written,
+        full_rows,
+        day_events,
+        day_ms,
+        last_ms,
+    ) = runs
+    overdue = backend.scalar(
+        f"SELECT count(*) FROM ({OVERDUE_SHIPMENTS})", overdue_params(settings, now)
+    )
+    minutes = window.total_seconds() / 60
+    received = int(accepted) + int(rejected)
+    return {
+        "processing_lag": _seconds_since(oldest_pending, now),
+        "pending_events": float(pending),
+        "data_freshness": _seconds_since(newest, now),
+        "throughput": int(accepted) / minutes,
+        "processed_throughput": float(run_events) / minutes,
+        "error_rate": int(rejected) / received if received else 0.0,
+        "events_accepted": float(accepted),
+        "events_rejected": float(rejected),
+        "batch_duration_last": float(last_ms) / 1000,
+        "batch_duration_mean": float(mean_ms) / 1000,
+        "batch_duration_max": float(max_ms) / 1000,
+        "runs": float(run_count),
+        "rows_written": float(rows_written),
+        "full_recompute_rows": float(full_rows),
+        "work_saved_ratio": 1 - float(rows_written) / float(full_rows) if full_rows else 0.0,
+        "dead_letters_open": float(open_letters),
+        "missing_events": float(overdue),
+        "future_events": float(future),
+        "daily_cost": float(day_events) / 1e6 * settings.cost_per_million_events
+        + float(day_ms) / 1000 * settings.cost_per_compute_second,
+        "query_latency": _probe_query_latency(backend),
+        "events_total": float(total),
+    }
+
+
+_DAY = timedelta(days=1)
+
+
+def _seconds_since(moment: datetime | None, now: datetime) -> float:
+    if moment is None:
+        return 0.0
+    return max((now - moment).total_seconds(), 0.0)
+
+
+def _probe_query_latency(backend: Backend) -> float:
+    """One timed read of the newest shipment's timeline: what a user's query costs now."""
+    newest = backend.scalar(
+        "SELECT shipment_id FROM shipment_events ORDER BY ingest_seq DESC LIMIT 1"
+    )
+    if newest is None:
+        return 0.0
+    started = time.perf_counter()
+    backend.fetchall(
+        "SELECT * FROM shipment_timeline_realtime WHERE shipment_id = ? ORDER BY event_sequence",
+        [newest],
+    )
+    return time.perf_counter() - started

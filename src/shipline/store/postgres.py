@@ -1,0 +1,122 @@
+"""PostgreSQL: the server backend, for several processes and API workers.
+
+Statements arrive in the DuckDB dialect and are rendered here. Arrow tables are
+shipped with COPY (CSV written by pyarrow, so no Python loop per row). Writers
+coordinate through transaction-scoped advisory locks.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from shipline.errors import BackendError, TransientBackendError
+from shipline.store.backend import Backend, Params
+
+_ARROW_TYPES: dict[str, str] = {
+    "string": "TEXT",
+    "large_string": "TEXT",
+    "int64": "BIGINT",
+    "int32": "INTEGER",
+    "int16": "SMALLINT",
+    "int8": "SMALLINT",
+    "double": "DOUBLE PRECISION",
+    "float": "REAL",
+    "bool": "BOOLEAN",
+    "date32[day]": "DATE",
+}
+
+
+def _sql_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
+    if pa.types.is_decimal(arrow_type):
+        return f"NUMERIC({arrow_type.precision}, {arrow_type.scale})"
+    return _ARROW_TYPES.get(str(arrow_type), "TEXT")
+
+
+class PostgresBackend(Backend):
+    """One PostgreSQL connection; calls on it are serialised by a lock."""
+
+    DIALECT = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self._con = psycopg.connect(url, autocommit=True)
+        except psycopg.OperationalError as error:
+            raise TransientBackendError(f"cannot connect to {url}: {error}") from error
+        self._con.execute("SET TIME ZONE 'UTC'")
+        self._lock = threading.RLock()
+
+    def _run(self, sql: str, params: Params) -> psycopg.Cursor[Any]:
+        cursor = self._con.cursor()
+        for statement in self.render(sql):
+            cursor.execute(statement.encode(), params if params and "%s" in statement else None)
+        return cursor
+
+    def execute(self, sql: str, params: Params = None) -> None:
+        with self._lock, _translate_errors():
+            self._run(sql, params)
+
+    def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
+        with self._lock, _translate_errors():
+            return list(self._run(sql, params).fetchall())
+
+    def fetch_dicts(self, sql: str, params: Params = None) -> list[dict[str, Any]]:
+        with self._lock, _translate_errors():
+            cursor = self._run(sql, params)
+            names = [column.name for column in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def fetch_arrow(self, sql: str, params: Params = None) -> pa.Table:
+        rows = self.fetch_dicts(sql, params)
+        return pa.Table.from_pylist(rows)
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """A temporary table filled by COPY, standing in for DuckDB's Arrow scan."""
+        columns = ", ".join(f'"{field.name}" {_sql_type(field.type)}' for field in table.schema)
+        buffer = io.BytesIO()
+        pacsv.write_csv(
+            table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        )
+        with self._lock, _translate_errors():
+            cursor = self._con.cursor()
+            cursor.execute(f'DROP TABLE IF EXISTS "{name}"'.encode())
+            cursor.execute(f'CREATE TEMPORARY TABLE "{name}" ({columns})'.encode())
+            with cursor.copy(f'COPY "{name}" FROM STDIN WITH (FORMAT csv)'.encode()) as copy:
+                copy.write(buffer.getvalue())
+
+    def unregister(self, name: str) -> None:
+        self.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+    def lock(self, name: str) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [name])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock, _translate_errors(), self._con.transaction():
+            yield
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+
+@contextmanager
+def _translate_errors() -> Iterator[None]:
+    try:
+        yield
+    except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as error:
+        raise TransientBackendError(f"transaction conflict: {error}; retry") from error
+    except psycopg.OperationalError as error:
+        raise TransientBackendError(f"database unavailable: {error}; retry later") from error
+    except psycopg.Error as error:
+        raise BackendError(str(error)) from error

@@ -1,0 +1,106 @@
+"""Rendering shipline's SQL (written in the DuckDB dialect) for another engine.
+
+sqlglot does most of the work. What it cannot know is how we want a few DuckDB
+constructs spelled elsewhere; those rewrites live here, as AST transforms, so the
+SQL in the pipeline stays written once.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+
+
+def _epoch_microseconds(node: exp.Expr, dialect: str) -> exp.Expr:
+    """``epoch_us(ts)``: integer microseconds since 1970, exact on every engine."""
+    if not (isinstance(node, exp.Anonymous) and str(node.this).lower() == "epoch_us"):
+        return node
+    (value,) = node.expressions
+    if dialect == "redshift":
+        return exp.cast(
+            exp.Anonymous(
+                this="DATEDIFF",
+                expressions=[
+                    exp.var("microsecond"),
+                    exp.cast(exp.Literal.string("1970-01-01"), "TIMESTAMPTZ"),
+                    value,
+                ],
+            ),
+            "BIGINT",
+        )
+    # EXTRACT(EPOCH ...) is numeric with microsecond precision on PostgreSQL 14+.
+    seconds = exp.Extract(this=exp.var("EPOCH"), expression=value)
+    return exp.cast(exp.Mul(this=seconds, expression=exp.Literal.number(1_000_000)), "BIGINT")
+
+
+def _null_safe_comparisons(node: exp.Expr) -> exp.Expr:
+    """``a IS DISTINCT FROM b`` for engines without it (Redshift)."""
+    if isinstance(node, exp.NullSafeNEQ | exp.NullSafeEQ):
+        left, right = node.this, node.expression
+        equal = exp.or_(
+            exp.EQ(this=left.copy(), expression=right.copy()),
+            exp.and_(
+                exp.Is(this=left.copy(), expression=exp.Null()),
+                exp.Is(this=right.copy(), expression=exp.Null()),
+            ),
+        )
+        same = exp.paren(equal)
+        return same if isinstance(node, exp.NullSafeEQ) else exp.not_(same)
+    return node
+
+
+def _filtered_aggregates(node: exp.Expr) -> exp.Expr:
+    """``agg(x) FILTER (WHERE c)`` as ``agg(CASE WHEN c THEN x END)`` (Redshift)."""
+    if not isinstance(node, exp.Filter):
+        return node
+    aggregate = node.this
+    condition = node.expression.this
+    argument = aggregate.this if not isinstance(aggregate.this, exp.Star) else exp.Literal.number(1)
+    rewritten: exp.Expr = aggregate.copy()
+    rewritten.set("this", exp.Case(ifs=[exp.If(this=condition, true=argument)]))
+    return rewritten
+
+
+def _integer_division(node: exp.Expr) -> exp.Expr:
+    """``a // b`` on integers as ``a / b``: exact, where sqlglot would go through a float."""
+    if isinstance(node, exp.IntDiv):
+        return exp.Div(this=node.this, expression=node.expression, typed=True)
+    return node
+
+
+def _split(statement: exp.Expr) -> list[exp.Expr]:
+    """``CREATE OR REPLACE TEMP TABLE`` as a DROP then a CREATE, which all engines have."""
+    if isinstance(statement, exp.Create) and statement.args.get("replace"):
+        kind = str(statement.args.get("kind", "")).upper()
+        if kind == "TABLE":
+            drop = exp.Drop(tables=[statement.this.copy()], kind="TABLE", exists=True)
+            create = statement.copy()
+            create.set("replace", False)
+            return [drop, create]
+        if kind == "VIEW":
+            drop = exp.Drop(tables=[statement.this.copy()], kind="VIEW", exists=True, cascade=True)
+            create = statement.copy()
+            create.set("replace", False)
+            return [drop, create]
+    return [statement]
+
+
+@lru_cache(maxsize=1024)
+def render(sql: str, dialect: str) -> tuple[str, ...]:
+    """The statements of ``sql`` (DuckDB dialect) as ``dialect`` SQL, in order."""
+    rendered: list[str] = []
+    for statement in sqlglot.parse(sql, read="duckdb"):
+        if statement is None:
+            continue
+        for part in _split(statement):
+            part = part.transform(lambda node: _epoch_microseconds(node, dialect))
+            if dialect == "redshift":
+                part = (
+                    part.transform(_null_safe_comparisons)
+                    .transform(_filtered_aggregates)
+                    .transform(_integer_division)
+                )
+            rendered.append(part.sql(dialect=dialect))
+    return tuple(rendered)
