@@ -43,3 +43,25 @@ bench: install-test
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# AWS (docs/aws.md) ------------------------------------------------------------
+.PHONY: synth lambda-bundle
+CDK_ENV ?= dev
+LAMBDA_BUNDLE ?= build/lambda
+LAMBDA_PYTHON ?= 3.12
+
+## synth: the CDK app's CloudFormation into cdk.out/ (offline: no AWS account, no Docker)
+synth: install-test
+	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 CDK_OUTDIR=$(CURDIR)/cdk.out \
+		CDK_CONTEXT_JSON='{"env": "$(CDK_ENV)"}' $(BIN)/python infra/app.py
+	@echo "synthesized Shipline-$(CDK_ENV) into cdk.out/"
+
+## lambda-bundle: shipline and its runtime dependencies for Lambda (Python 3.12, x86_64)
+lambda-bundle: | $(BIN)/python
+	rm -rf $(LAMBDA_BUNDLE) build/wheels
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir build/wheels .
+	$(BIN)/python -m pip install --quiet --target $(LAMBDA_BUNDLE) \
+		--platform manylinux2014_x86_64 --implementation cp \
+		--python-version $(LAMBDA_PYTHON) --only-binary=:all: build/wheels/shipline-*.whl
+	find $(LAMBDA_BUNDLE) -name __pycache__ -type d -prune -exec rm -rf {} +
+	du -sh $(LAMBDA_BUNDLE)

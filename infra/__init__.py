@@ -1,0 +1,1 @@
+"""The CDK app that deploys shipline on AWS (see ``docs/aws.md``)."""

@@ -1,0 +1,475 @@
+"""CDK assertions on the synthesized stack: seed 003's values, the loader, the nightly run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("aws_cdk")
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Match, Template
+from infra.app import build_app, lambda_code_path
+from infra.shipline_stack import TRANSIENT_ERRORS, ShiplineStack
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> ShiplineStack:
+    code = tmp_path_factory.mktemp("lambda")
+    (code / "index.py").write_text("# placeholder\n")
+    app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    return ShiplineStack(app, "Shipline-dev", env_suffix="dev", code_path=code)
+
+
+@pytest.fixture(scope="module")
+def template(stack: ShiplineStack) -> Template:
+    return Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def resources(template: Template) -> dict[str, Any]:
+    found: dict[str, Any] = template.to_json()["Resources"]
+    return found
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def logical_id(resources: dict[str, Any], kind: str, **props: Any) -> str:
+    for name, resource in of_type(resources, kind).items():
+        if all(resource["Properties"].get(k) == v for k, v in props.items()):
+            return name
+    raise AssertionError(f"no {kind} with {props}")
+
+
+# EventBridge -----------------------------------------------------------------------
+
+
+def test_rule_pattern_and_target_retry(template: Template, resources: dict[str, Any]) -> None:
+    template.has_resource_properties("AWS::Events::EventBus", {"Name": "shipmentevents-dev"})
+    queue = logical_id(resources, "AWS::SQS::Queue", QueueName="shipmentevents-queue-dev")
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "Name": "shipment-event-rule-dev",
+            "EventPattern": {
+                "source": ["shipment.service"],
+                "detail-type": [{"prefix": "shipment."}],
+            },
+            "Targets": [
+                Match.object_like(
+                    {
+                        "Arn": {"Fn::GetAtt": [queue, "Arn"]},
+                        "RetryPolicy": {
+                            "MaximumRetryAttempts": 2,
+                            "MaximumEventAgeInSeconds": 7200,
+                        },
+                        "DeadLetterConfig": Match.any_value(),
+                    }
+                )
+            ],
+        },
+    )
+
+
+# SQS -------------------------------------------------------------------------------
+
+
+def test_queue_long_polling_visibility_and_dlq(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    dlq = logical_id(resources, "AWS::SQS::Queue", QueueName="shipmentevents-dlq-dev")
+    processor = of_type(resources, "AWS::Lambda::Function")[
+        logical_id(resources, "AWS::Lambda::Function", FunctionName="shipment-event-processor-dev")
+    ]
+    timeout = processor["Properties"]["Timeout"]
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {
+            "QueueName": "shipmentevents-queue-dev",
+            "ReceiveMessageWaitTimeSeconds": 20,
+            "VisibilityTimeout": 6 * timeout,
+            "MessageRetentionPeriod": 4 * 86_400,
+            "RedrivePolicy": {
+                "deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
+                "maxReceiveCount": 3,
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::SQS::Queue",
+        {"QueueName": "shipmentevents-dlq-dev", "MessageRetentionPeriod": 14 * 86_400},
+    )
+
+
+# Lambda ----------------------------------------------------------------------------
+
+
+def test_processor_function(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "FunctionName": "shipment-event-processor-dev",
+            "Handler": "shipline.aws.handlers.ingest_handler",
+            "Runtime": "python3.12",
+            "MemorySize": 512,
+            "Timeout": 60,
+            "TracingConfig": {"Mode": "Active"},
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "SHIPLINE_AWS_EVENTS_TABLE": Match.any_value(),
+                        "SHIPLINE_AWS_REJECTS_QUEUE_URL": Match.any_value(),
+                        "SHIPLINE_AWS_TTL_DAYS": "90",
+                    }
+                )
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": "/aws/lambda/shipment-event-processor-dev", "RetentionInDays": 30},
+    )
+
+
+def test_code_is_an_asset_not_inline(resources: dict[str, Any]) -> None:
+    for function in of_type(resources, "AWS::Lambda::Function").values():
+        code = function["Properties"]["Code"]
+        if "ZipFile" in code:  # CDK's own bucket-notification helper is inline
+            assert function["Properties"]["Handler"] == "index.handler"
+            continue
+        assert "S3Key" in code
+
+
+def test_event_source_mapping(template: Template, resources: dict[str, Any]) -> None:
+    processor = logical_id(
+        resources, "AWS::Lambda::Function", FunctionName="shipment-event-processor-dev"
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "FunctionName": {"Ref": processor},
+            "BatchSize": 10,
+            "MaximumBatchingWindowInSeconds": 10,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
+
+
+def test_stream_mapping_takes_inserts(template: Template, resources: dict[str, Any]) -> None:
+    stream_fn = logical_id(resources, "AWS::Lambda::Function", FunctionName="shipline-stream-dev")
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "FunctionName": {"Ref": stream_fn},
+            "FilterCriteria": {
+                "Filters": [
+                    {"Pattern": json.dumps({"eventName": ["INSERT"]}, separators=(",", ":"))}
+                ]
+            },
+            "BisectBatchOnFunctionError": True,
+            "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "FunctionName": "shipline-stream-dev",
+            "Handler": "shipline.aws.handlers.stream_handler",
+            "ReservedConcurrentExecutions": 1,
+        },
+    )
+
+
+# DynamoDB --------------------------------------------------------------------------
+
+
+def test_table(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "TableName": "shipmentevents-dev",
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [
+                {"AttributeName": "shipment_id", "KeyType": "HASH"},
+                {"AttributeName": "event_key", "KeyType": "RANGE"},
+            ],
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "status-timestamp-index",
+                    "KeySchema": [
+                        {"AttributeName": "processing_status", "KeyType": "HASH"},
+                        {"AttributeName": "event_timestamp", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+    )
+
+
+# Alarms, dashboard, outputs --------------------------------------------------------------
+
+
+def test_alarms(template: Template) -> None:
+    template.resource_count_is("AWS::CloudWatch::Alarm", 4)
+    for name, metric, threshold, operator in [
+        ("shipline-queue-depth-dev", "ApproximateNumberOfMessagesVisible", 1000, "GreaterThan"),
+        (
+            "shipline-dlq-messages-dev",
+            "ApproximateNumberOfMessagesVisible",
+            1,
+            "GreaterThanOrEqualTo",
+        ),
+        (
+            "shipline-oldest-message-age-dev",
+            "ApproximateAgeOfOldestMessage",
+            300,
+            "GreaterThan",
+        ),
+    ]:
+        template.has_resource_properties(
+            "AWS::CloudWatch::Alarm",
+            {
+                "AlarmName": name,
+                "MetricName": metric,
+                "Threshold": threshold,
+                "ComparisonOperator": f"{operator}Threshold",
+                "AlarmActions": [Match.any_value()],
+            },
+        )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "shipline-processor-error-rate-dev",
+            "Threshold": 5,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Metrics": Match.array_with(
+                [
+                    Match.object_like(
+                        {"Expression": "IF(invocations > 0, 100 * errors / invocations, 0)"}
+                    ),
+                    Match.object_like(
+                        {"Id": "errors", "MetricStat": Match.object_like({"Stat": "Sum"})}
+                    ),
+                    Match.object_like({"Id": "invocations"}),
+                ]
+            ),
+        },
+    )
+
+
+def test_dashboard_and_outputs(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::CloudWatch::Dashboard", {"DashboardName": "shipline-dev"}
+    )
+    outputs = template.to_json()["Outputs"]
+    for name in (
+        "EventBusName",
+        "SQSQueueURL",
+        "ProcessorLambdaARN",
+        "EventsTableName",
+        "DashboardURL",
+        "LandingBucketName",
+        "NotificationsTopicArn",
+    ):
+        assert name in outputs, name
+    assert "#dashboards:name=shipline-dev" in json.dumps(outputs["DashboardURL"])
+
+
+# Loader path, SNS, schedule ---------------------------------------------------------------
+
+
+def test_bucket_notifies_loader_with_dlq(template: Template, resources: dict[str, Any]) -> None:
+    loader = logical_id(resources, "AWS::Lambda::Function", FunctionName="shipline-loader-dev")
+    template.has_resource_properties(
+        "Custom::S3BucketNotifications",
+        {
+            "NotificationConfiguration": {
+                "LambdaFunctionConfigurations": [
+                    {
+                        "Events": ["s3:ObjectCreated:*"],
+                        "LambdaFunctionArn": {"Fn::GetAtt": [loader, "Arn"]},
+                    }
+                ]
+            }
+        },
+    )
+    loader_dlq = logical_id(resources, "AWS::SQS::Queue", QueueName="shipline-loader-dlq-dev")
+    template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {
+            "FunctionName": {"Ref": loader},
+            "MaximumRetryAttempts": 2,
+            "DestinationConfig": {
+                "OnFailure": {"Destination": {"Fn::GetAtt": [loader_dlq, "Arn"]}}
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "PublicAccessBlockConfiguration": Match.object_like({"BlockPublicAcls": True}),
+        },
+    )
+
+
+def test_topic_and_nightly_schedule(template: Template, resources: dict[str, Any]) -> None:
+    template.has_resource_properties("AWS::SNS::Topic", {"TopicName": "shipline-notifications-dev"})
+    machine = logical_id(
+        resources, "AWS::StepFunctions::StateMachine", StateMachineName="shipline-nightly-dev"
+    )
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "cron(0 0 * * ? *)",
+            "Targets": [Match.object_like({"Arn": {"Ref": machine}})],
+        },
+    )
+
+
+# The nightly state machine -----------------------------------------------------------------
+
+
+def definition(resources: dict[str, Any]) -> dict[str, Any]:
+    machine = next(iter(of_type(resources, "AWS::StepFunctions::StateMachine").values()))
+    body = machine["Properties"]["DefinitionString"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    text = "".join(p if isinstance(p, str) else "TOKEN" for p in parts)
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
+
+
+def test_state_machine_states(resources: dict[str, Any]) -> None:
+    machine = definition(resources)
+    states = machine["States"]
+    assert machine["StartAt"] == "Base"
+    assert states["Base"]["Next"] == "Verify"
+    assert states["Verify"]["Next"] == "Drift?"
+    assert states["Drift?"]["Type"] == "Choice"
+    assert states["Drift?"]["Choices"][0]["Next"] == "PublishFailure"
+    assert states["Drift?"]["Default"] == "Notify"
+    assert states["Notify"]["Resource"].endswith(":sns:publish")
+    assert states["Notify"]["Next"] == "NightlyDone"
+    assert states["NightlyDone"]["Type"] == "Succeed"
+
+
+def test_state_machine_retry_and_failure_branch(resources: dict[str, Any]) -> None:
+    states = definition(resources)["States"]
+    for name in ("Base", "Verify"):
+        (retry,) = states[name]["Retry"]
+        assert retry == {
+            "ErrorEquals": TRANSIENT_ERRORS,
+            "IntervalSeconds": 30,
+            "MaxAttempts": 3,
+            "BackoffRate": 2,
+        }
+        (catch,) = states[name]["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"]
+        assert catch["Next"] == "PublishFailure"
+    assert states["PublishFailure"]["Resource"].endswith(":sns:publish")
+    assert states["PublishFailure"]["Next"] == "NightlyFailed"
+    assert states["NightlyFailed"]["Type"] == "Fail"
+
+
+# Warehouse --------------------------------------------------------------------------------
+
+
+def test_redshift_serverless_with_secret(template: Template, resources: dict[str, Any]) -> None:
+    template.has_resource_properties(
+        "AWS::SecretsManager::Secret",
+        {
+            "Name": "shipline/warehouse-dev",
+            "GenerateSecretString": Match.object_like({"GenerateStringKey": "password"}),
+        },
+    )
+    namespace = next(iter(of_type(resources, "AWS::RedshiftServerless::Namespace").values()))
+    props = namespace["Properties"]
+    assert props["NamespaceName"] == "shipline-dev"
+    assert "resolve:secretsmanager" in json.dumps(props["AdminUserPassword"])
+    template.has_resource_properties(
+        "AWS::RedshiftServerless::Workgroup",
+        {"WorkgroupName": "shipline-dev", "NamespaceName": "shipline-dev"},
+    )
+
+
+# IAM --------------------------------------------------------------------------------------
+
+
+def statements(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, policy in of_type(resources, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            yield name, statement
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_wildcard_actions_on_all_resources(resources: dict[str, Any]) -> None:
+    checked = 0
+    for name, statement in statements(resources):
+        actions = as_list(statement["Action"])
+        assert "*" not in actions, name
+        if "*" in as_list(statement["Resource"]):
+            assert not [a for a in actions if "*" in a], (name, statement)
+        checked += 1
+    assert checked > 10
+
+
+def test_processor_least_privilege(resources: dict[str, Any]) -> None:
+    processor_role = of_type(resources, "AWS::Lambda::Function")[
+        logical_id(resources, "AWS::Lambda::Function", FunctionName="shipment-event-processor-dev")
+    ]["Properties"]["Role"]["Fn::GetAtt"][0]
+    actions = {
+        action
+        for _, policy in of_type(resources, "AWS::IAM::Policy").items()
+        if {"Ref": processor_role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in as_list(statement["Action"])
+    }
+    assert {"dynamodb:PutItem", "dynamodb:GetItem", "sqs:SendMessage"} <= actions
+    assert "sqs:ReceiveMessage" in actions
+    assert not [a for a in actions if a.startswith(("s3:", "secretsmanager:", "sns:"))]
+
+
+# Environments -----------------------------------------------------------------------------
+
+
+def test_prod_from_context(tmp_path: Path) -> None:
+    app = cdk.App(
+        outdir=str(tmp_path / "out"),
+        context={"env": "prod", "lambda_bundle": str(tmp_path / "absent")},
+    )
+    _, stack = build_app(app)
+    assert stack.stack_name == "Shipline-prod"
+    template = Template.from_stack(stack)
+    template.has_resource_properties("AWS::DynamoDB::Table", {"TableName": "shipmentevents-prod"})
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"FunctionName": "shipment-event-processor-prod"}
+    )
+
+
+def test_unknown_env_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="use one of dev, prod"):
+        ShiplineStack(cdk.App(), "Shipline-qa", env_suffix="qa", code_path=tmp_path)
+
+
+def test_placeholder_when_bundle_absent(tmp_path: Path) -> None:
+    placeholder = tmp_path / "placeholder"
+    assert lambda_code_path(tmp_path / "absent", placeholder) == placeholder
+    assert (placeholder / "PLACEHOLDER.py").exists()
+    bundle = tmp_path / "bundle"
+    (bundle / "shipline").mkdir(parents=True)
+    assert lambda_code_path(bundle, placeholder) == bundle
