@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from shipline.cli import render
 from shipline.cli.load import register as register_loader
+from shipline.cli.monitor import register as register_monitor
 from shipline.cli.render import console, print_json
 from shipline.cli.serve import register
 from shipline.errors import DriftError, ShiplineError, ValidationError
@@ -31,6 +32,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(reference_app, name="reference")
 register(app)
 register_loader(app, generate_app)
+register_monitor(app)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
 

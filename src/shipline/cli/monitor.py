@@ -1,0 +1,107 @@
+"""``shipline metrics``, ``shipline quality`` and ``shipline alerts``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from shipline.cli import render
+from shipline.cli.render import console, print_json
+from shipline.pipeline import Pipeline
+
+alerts_app = typer.Typer(help="Alert rules: evaluate them, see their state.", no_args_is_help=True)
+
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable results.")]
+
+
+def _pipeline() -> Pipeline:
+    from shipline.cli.main import _options
+
+    return Pipeline.open(database=_options.database)
+
+
+def metrics(
+    record: Annotated[
+        bool, typer.Option(help="Also append them to monitor_metrics (pruned past retention).")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """The monitoring metrics now, in base units (seconds, fractions, dollars, counts)."""
+    from shipline.monitor import METRICS
+
+    with _pipeline() as pipeline:
+        values = pipeline.record_metrics() if record else pipeline.metrics()
+    if as_json:
+        print_json(values)
+        return
+    rows = [
+        {"metric": name, "value": f"{value:,.6g}", "meaning": METRICS[name].help}
+        for name, value in values.items()
+    ]
+    console.print(render.rows_table(rows, ["metric", "value", "meaning"], "metrics"))
+
+
+def quality(
+    examples: Annotated[int, typer.Option(help="Examples to show per check.")] = 5,
+    as_json: Json = False,
+) -> None:
+    """Data-quality checks on the timeline: each a count and a few examples."""
+    with _pipeline() as pipeline:
+        checks = pipeline.quality(examples=examples)
+    if as_json:
+        print_json([check.as_dict() for check in checks])
+        return
+    for check in checks:
+        mark = "[green]ok[/]" if check.passed else f"[yellow]{check.count:,}[/]"
+        rate = f" (rate {check.rate:.2%})" if check.rate else ""
+        console.print(f"{mark} {check.name}{rate}: {check.description}")
+        for example in check.examples:
+            console.print(f"    {render.jsonable(example)}", style="dim", markup=False)
+
+
+@alerts_app.command("check")
+def alerts_check(
+    rules: Annotated[
+        Path | None,
+        typer.Option(help="Rules file (default: alerts_file, else the packaged rules)."),
+    ] = None,
+    notify: Annotated[bool, typer.Option(help="Notify rules that changed state.")] = True,
+    as_json: Json = False,
+) -> None:
+    """Evaluate the alert rules now; a rule notifies when it fires and when it resolves."""
+    with _pipeline() as pipeline:
+        outcomes = pipeline.check_alerts(rules, notify=notify)
+    if as_json:
+        print_json([outcome.as_dict() for outcome in outcomes])
+        return
+    for o in outcomes:
+        state = "[red]FIRING[/]" if o.state == "firing" else "[green]ok[/]"
+        change = " (changed)" if o.changed else ""
+        action = f" -> {o.action}" if o.state == "firing" else ""
+        detail = f"{o.rule} [{o.severity}] {o.condition}: now {o.value:,.6g}{change}{action}"
+        console.print(f"{state} {escape(detail)}")
+
+
+@alerts_app.command("status")
+def alerts_status(as_json: Json = False) -> None:
+    """The persisted state of every rule evaluated so far."""
+    with _pipeline() as pipeline:
+        rows = pipeline.alert_states()
+    if as_json:
+        print_json(rows)
+        return
+    console.print(
+        render.rows_table(
+            rows, ["rule_name", "state", "severity", "condition", "last_value", "since"], "alerts"
+        )
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``metrics``, ``quality`` and ``alerts`` to the ``shipline`` command."""
+    app.command()(metrics)
+    app.command()(quality)
+    app.add_typer(alerts_app, name="alerts")
