@@ -86,6 +86,10 @@ class Keyring:
             return cls(Path(keyring))
         if database == ":memory:":
             return cls(None)
+        if "://" in database:
+            # A server database has no folder of ours: keep the keyring in the
+            # working directory unless ``api_keyring`` says where.
+            return cls(Path("shipline.keyring"))
         return cls(Path(database + ".keyring"))
 
     def secret(self, create: bool) -> bytes | None:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from shipline.errors import ConfigError
 from shipline.pipeline import Pipeline
 
 
@@ -16,6 +17,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes (PostgreSQL only; DuckDB has one owner).")
+    ] = 1,
 ) -> None:
     """Serve the ingestion API; this process owns the database until it stops.
 
@@ -31,6 +35,9 @@ def serve(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     pipeline = Pipeline.open(database=_options.database)
+    if workers > 1:
+        _serve_workers(pipeline, host, port, log_level, workers)
+        return
     try:
         app = create_app(pipeline, pipeline.settings)
         config = uvicorn.Config(
@@ -51,6 +58,37 @@ def serve(
                 signal.signal(sig, handler)
     finally:
         pipeline.close()
+
+
+def _serve_workers(pipeline: Pipeline, host: str, port: int, log_level: str, workers: int) -> None:
+    """Several API processes over one PostgreSQL database.
+
+    Each worker opens its own pipeline and processor; advisory locks make their
+    ingest commits take turns and let one incremental pass run at a time.
+    """
+    import os
+
+    import uvicorn
+
+    database = pipeline.settings.database
+    dialect = pipeline.backend.DIALECT
+    pipeline.close()
+    if dialect == "duckdb":
+        raise ConfigError(
+            f"--workers {workers}: a DuckDB file is owned by one process; use --workers 1,"
+            " or a PostgreSQL database (--database postgresql://...)"
+        )
+    os.environ["SHIPLINE_DATABASE"] = database
+    uvicorn.run(
+        "shipline.api.factory:create_app_from_settings",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
 
 
 def _ignore(_signum: int, _frame: FrameType | None) -> None:

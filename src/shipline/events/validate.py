@@ -160,10 +160,11 @@ WITH normalised AS (
 )
 SELECT
     record_index,
-    coalesce(
-        given_event_id,
-        md5(shipment_id || chr(31) || event_us || chr(31) || event_type)
-    ) AS event_id,
+    CASE
+        WHEN given_event_id IS NULL
+            THEN md5(shipment_id || chr(31) || event_us || chr(31) || event_type)
+        ELSE given_event_id
+    END AS event_id,
     shipment_id,
     event_timestamp,
     event_type,
@@ -176,7 +177,6 @@ SELECT
         coalesce(location_id, chr(0)), coalesce(carrier, chr(0)), coalesce(event_data, chr(0))
     )) AS content_hash
 FROM normalised
-ORDER BY record_index
 """
 
 _REJECTED_SQL = """

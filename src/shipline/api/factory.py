@@ -1,0 +1,14 @@
+"""The app as uvicorn's worker processes build it, from settings alone."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from shipline.api.app import create_app
+from shipline.pipeline import Pipeline
+
+
+def create_app_from_settings() -> FastAPI:
+    """A pipeline from ``shipline.toml`` and ``SHIPLINE_*``, and the API over it."""
+    pipeline = Pipeline.open()
+    return create_app(pipeline, pipeline.settings)
