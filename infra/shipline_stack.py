@@ -376,6 +376,27 @@ class ShiplineStack(Stack):
             targets=[targets.SfnStateMachine(self.state_machine, retry_attempts=2)],
         )
 
+        # Alerts (the monitor's rules) every 5 minutes, published to SNS.
+        self.alerts_fn = self._function(
+            "AlertsFunction",
+            f"shipline-alerts-{env_suffix}",
+            "alerts_handler",
+            code,
+            timeout=Duration.minutes(2),
+            memory_mb=1024,
+            environment=warehouse_env,
+        )
+        self.topic.grant_publish(self.alerts_fn)
+        self.warehouse_secret.grant_read(self.alerts_fn)
+        self.alerts_schedule = events.Rule(
+            self,
+            "AlertsSchedule",
+            rule_name=f"shipline-alerts-{env_suffix}",
+            description="Evaluate shipline's alert rules every 5 minutes",
+            schedule=events.Schedule.rate(Duration.minutes(5)),
+            targets=[targets.LambdaFunction(self.alerts_fn, retry_attempts=0)],
+        )
+
         self._alarms_and_dashboard(env_suffix)
 
         CfnOutput(self, "EventBusName", value=self.bus.event_bus_name)

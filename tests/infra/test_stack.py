@@ -339,6 +339,32 @@ def test_topic_and_nightly_schedule(template: Template, resources: dict[str, Any
     )
 
 
+def test_alerts_every_five_minutes(template: Template, resources: dict[str, Any]) -> None:
+    alerts = logical_id(resources, "AWS::Lambda::Function", FunctionName="shipline-alerts-dev")
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"FunctionName": "shipline-alerts-dev", "Handler": "shipline.aws.handlers.alerts_handler"},
+    )
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(5 minutes)",
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [alerts, "Arn"]}})],
+        },
+    )
+
+
+def test_handlers_exist(resources: dict[str, Any]) -> None:
+    from shipline.aws import handlers
+
+    for function in of_type(resources, "AWS::Lambda::Function").values():
+        handler = function["Properties"]["Handler"]
+        if handler.startswith("shipline."):
+            module, _, name = handler.rpartition(".")
+            assert module == "shipline.aws.handlers"
+            assert callable(getattr(handlers, name)), handler
+
+
 # The nightly state machine -----------------------------------------------------------------
 
 
