@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from shipline.notify import Notification
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from tests.engines import fresh_database
 
 
 class Recorder:
@@ -30,21 +32,17 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture
-def make_pipeline(tmp_path: Path) -> Iterator[Any]:
-    """Open pipelines over fresh DuckDB files with settings overrides; close them after."""
-    opened: list[Pipeline] = []
+def make_pipeline(tmp_path: Path, engine: str) -> Iterator[Any]:
+    """Open pipelines over fresh databases on ``engine`` with settings overrides."""
+    with ExitStack() as stack:
 
-    def make(**overrides: Any) -> Pipeline:
-        database = str(tmp_path / f"monitor{len(opened)}.duckdb")
-        # No alerts.yaml in the test's folder: the packaged defaults apply unless given.
-        options = {"alerts_file": str(tmp_path / "none.yaml"), **overrides}
-        pipeline = Pipeline(Settings(database=database, **options))
-        opened.append(pipeline)
-        return pipeline
+        def make(**overrides: Any) -> Pipeline:
+            database = stack.enter_context(fresh_database(engine))
+            # No alerts.yaml in the test's folder: the packaged defaults apply unless given.
+            options = {"alerts_file": str(tmp_path / "none.yaml"), **overrides}
+            return stack.enter_context(Pipeline(Settings(database=database, **options)))
 
-    yield make
-    for pipeline in opened:
-        pipeline.close()
+        yield make
 
 
 def event(shipment_id: str, at: datetime, event_type: str, **extra: Any) -> dict[str, Any]:

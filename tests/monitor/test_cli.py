@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EVENTS = (
     '{"shipment_id": "S1", "event_timestamp": "2026-01-01T00:00:00Z", "event_type": "delivered"}\n'
     '{"shipment_id": "S1", "event_timestamp": "2026-01-01T04:30:00Z", "event_type": "in_transit",'
@@ -32,6 +34,7 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
+@pytest.mark.slow
 def test_quality_json_reports_each_named_check(tmp_path: Path) -> None:
     assert shipline(tmp_path, "ingest", "-", stdin=EVENTS).returncode == 0
     assert shipline(tmp_path, "incremental").returncode == 0
@@ -43,6 +46,7 @@ def test_quality_json_reports_each_named_check(tmp_path: Path) -> None:
     assert found["future_events"]["passed"] is True
 
 
+@pytest.mark.slow
 def test_alerts_check_fires_once_and_reports_state(tmp_path: Path) -> None:
     rules = tmp_path / "alerts.yaml"
     rules.write_text(

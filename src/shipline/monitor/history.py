@@ -42,9 +42,9 @@ def metric_history(
     backend: Backend, name: str, since: datetime | None = None
 ) -> list[dict[str, Any]]:
     """One metric's recorded values, oldest first (for the dashboard's charts)."""
+    after = " AND recorded_at >= ?" if since is not None else ""
     return backend.fetch_dicts(
-        "SELECT recorded_at, value FROM monitor_metrics WHERE name = ?"
-        " AND recorded_at >= coalesce(CAST(? AS TIMESTAMPTZ), '-infinity'::TIMESTAMPTZ)"
+        f"SELECT recorded_at, value FROM monitor_metrics WHERE name = ?{after}"
         " ORDER BY recorded_at",
-        [name, since],
+        [name, since] if since is not None else [name],
     )

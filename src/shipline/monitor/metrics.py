@@ -74,56 +74,64 @@ METRICS: dict[str, MetricSpec] = {
     "events_total": MetricSpec("count", "Accepted events stored."),
 }
 
+# Parameters: checkpoint twice, now, window start twice, the clock-skew limit.
 _COUNTS = """
 SELECT
-    (SELECT min(ingested_at) FROM shipment_events WHERE ingest_seq > $1),
-    (SELECT count(*) FROM shipment_events WHERE ingest_seq > $1),
-    (SELECT max(event_timestamp) FROM shipment_events WHERE event_timestamp <= $2),
-    (SELECT count(*) FROM shipment_events WHERE ingested_at >= $3),
-    (SELECT count(*) FROM dead_letters WHERE received_at >= $3),
+    (SELECT min(ingested_at) FROM shipment_events WHERE ingest_seq > ?),
+    (SELECT count(*) FROM shipment_events WHERE ingest_seq > ?),
+    (SELECT max(event_timestamp) FROM shipment_events WHERE event_timestamp <= ?),
+    (SELECT count(*) FROM shipment_events WHERE ingested_at >= ?),
+    (SELECT count(*) FROM dead_letters WHERE received_at >= ?),
     (SELECT count(*) FROM dead_letters WHERE state = 'open'),
-    (SELECT count(*) FROM shipment_events WHERE event_timestamp > $4),
+    (SELECT count(*) FROM shipment_events WHERE event_timestamp > ?),
     (SELECT count(*) FROM shipment_events)
 """
 
+# Parameters: the window start six times, then the day start twice.
 _RUNS = """
 SELECT
-    count(*) FILTER (WHERE started_at >= $1),
-    coalesce(avg(duration_ms) FILTER (WHERE started_at >= $1), 0),
-    coalesce(max(duration_ms) FILTER (WHERE started_at >= $1), 0),
-    coalesce(sum(events) FILTER (WHERE started_at >= $1), 0),
+    count(*) FILTER (WHERE started_at >= ?),
+    coalesce(avg(duration_ms) FILTER (WHERE started_at >= ?), 0),
+    coalesce(max(duration_ms) FILTER (WHERE started_at >= ?), 0),
+    coalesce(sum(events) FILTER (WHERE started_at >= ?), 0),
     coalesce(sum(rows_written) FILTER (
-        WHERE started_at >= $1 AND process_type = 'incremental'), 0),
+        WHERE started_at >= ? AND process_type = 'incremental'), 0),
     coalesce(sum(full_recompute_rows) FILTER (
-        WHERE started_at >= $1 AND process_type = 'incremental'), 0),
-    coalesce(sum(events) FILTER (WHERE started_at >= $2), 0),
-    coalesce(sum(duration_ms) FILTER (WHERE started_at >= $2), 0),
-    coalesce(arg_max(duration_ms, started_at), 0)
+        WHERE started_at >= ? AND process_type = 'incremental'), 0),
+    coalesce(sum(events) FILTER (WHERE started_at >= ?), 0),
+    coalesce(sum(duration_ms) FILTER (WHERE started_at >= ?), 0),
+    coalesce((SELECT duration_ms FROM processing_runs ORDER BY started_at DESC LIMIT 1), 0)
 FROM processing_runs
 """
 
-# The shipment_state row is each shipment's latest processed event, so this reads one
-# row per shipment rather than the timeline. Statuses without an expected dwell
-# (delivered, returned, cancelled) are not expected to have a next event.
-OVERDUE_SHIPMENTS = """
-SELECT s.shipment_id, s.status, s.event_timestamp AS last_event_timestamp,
-    epoch(CAST($1 AS TIMESTAMPTZ) - s.event_timestamp) / 3600.0 AS silent_hours,
-    d.hours AS expected_hours
-FROM shipment_state AS s
-JOIN (SELECT unnest($2) AS status, unnest($3) AS hours) AS d
-    ON d.status = s.status
-WHERE s.in_view AND s.event_timestamp < CAST($1 AS TIMESTAMPTZ) - to_seconds(d.hours * 3600)
-"""
+_SILENT_HOURS = "(epoch(CAST(? AS TIMESTAMPTZ)) - epoch(s.event_timestamp)) / 3600.0"
 
 
-def overdue_params(settings: Settings, now: datetime) -> list[object]:
-    """Parameters of ``OVERDUE_SHIPMENTS``: now and the expected dwell table."""
-    dwell = {
-        status: hours
+def overdue_shipments(settings: Settings, now: datetime) -> tuple[str, list[object]]:
+    """The query of in-view shipments overdue for their next event, and its parameters.
+
+    The shipment_state row is each shipment's latest processed event, so this reads
+    one row per shipment rather than the timeline. Statuses without an expected dwell
+    (delivered, returned, cancelled) are not expected to have a next event.
+    """
+    dwell = [
+        (status, float(hours))
         for status, hours in settings.quality_expected_dwell_hours.items()
         if status not in TERMINAL_STATUSES
-    }
-    return [now, list(dwell), [float(h) for h in dwell.values()]]
+    ]
+    if not dwell:
+        return "SELECT NULL AS shipment_id WHERE 1 = 0", []
+    # One (?, ?) pair per configured status: placeholders only, the values are parameters.
+    pairs = ", ".join(["(?, ?)"] * len(dwell))
+    query = (
+        f"SELECT s.shipment_id, s.status, s.event_timestamp AS last_event_timestamp,"
+        f" {_SILENT_HOURS} AS silent_hours, d.hours AS expected_hours"
+        f" FROM shipment_state AS s"
+        f" JOIN (VALUES {pairs}) AS d(status, hours) ON d.status = s.status"
+        f" WHERE s.in_view AND {_SILENT_HOURS} > d.hours"
+    )
+    flat = [value for pair in dwell for value in pair]
+    return query, [now, *flat, now]
 
 
 def collect_metrics(
@@ -138,12 +146,14 @@ def collect_metrics(
         _COUNTS,
         [
             checkpoint,
+            checkpoint,
             now,
+            now - window,
             now - window,
             now + timedelta(seconds=settings.quality_clock_skew_seconds),
         ],
     )
-    runs = backend.fetchone(_RUNS, [now - window, now - _DAY])
+    runs = backend.fetchone(_RUNS, [now - window] * 6 + [now - _DAY] * 2)
     assert counts is not None and runs is not None
     oldest_pending, pending, newest, accepted, rejected, open_letters, future, total = counts
     (
@@ -157,9 +167,8 @@ def collect_metrics(
         day_ms,
         last_ms,
     ) = runs
-    overdue = backend.scalar(
-        f"SELECT count(*) FROM ({OVERDUE_SHIPMENTS})", overdue_params(settings, now)
-    )
+    overdue_query, overdue_params = overdue_shipments(settings, now)
+    overdue = backend.scalar(f"SELECT count(*) FROM ({overdue_query}) AS overdue", overdue_params)
     minutes = window.total_seconds() / 60
     received = int(accepted) + int(rejected)
     return {

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shipline.monitor.metrics import OVERDUE_SHIPMENTS, overdue_params
+from shipline.monitor.metrics import overdue_shipments
 from shipline.settings import Settings
 from shipline.store import Backend
 
@@ -87,14 +87,15 @@ def run_quality_checks(
     """Every check, in a stable order."""
     settings = settings or Settings()
     now = now or datetime.now(UTC)
+    overdue_query, overdue_params = overdue_shipments(settings, now)
     return [
         _check(
             backend,
             "silent_shipments",
             "In-view shipments silent longer than the expected dwell for their status"
             " (quality_expected_dwell_hours); the missing_events metric counts these.",
-            OVERDUE_SHIPMENTS,
-            overdue_params(settings, now),
+            overdue_query,
+            overdue_params,
             examples,
             order="silent_hours DESC",
         ),
@@ -148,10 +149,10 @@ def _check(
     examples: int,
     order: str,
 ) -> QualityCheck:
-    count = int(backend.scalar(f"SELECT count(*) FROM ({query})", params))
+    count = int(backend.scalar(f"SELECT count(*) FROM ({query}) AS found", params))
     found = (
         backend.fetch_dicts(
-            f"SELECT * FROM ({query}) ORDER BY {order} LIMIT {int(examples)}", params
+            f"SELECT * FROM ({query}) AS found ORDER BY {order} LIMIT {int(examples)}", params
         )
         if count
         else []
