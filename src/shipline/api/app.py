@@ -444,4 +444,7 @@ def create_app(
         """Mark dead letters purged (kept for audit)."""
         return {"purged": pipeline.purge_dead_letters(body.ids)}
 
+    from shipline.dashboard.routes import router as dashboard_router  # the page at /
+
+    app.include_router(dashboard_router)
     return app

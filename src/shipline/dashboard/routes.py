@@ -1,0 +1,253 @@
+"""The dashboard's HTTP side: the page at ``/``, its assets, and JSON under ``/dashboard/api``.
+
+Authentication: the page and its assets are static and open (they hold no data);
+every JSON endpoint takes the same ``Authorization: Bearer`` API keys as ``/v1``.
+The page asks for a key once and keeps it in ``sessionStorage`` (gone when the tab
+closes). Reads need the ``read`` scope; injecting a late event needs ``ingest``;
+replay and rebuild need ``admin``. No loopback exception: behind a proxy every
+request looks local, so the key is the only gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from shipline.api.app import ApiError, jsonable, require
+from shipline.api.keys import ApiKey
+from shipline.dashboard import explain, queries
+from shipline.events.shapes import records_to_raw
+from shipline.pipeline import Pipeline
+
+ASSETS = {
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "dashboard.css": "text/css; charset=utf-8",
+}
+RUN_WAIT_SECONDS = 5.0
+"""How long the explanation waits for the server's processor before running itself."""
+
+router = APIRouter(include_in_schema=True, tags=["dashboard"])
+ReadKey = Annotated[ApiKey, Depends(require("read"))]
+IngestKey = Annotated[ApiKey, Depends(require("ingest"))]
+AdminKey = Annotated[ApiKey, Depends(require("admin"))]
+
+
+def _asset(name: str) -> str:
+    return resources.files("shipline.dashboard").joinpath("static", name).read_text("utf-8")
+
+
+def _pipeline(request: Request) -> Pipeline:
+    pipeline: Pipeline = request.app.state.pipeline
+    return pipeline
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def page() -> HTMLResponse:
+    """The dashboard (one page; it asks for an API key and loads data from the JSON API)."""
+    return HTMLResponse(_asset("index.html"), headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/dashboard/static/{name}", include_in_schema=False)
+def asset(name: str) -> Response:
+    """A packaged asset of the page (no CDN)."""
+    if name not in ASSETS:
+        raise ApiError(404, "not_found", f"no dashboard asset {name!r}")
+    return Response(_asset(name), media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/dashboard/api/pipeline")
+def pipeline_view(request: Request, _key: ReadKey) -> Any:
+    """Every stage's counts and rates, the checkpoint, lag, recent runs, dead letters, loads."""
+    pipeline = _pipeline(request)
+    status = pipeline.status().as_dict()
+    processor = request.app.state.processor
+    status["processor"] = {
+        "waiting_events": processor.pending,
+        "runs": processor.stats.runs,
+        "failures": processor.stats.failures,
+        "last_error": processor.stats.last_error,
+    }
+    return jsonable(
+        {
+            "now": datetime.now(UTC),
+            "status": status,
+            "stages": queries.stage_counts(pipeline),
+            "runs": queries.recent_runs(pipeline, 10),
+            "dead_letters": queries.open_dead_letters(pipeline, 10),
+            "loads": pipeline.loads(limit=10),
+        }
+    )
+
+
+@router.get("/dashboard/api/shipments")
+def shipments(
+    request: Request,
+    _key: ReadKey,
+    q: Annotated[str, Query(max_length=64)] = "",
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    region: Annotated[str | None, Query(max_length=128)] = None,
+    late: bool = False,
+    exceptions: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Any:
+    """Shipments matching an id prefix and filters, with the filters' choices."""
+    pipeline = _pipeline(request)
+    found = queries.search_shipments(
+        pipeline,
+        query=q.strip(),
+        status=status or None,
+        region=region or None,
+        late=late,
+        exceptions=exceptions,
+        limit=limit,
+    )
+    return jsonable(
+        {
+            "shipments": found,
+            "statuses": list(queries.STATUSES),
+            "regions": queries.regions(pipeline),
+        }
+    )
+
+
+@router.get("/dashboard/api/shipments/{shipment_id}")
+def shipment(request: Request, shipment_id: str, _key: ReadKey) -> Any:
+    """A shipment's summary, its timeline rows and its dwell per location (404 if unknown)."""
+    pipeline = _pipeline(request)
+    return jsonable(
+        {
+            "summary": pipeline.summary(shipment_id),
+            "timeline": pipeline.timeline(shipment_id),
+            "dwell": queries.location_dwell(pipeline, shipment_id),
+        }
+    )
+
+
+@router.get("/dashboard/api/metrics")
+def metrics(
+    request: Request, _key: ReadKey, minutes: Annotated[int, Query(ge=1, le=10_080)] = 60
+) -> Any:
+    """Metrics over time, the monitor's metrics now, and every alert rule with its state."""
+    from shipline.monitor import load_rules, resolve_rules_path
+
+    pipeline = _pipeline(request)
+    now_values = pipeline.metrics()
+    persisted = {row["rule_name"]: row for row in pipeline.alert_states()}
+    rules = load_rules(resolve_rules_path(pipeline.settings.alerts_file))
+    alerts = []
+    for rule in rules:
+        state = persisted.get(rule.name)
+        alerts.append(
+            {
+                "rule": rule.name,
+                "condition": rule.condition.text,
+                "severity": rule.severity,
+                "action": rule.action,
+                "metric": rule.condition.metric,
+                "value": now_values.get(rule.condition.metric),
+                "holds_now": rule.condition.holds(now_values),
+                "state": None if state is None else state["state"],
+                "since": None if state is None else state["since"],
+                "last_evaluated_at": None if state is None else state["last_evaluated_at"],
+            }
+        )
+    return jsonable(
+        {"series": queries.series(pipeline, minutes), "now": now_values, "alerts": alerts}
+    )
+
+
+class LateEventBody(BaseModel):
+    """A late event to inject into a shipment, before its event at ``position``."""
+
+    shipment_id: str = Field(min_length=1, max_length=64)
+    position: int = Field(ge=1, description="1-based sequence the late event will take.")
+    event_type: str = "in_transit"
+    location_id: str | None = Field(default=None, max_length=64)
+
+
+class ReplayBody(BaseModel):
+    """A shipment to show a recovery path on; replay starts at its event ``position``."""
+
+    shipment_id: str = Field(min_length=1, max_length=64)
+    mode: str = Field(default="replay", pattern="^(replay|rebuild)$")
+    position: int = Field(default=1, ge=1)
+
+
+@router.post("/dashboard/api/explain/late-event")
+async def late_event(body: LateEventBody, request: Request, key: IngestKey) -> Any:
+    """Inject a late event through the API's ingest path, await its incremental run,
+    and explain row by row what the run recomputed and what it cost."""
+    pipeline = _pipeline(request)
+    before = await run_in_threadpool(pipeline.timeline, body.shipment_id)
+    plan = explain.plan_late_event(before, body.position, body.event_type, body.location_id)
+    outcomes = await request.app.state.batcher.ingest(
+        records_to_raw([plan.record]), f"dashboard:{key.key_id}"
+    )
+    outcome = outcomes[0].as_dict()
+    if outcome["outcome"] != "accepted":
+        raise ApiError(422, "not_accepted", f"the late event was {outcome['outcome']}: {outcome}")
+    seq = await run_in_threadpool(queries.ingest_seq_of, pipeline, plan.event_id)
+    assert seq is not None
+    started = time.perf_counter()
+    run = await _await_run(pipeline, seq)
+    waited_ms = (time.perf_counter() - started) * 1000
+    after = await run_in_threadpool(pipeline.timeline, body.shipment_id)
+    return jsonable(
+        {
+            "event": plan.record,
+            "ingest_seq": seq,
+            "waited_ms": waited_ms,
+            "run": run,
+            "cost": explain.cost(run),
+            "before": before,
+            "after": after,
+            "rows": explain.compare_rows(before, after, plan.event_id),
+        }
+    )
+
+
+async def _await_run(pipeline: Pipeline, seq: int) -> dict[str, Any] | None:
+    """The run that processed ``seq``: the processor's, or one we start after a wait."""
+    deadline = time.monotonic() + RUN_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        run = await run_in_threadpool(queries.run_covering, pipeline, seq)
+        if run is not None:
+            return run
+        await asyncio.sleep(0.05)
+    await run_in_threadpool(pipeline.incremental)
+    return await run_in_threadpool(queries.run_covering, pipeline, seq)
+
+
+@router.post("/dashboard/api/explain/recovery")
+async def recovery(body: ReplayBody, request: Request, _key: AdminKey) -> Any:
+    """Replay from one of a shipment's events, or rebuild the base, and explain the rows."""
+    pipeline = _pipeline(request)
+    before = await run_in_threadpool(pipeline.timeline, body.shipment_id)
+    if body.mode == "replay":
+        index = min(body.position, len(before)) - 1
+        replay_from = before[index]["event_timestamp"]
+        result = await run_in_threadpool(pipeline.incremental, replay_from)
+    else:
+        replay_from = None
+        result = await run_in_threadpool(lambda: pipeline.base(rebuild=True))
+    after = await run_in_threadpool(pipeline.timeline, body.shipment_id)
+    run = result.as_dict()
+    return jsonable(
+        {
+            "mode": body.mode,
+            "replay_from": replay_from,
+            "run": run,
+            "cost": explain.cost(run),
+            "before": before,
+            "after": after,
+            "rows": explain.compare_rows(before, after),
+        }
+    )

@@ -1,0 +1,93 @@
+"""A real ``shipline`` server for the dashboard: uvicorn on loopback, over a DuckDB file
+in a temporary folder, with generated shipments ingested and processed first."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+import uvicorn
+
+from shipline.api.app import create_app
+from shipline.api.keys import Keyring, NewKey, create_key
+from shipline.generate import generate_dataset, write_dataset
+from shipline.pipeline import Pipeline
+from shipline.settings import Settings
+from tests.api.conftest import free_socket, wait_for
+
+SCOPES = ("read", "ingest", "admin")
+
+
+@dataclass
+class Dashboard:
+    """A running server with data, and a key of each scope."""
+
+    url: str
+    pipeline: Pipeline
+    keys: dict[str, NewKey]
+
+    def client(self, scope: str = "read") -> httpx.Client:
+        """An httpx client sending the key of ``scope``."""
+        headers = {"Authorization": f"Bearer {self.keys[scope].key}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def status(self) -> dict[str, Any]:
+        """``GET /v1/status``."""
+        with self.client() as client:
+            response = client.get("/v1/status")
+            response.raise_for_status()
+            data: dict[str, Any] = response.json()
+            return data
+
+    def settled(self) -> dict[str, Any]:
+        """The status once nothing is pending (the processor caught up)."""
+        return dict(wait_for(lambda: (s := self.status())["pending_events"] == 0 and s, 20))
+
+
+def seed(pipeline: Pipeline, folder: Path) -> None:
+    """History, a base run, then a stream batch and an incremental run (with late events)."""
+    dataset = generate_dataset(1500, seed=11, days=5, late_fraction=0.1, bad_fraction=0.01)
+    files = write_dataset(dataset, folder / "input")
+    pipeline.load_reference("locations", files.locations)
+    pipeline.load_reference("packages", files.packages)
+    feed = pq.read_table(files.events[0])
+    history = int(feed.num_rows * 0.8)
+    pipeline.ingest_table(feed.slice(0, history), "demo")
+    pipeline.base()
+    pipeline.ingest_table(feed.slice(history), "demo-stream")
+    pipeline.incremental()
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """One seeded server per test module."""
+    folder = tmp_path_factory.mktemp("dashboard")
+    settings = Settings(
+        database=str(folder / "dashboard.duckdb"),
+        incremental_batch_window_seconds=0.05,
+        alerts_file=str(folder / "no-alerts.yaml"),
+    )
+    pipeline = Pipeline(settings)
+    seed(pipeline, folder)
+    keyring = Keyring.for_database(settings.database)
+    keys = {scope: create_key(pipeline.backend, keyring, scope) for scope in SCOPES}
+    app = create_app(pipeline, settings)
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started)
+    try:
+        yield Dashboard(f"http://127.0.0.1:{port}", pipeline, keys)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+        pipeline.close()

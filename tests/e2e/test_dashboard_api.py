@@ -1,0 +1,160 @@
+"""The dashboard's page, assets and JSON endpoints over HTTP (no browser)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.e2e.conftest import Dashboard
+
+
+def test_page_and_assets_are_served_from_the_package(dashboard: Dashboard) -> None:
+    page = httpx.get(dashboard.url + "/")
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    assert "/dashboard/static/dashboard.js" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN
+    for name, kind in (("dashboard.js", "javascript"), ("dashboard.css", "css")):
+        asset = httpx.get(f"{dashboard.url}/dashboard/static/{name}")
+        assert asset.status_code == 200 and kind in asset.headers["content-type"]
+        assert "https://" not in asset.text
+    assert httpx.get(dashboard.url + "/dashboard/static/../routes.py").status_code == 404
+    assert httpx.get(dashboard.url + "/dashboard/static/routes.py").status_code == 404
+
+
+def test_endpoints_need_a_key_with_the_right_scope(dashboard: Dashboard) -> None:
+    response = httpx.get(dashboard.url + "/dashboard/api/pipeline")
+    assert response.status_code == 401
+    assert "Bearer" in response.json()["error"]["message"]
+    with dashboard.client("read") as client:
+        late = client.post(
+            "/dashboard/api/explain/late-event", json={"shipment_id": "x", "position": 1}
+        )
+        assert late.status_code == 403
+        assert "'ingest' is needed" in late.json()["error"]["message"]
+        replay = client.post("/dashboard/api/explain/recovery", json={"shipment_id": "x"})
+        assert replay.status_code == 403
+
+
+def test_pipeline_matches_the_status(dashboard: Dashboard) -> None:
+    status = dashboard.settled()
+    with dashboard.client() as client:
+        data = client.get("/dashboard/api/pipeline").json()
+    for name in ("events", "newest_ingest_seq", "shipments", "open_dead_letters", "base_rows"):
+        assert data["status"][name] == status[name], name
+    assert data["status"]["checkpoint"] == status["checkpoint"]
+    stages = data["stages"]
+    assert sum(row["events"] for row in stages["sources"]) == status["events"]
+    assert {row["source"] for row in stages["sources"]} == {"demo", "demo-stream"}
+    assert stages["ingest"]["dead_letters_total"] >= status["open_dead_letters"] > 0
+    kinds = [run["process_type"] for run in data["runs"]]
+    assert "daily_base" in kinds and "incremental" in kinds
+    incremental = next(run for run in data["runs"] if run["process_type"] == "incremental")
+    assert 0 < incremental["rows_written"] < incremental["full_recompute_rows"]
+    assert data["dead_letters"] and "payload" not in data["dead_letters"][0]
+    assert data["loads"] == []
+
+
+def test_shipment_search_filters_and_detail(dashboard: Dashboard) -> None:
+    with dashboard.client() as client:
+        everything = client.get("/dashboard/api/shipments", params={"limit": 500}).json()
+        found = everything["shipments"]
+        assert found and len(everything["statuses"]) == 8 and everything["regions"]
+        first = found[0]["shipment_id"]
+        by_prefix = client.get("/dashboard/api/shipments", params={"q": first.lower()}).json()
+        assert first in [row["shipment_id"] for row in by_prefix["shipments"]]
+        delivered = client.get("/dashboard/api/shipments", params={"status": "delivered"}).json()
+        assert all(row["current_status"] == "delivered" for row in delivered["shipments"])
+        late = client.get("/dashboard/api/shipments", params={"late": "true"}).json()
+        assert all(row["on_time"] is False for row in late["shipments"])
+        exceptions = client.get("/dashboard/api/shipments", params={"exceptions": True}).json()
+        assert all(row["exception_count"] > 0 for row in exceptions["shipments"])
+        region = everything["regions"][0]
+        in_region = client.get("/dashboard/api/shipments", params={"region": region}).json()
+        assert all(row["region"] == region for row in in_region["shipments"])
+
+        detail = client.get(f"/dashboard/api/shipments/{first}").json()
+        assert detail["summary"]["shipment_id"] == first
+        sequences = [row["event_sequence"] for row in detail["timeline"]]
+        assert sequences == list(range(1, len(sequences) + 1))
+        assert len(sequences) == detail["summary"]["event_count"]
+
+        missing = client.get("/dashboard/api/shipments/NO-SUCH-SHIPMENT")
+        assert missing.status_code == 404
+        assert "NO-SUCH-SHIPMENT" in missing.json()["error"]["message"]
+
+
+def test_metrics_and_alerts(dashboard: Dashboard) -> None:
+    with dashboard.client() as client:
+        data = client.get("/dashboard/api/metrics", params={"minutes": 60}).json()
+    per_minute = data["series"]["per_minute"]
+    assert sum(row["accepted"] for row in per_minute) == dashboard.status()["events"]
+    runs = data["series"]["runs"]
+    assert runs and all(run["duration_ms"] >= 0 for run in runs)
+    assert all(run["lag_seconds"] is None or run["lag_seconds"] >= 0 for run in runs)
+    assert "processing_lag" in data["now"]
+    rules = {alert["rule"]: alert for alert in data["alerts"]}
+    assert rules, "the packaged default rules are listed"
+    assert all(alert["state"] is None for alert in rules.values())  # none evaluated yet
+
+
+def test_late_event_rewrites_only_the_suffix(dashboard: Dashboard) -> None:
+    with dashboard.client("read") as client:
+        shipments = client.get("/dashboard/api/shipments", params={"limit": 500}).json()
+    candidate = next(row for row in shipments["shipments"] if row["event_count"] >= 4)
+    shipment_id, count = candidate["shipment_id"], candidate["event_count"]
+    position = count - 1
+    events_before = dashboard.settled()["events"]
+    with dashboard.client("ingest") as client:
+        response = client.post(
+            "/dashboard/api/explain/late-event",
+            json={"shipment_id": shipment_id, "position": position, "event_type": "exception"},
+        )
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert len(data["after"]) == count + 1
+    run = data["run"]
+    assert run["process_type"] == "incremental" and run["events"] >= 1
+    assert run["rows_written"] < run["full_recompute_rows"]
+    verdicts = {row["event_sequence"]: row for row in data["rows"]}
+    assert verdicts[position]["verdict"] == "new"
+    predecessor = verdicts[position - 1]
+    assert predecessor["verdict"] == "rewritten"
+    assert {"next_event_timestamp", "status_duration"} <= set(predecessor["changes"])
+    for sequence in range(position + 1, count + 2):
+        moved = verdicts[sequence]
+        assert moved["verdict"] == "rewritten"
+        assert moved["changes"]["event_sequence"] == {"before": sequence - 1, "after": sequence}
+    assert all(verdicts[s]["verdict"] == "kept" for s in range(1, position - 1))
+    assert dashboard.settled()["events"] == events_before + 1
+
+
+def test_late_event_refusals(dashboard: Dashboard) -> None:
+    with dashboard.client("read") as client:
+        shipment_id = client.get("/dashboard/api/shipments").json()["shipments"][0]["shipment_id"]
+    with dashboard.client("ingest") as client:
+        too_far = client.post(
+            "/dashboard/api/explain/late-event",
+            json={"shipment_id": shipment_id, "position": 10_000},
+        )
+        assert too_far.status_code == 400
+        assert "choose 1 to" in too_far.json()["error"]["message"]
+        unknown = client.post(
+            "/dashboard/api/explain/late-event", json={"shipment_id": "NOPE", "position": 1}
+        )
+        assert unknown.status_code == 404
+
+
+def test_replay_recomputes_the_shipment_whole(dashboard: Dashboard) -> None:
+    dashboard.settled()
+    with dashboard.client("admin") as client:
+        shipment_id = client.get("/dashboard/api/shipments").json()["shipments"][0]["shipment_id"]
+        response = client.post(
+            "/dashboard/api/explain/recovery",
+            json={"shipment_id": shipment_id, "mode": "replay", "position": 1},
+        )
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["run"]["process_type"] == "incremental"
+    assert data["run"]["shipments_affected"] >= 1
+    assert {row["verdict"] for row in data["rows"]} <= {"recomputed", "rewritten"}
+    assert [row["event_id"] for row in data["before"]] == [row["event_id"] for row in data["after"]]
