@@ -321,6 +321,27 @@ class Pipeline:
 
         return render_prometheus(self.metrics(), self.alert_states())
 
+    def monitor_tick(
+        self, rules_path: Path | None = None, now: datetime | None = None
+    ) -> list[Any]:
+        """What a scheduler runs every ``monitor_interval_seconds``: collect the metrics
+        once, record them (pruning past retention), evaluate the rules and notify changes.
+        """
+        from shipline.monitor import evaluate_rules, load_rules, record_metrics, resolve_rules_path
+        from shipline.notify.config import build_notifier
+
+        rules = load_rules(resolve_rules_path(self.settings.alerts_file, rules_path))
+        now = now or datetime.now(UTC)
+        values = self.metrics(now)
+        record_metrics(self.backend, values, now, self.settings.monitor_retention_days)
+        return evaluate_rules(self.backend, rules, values, build_notifier(self.settings), now)
+
+    def latest_metrics(self) -> dict[str, float]:
+        """The newest recorded metrics snapshot (empty before the first tick); cheap."""
+        from shipline.monitor import latest_metrics
+
+        return latest_metrics(self.backend)
+
 
 def _first_record(text: str) -> Any:
     try:

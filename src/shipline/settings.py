@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     """How long a shipment may stay silent in each status; terminal statuses have none."""
     quality_clock_skew_seconds: float = Field(default=300, ge=0)
     """Events timestamped further than this in the future count as clock skew."""
+    monitor_interval_seconds: float = Field(default=60, gt=0)
+    """How often ``shipline serve`` records metrics and evaluates the alert rules."""
 
     @classmethod
     def settings_customise_sources(

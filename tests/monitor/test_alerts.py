@@ -129,3 +129,19 @@ def test_check_alerts_reads_the_configured_file_and_notifies_through_the_notifie
     assert [(o.rule, o.state, o.changed) for o in outcomes] == [("Backlog", "firing", True)]
     assert any("Backlog is firing" in record.getMessage() for record in caplog.records)
     assert [o.changed for o in pipeline.check_alerts()] == [False]
+
+
+def test_a_monitor_tick_records_one_snapshot_and_evaluates_the_rules(
+    make_pipeline: Any, caplog: Any
+) -> None:
+    pipeline = make_pipeline(notify_backends=["log"])
+    assert pipeline.latest_metrics() == {}
+    pipeline.ingest_records([event("S1", datetime.now(UTC), "picked_up"), {"x": 1}], "test")
+    caplog.set_level("INFO", logger="shipline.notify")
+    outcomes = pipeline.monitor_tick()
+    assert {o.rule: o.state for o in outcomes}["HighErrorRate"] == "firing"
+    assert any("HighErrorRate is firing" in r.getMessage() for r in caplog.records)
+    latest = pipeline.latest_metrics()
+    assert latest["error_rate"] == 0.5 and latest["pending_events"] == 1
+    pipeline.monitor_tick(now=datetime.now(UTC) + timedelta(seconds=1))
+    assert pipeline.backend.scalar("SELECT count(DISTINCT recorded_at) FROM monitor_metrics") == 2

@@ -1,7 +1,7 @@
 """Monitoring: metrics, data-quality checks, alert rules and their notifications."""
 
 from shipline.monitor.alerts import AlertOutcome, alert_states, evaluate_rules
-from shipline.monitor.history import metric_history, record_metrics
+from shipline.monitor.history import latest_metrics, metric_history, record_metrics
 from shipline.monitor.metrics import METRICS, collect_metrics
 from shipline.monitor.prometheus import MonitorCollector, render_prometheus
 from shipline.monitor.quality import QualityCheck, run_quality_checks
@@ -16,6 +16,7 @@ __all__ = [
     "alert_states",
     "collect_metrics",
     "evaluate_rules",
+    "latest_metrics",
     "load_rules",
     "metric_history",
     "parse_rules",

@@ -48,3 +48,12 @@ def metric_history(
         " ORDER BY recorded_at",
         [name, since] if since is not None else [name],
     )
+
+
+def latest_metrics(backend: Backend) -> dict[str, float]:
+    """The newest recorded snapshot (empty before the first): cheap enough for every scrape."""
+    rows = backend.fetchall(
+        "SELECT name, value FROM monitor_metrics"
+        " WHERE recorded_at = (SELECT max(recorded_at) FROM monitor_metrics)"
+    )
+    return {str(name): float(value) for name, value in rows}
