@@ -36,9 +36,10 @@ REFERENCE_KEYS = {"locations": "location_id", "packages": "shipment_id"}
 class Pipeline:
     """Every operation shipline offers, over one backend."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, backend: Backend | None = None) -> None:
+        """Open the settings' database, or use ``backend`` when one is given."""
         self.settings = settings or load_settings()
-        self.backend: Backend = open_backend(self.settings.database)
+        self.backend: Backend = backend or open_backend(self.settings.database)
         self.backend.migrate()
         ensure_views(self.backend)
         # One timeline run at a time: runs read the checkpoint, then move it.

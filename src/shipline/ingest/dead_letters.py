@@ -37,15 +37,22 @@ def record_dead_letters(backend: Backend, letters: Sequence[DeadLetter]) -> list
     )
     backend.register("incoming_dead_letters", table)
     try:
-        rows = backend.fetchall(
-            "INSERT INTO dead_letters (dead_letter_id, received_at, source, payload, reason,"
-            " errors, state) SELECT nextval('dead_letters_id'), current_timestamp, source,"
-            " payload, reason, errors, 'open' FROM (SELECT * FROM incoming_dead_letters"
-            " ORDER BY position) AS ordered RETURNING dead_letter_id"
-        )
+        with backend.transaction():
+            # Ids are numbered under a lock rather than by a sequence, which Redshift
+            # lacks; INSERT ... RETURNING is missing there too.
+            backend.lock("shipline.dead_letters")
+            before = int(
+                backend.scalar("SELECT coalesce(max(dead_letter_id), 0) FROM dead_letters")
+            )
+            backend.execute(
+                "INSERT INTO dead_letters (dead_letter_id, received_at, source, payload, reason,"
+                " errors, state) SELECT ? + position + 1, current_timestamp, source, payload,"
+                " reason, errors, 'open' FROM incoming_dead_letters",
+                [before],
+            )
     finally:
         backend.unregister("incoming_dead_letters")
-    return sorted(int(row[0]) for row in rows)
+    return [before + index + 1 for index in range(len(letters))]
 
 
 def list_dead_letters(
@@ -78,12 +85,14 @@ def mark_dead_letters(backend: Backend, ids: Sequence[int], state: str) -> int:
     if not ids:
         return 0
     placeholders = ", ".join("?" for _ in ids)
-    rows = backend.fetchall(
-        f"UPDATE dead_letters SET state = ?, redriven_at = current_timestamp"
-        f" WHERE dead_letter_id IN ({placeholders}) AND state = 'open' RETURNING dead_letter_id",
-        [state, *ids],
-    )
-    return len(rows)
+    where = f"WHERE dead_letter_id IN ({placeholders}) AND state = 'open'"
+    with backend.transaction():
+        moving = int(backend.scalar(f"SELECT count(*) FROM dead_letters {where}", list(ids)))
+        backend.execute(
+            f"UPDATE dead_letters SET state = ?, redriven_at = current_timestamp {where}",
+            [state, *ids],
+        )
+    return moving
 
 
 def update_reason(backend: Backend, dead_letter_id: int, reason: str, errors: list[str]) -> None:

@@ -146,6 +146,10 @@ def _applies_to(script: str, dialect: str) -> bool:
 
 def open_backend(database: str) -> Backend:
     """Open the backend a database URL or path names; DuckDB for a plain path."""
+    if database.startswith("redshift://"):
+        from shipline.store.redshift import RedshiftBackend
+
+        return RedshiftBackend(database)
     if database.startswith(("postgresql://", "postgres://")):
         from shipline.store.postgres import PostgresBackend
 

@@ -70,6 +70,17 @@ def _integer_division(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _redshift_types_and_sets(node: exp.Expr) -> exp.Expr:
+    """Redshift spells a duration column ``INTERVAL DAY TO SECOND`` and has no
+    ``EXCEPT ALL`` (our compared rows are unique by key, so ``EXCEPT`` is the same)."""
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INTERVAL:
+        return exp.DataType.build("INTERVAL DAY TO SECOND", dialect="redshift")
+    if isinstance(node, exp.Except) and not node.args.get("distinct"):
+        node = node.copy()
+        node.set("distinct", True)
+    return node
+
+
 def _split(statement: exp.Expr) -> list[exp.Expr]:
     """``CREATE OR REPLACE TEMP TABLE`` as a DROP then a CREATE, which all engines have."""
     if isinstance(statement, exp.Create) and statement.args.get("replace"):
@@ -101,6 +112,7 @@ def render(sql: str, dialect: str) -> tuple[str, ...]:
                     part.transform(_null_safe_comparisons)
                     .transform(_filtered_aggregates)
                     .transform(_integer_division)
+                    .transform(_redshift_types_and_sets)
                 )
             rendered.append(part.sql(dialect=dialect))
     return tuple(rendered)

@@ -1,8 +1,6 @@
 -- shipline schema, version 1. Written once in the DuckDB dialect and rendered per
 -- engine. Never edit a released migration: add the next numbered file instead.
 
-CREATE SEQUENCE IF NOT EXISTS dead_letters_id START 1;
-
 -- Every accepted event, once. Append-only; ingest_seq is strictly increasing in
 -- commit order, and checkpoints count it (not event time).
 CREATE TABLE IF NOT EXISTS shipment_events (
