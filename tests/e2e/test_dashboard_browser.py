@@ -1,0 +1,189 @@
+"""The dashboard in a real headless Chromium (Debian's package), driven by Playwright."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Dashboard
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for the module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+class Page:
+    """A browser tab on the dashboard that records console errors and page errors."""
+
+    def __init__(self, tab: Any, dashboard: Dashboard) -> None:
+        self.tab = tab
+        self.dashboard = dashboard
+        self.errors: list[str] = []
+        tab.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def open(self, scope: str = "read") -> None:
+        """Load the page and give it a key through its dialog."""
+        self.tab.goto(self.dashboard.url + "/")
+        self.tab.wait_for_selector("#key-dialog[open]")
+        self.tab.fill("#api-key", self.dashboard.keys[scope].key)
+        self.tab.click("#key-submit")
+        self.tab.wait_for_selector("#live.ok")
+
+    def value(self, selector: str) -> str:
+        """The raw value behind a figure (its ``data-value``)."""
+        return str(self.tab.get_attribute(selector, "data-value"))
+
+
+@pytest.fixture
+def page(browser: Any, dashboard: Dashboard) -> Iterator[Page]:
+    """A fresh tab (fresh sessionStorage); no console errors allowed."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    tab = context.new_page()
+    opened = Page(tab, dashboard)
+    yield opened
+    context.close()
+    assert opened.errors == []
+
+
+STATUS_FIGURES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "#stat-events": lambda s: s["events"],
+    "#stat-newest-seq": lambda s: s["newest_ingest_seq"],
+    "#stat-checkpoint-seq": lambda s: s["checkpoint"]["last_ingest_seq"],
+    "#stat-pending": lambda s: s["pending_events"],
+    "#stat-shipments": lambda s: s["shipments"],
+    "#stat-dead-letters": lambda s: s["open_dead_letters"],
+    "#stat-base-rows": lambda s: s["base_rows"],
+    "#stat-incremental-rows": lambda s: s["incremental_rows"],
+}
+
+
+def wait_for_status_figures(page: Page, status: dict[str, Any]) -> None:
+    """Wait until the polled page shows every figure of ``status``."""
+    for selector, figure in STATUS_FIGURES.items():
+        page.tab.wait_for_function(
+            "([s, v]) => document.querySelector(s).dataset.value === v",
+            arg=[selector, str(figure(status))],
+            timeout=10_000,
+        )
+
+
+def test_page_loads_without_console_errors_and_matches_the_status(
+    page: Page, dashboard: Dashboard
+) -> None:
+    status = dashboard.settled()
+    page.open()
+    wait_for_status_figures(page, status)
+    assert page.tab.locator("#runs-table tbody tr").count() >= 2
+    diagram = page.tab.locator("#diagram")
+    assert f"{status['events']:,} events" in (diagram.text_content() or "")
+    assert page.tab.locator("#dead-table tbody tr").count() == min(10, status["open_dead_letters"])
+    page.tab.click("button[data-tab=metrics]")
+    page.tab.wait_for_selector("#alerts-table tbody tr td >> nth=0")
+    page.tab.wait_for_selector("#chart-throughput circle", state="attached")
+    assert page.tab.locator("#chart-duration circle").count() >= 1
+
+
+def test_searching_a_shipment_draws_its_timeline(page: Page, dashboard: Dashboard) -> None:
+    with dashboard.client() as client:
+        shipments = client.get("/dashboard/api/shipments", params={"limit": 500}).json()
+    chosen = next(row for row in shipments["shipments"] if row["event_count"] >= 3)
+    page.open()
+    page.tab.click("button[data-tab=shipments]")
+    page.tab.fill("#ship-q", chosen["shipment_id"])
+    page.tab.click("#ship-search")
+    page.tab.wait_for_selector("#timeline-chart rect.span")
+    assert page.tab.locator("#timeline-chart rect.span").count() == chosen["event_count"]
+    assert page.tab.locator("#timeline-chart polyline").count() == 1
+    assert page.tab.locator("#timeline-rows tbody tr").count() == chosen["event_count"]
+    assert chosen["shipment_id"] in page.tab.inner_text("#ship-detail h3")
+
+    page.tab.fill("#ship-q", "NO-SUCH-ID")
+    page.tab.click("#ship-search")
+    page.tab.wait_for_selector("#ship-table td.empty")
+
+
+def test_injecting_a_late_event_updates_the_view(page: Page, dashboard: Dashboard) -> None:
+    before = dashboard.settled()
+    with dashboard.client() as client:
+        shipments = client.get("/dashboard/api/shipments", params={"limit": 500}).json()
+    chosen = next(row for row in shipments["shipments"] if row["event_count"] >= 4)
+    count = chosen["event_count"]
+    page.open("admin")
+    wait_for_status_figures(page, before)
+    page.tab.click("button[data-tab=explain]")
+    page.tab.fill("#explain-id", chosen["shipment_id"])
+    page.tab.click("#explain-load")
+    page.tab.wait_for_selector("#explain-inject:enabled")
+    page.tab.select_option("#explain-position", str(count - 1))
+    page.tab.click("#explain-inject")
+    page.tab.wait_for_selector("#explain-rows", timeout=15_000)
+    rows = page.tab.locator("#explain-rows tbody tr")
+    assert rows.count() == count + 1
+    assert page.tab.locator("#explain-rows tr[data-verdict=new]").count() == 1
+    # the predecessor, and the two events after the late one (renumbered)
+    assert page.tab.locator("#explain-rows tr[data-verdict=rewritten]").count() == 3
+    written = int(page.tab.get_attribute("#explain-cost b >> nth=0", "data-value") or -1)
+    full = int(page.tab.get_attribute("#explain-cost b >> nth=1", "data-value") or -1)
+    assert 0 < written < full
+
+    after = dashboard.settled()
+    assert after["events"] == before["events"] + 1
+    page.tab.click("button[data-tab=pipeline]")
+    wait_for_status_figures(page, after)
+
+    page.tab.click("button[data-tab=shipments]")
+    page.tab.fill("#ship-q", chosen["shipment_id"])
+    page.tab.click("#ship-search")
+    page.tab.wait_for_function(
+        "n => document.querySelectorAll('#timeline-chart rect.span').length === n",
+        arg=count + 1,
+    )
+
+
+def test_a_read_key_cannot_inject_and_says_why(page: Page, dashboard: Dashboard) -> None:
+    with dashboard.client() as client:
+        chosen = client.get("/dashboard/api/shipments").json()["shipments"][0]
+    page.open("read")
+    page.tab.click("button[data-tab=explain]")
+    page.tab.fill("#explain-id", chosen["shipment_id"])
+    page.tab.click("#explain-load")
+    page.tab.wait_for_selector("#explain-inject:enabled")
+    page.tab.click("#explain-inject")
+    message = page.tab.wait_for_selector("#explain-error")
+    assert message is not None
+    assert "scope" in message.inner_text()
+    # Chromium logs the refused request (HTTP 403) itself; nothing else may fail.
+    assert all("403" in error for error in page.errors)
+    page.errors.clear()
