@@ -56,12 +56,19 @@ synth: install-test
 		CDK_CONTEXT_JSON='{"env": "$(CDK_ENV)"}' $(BIN)/python infra/app.py
 	@echo "synthesized Shipline-$(CDK_ENV) into cdk.out/"
 
-## lambda-bundle: shipline and its runtime dependencies for Lambda (Python 3.12, x86_64)
+## lambda-bundle: shipline and its runtime dependencies for Lambda (Python 3.12, x86_64, glibc 2.34)
 lambda-bundle: | $(BIN)/python
 	rm -rf $(LAMBDA_BUNDLE) build/wheels
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir build/wheels .
 	$(BIN)/python -m pip install --quiet --target $(LAMBDA_BUNDLE) \
-		--platform manylinux2014_x86_64 --implementation cp \
+		--platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
+		--platform manylinux_2_34_x86_64 --implementation cp \
 		--python-version $(LAMBDA_PYTHON) --only-binary=:all: build/wheels/shipline-*.whl
-	find $(LAMBDA_BUNDLE) -name __pycache__ -type d -prune -exec rm -rf {} +
-	du -sh $(LAMBDA_BUNDLE)
+	# Lambda allows 250 MB unzipped: drop what the handlers never load (the runtime has
+	# boto3; numpy serves only `shipline generate`).
+	cd $(LAMBDA_BUNDLE) && rm -rf boto3 botocore s3transfer uvloop watchfiles httptools numpy numpy.libs \
+		pyarrow/include pyarrow/tests pyarrow/*flight* pyarrow/*gandiva* \
+		pyarrow/libarrow_python.so pyarrow/libarrow_python.so.*.*.*
+	find $(LAMBDA_BUNDLE) \( -name __pycache__ -o -name tests \) -type d -prune -exec rm -rf {} +
+	find $(LAMBDA_BUNDLE) \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' \) -delete
+	du -sh --apparent-size $(LAMBDA_BUNDLE)
