@@ -1,6 +1,7 @@
 """Timeline benchmark: base build, incremental runs and a full recompute, side by side.
 
     python -m benchmarks.timeline [--sizes 1000000,10000000] [--repeats 3]
+                                  [--engines duckdb,postgres]
 
 For each store size n it ingests n generated events, times the base build (the
 full recompute), then times incremental runs of k new events, in order and with
@@ -22,11 +23,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from benchmarks.engines import bench_database
 from shipline.generate import generate_dataset
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 
 KS = (1_000, 10_000, 100_000)
+CHUNK = 1_000_000
 LATE_SHARE = 0.05
 
 
@@ -50,18 +53,21 @@ def make_late(batch: pa.Table, rng: np.random.Generator) -> pa.Table:
     )
 
 
-def measure(n: int, repeats: int, workdir: Path) -> dict[str, float]:
-    """Figures for one store size, in seconds."""
+def measure(engine: str, n: int, repeats: int, workdir: Path) -> dict[str, float]:
+    """Figures for one engine and store size, in seconds."""
     extra = repeats * 2 * sum(KS)
     data = generate_dataset(
         n + extra, seed=n % 97, late_fraction=0.0, duplicate_fraction=0.0, bad_fraction=0.0
     ).events
     rng = np.random.default_rng(1)
     figures: dict[str, float] = {}
-    settings = Settings(database=str(workdir / f"bench-{n}.duckdb"))
-    with Pipeline(settings) as pipeline:
+    with (
+        bench_database(engine, workdir, f"timeline{n}") as database,
+        Pipeline(Settings(database=database)) as pipeline,
+    ):
         started = time.perf_counter()
-        pipeline.ingest_table(data.slice(0, n), "bench")
+        for offset in range(0, n, CHUNK):
+            pipeline.ingest_table(data.slice(offset, min(CHUNK, n - offset)), "bench")
         figures["ingest"] = time.perf_counter() - started
         today = datetime.now(UTC).date()
         base_times = []
@@ -96,33 +102,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--engines", default="duckdb")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     results = {}
     with tempfile.TemporaryDirectory(prefix="shipline-bench-") as tmp:
-        for n in sizes:
-            results[n] = measure(n, args.repeats, Path(tmp))
-            print(f"n={n:,} done: {results[n]}", flush=True)
+        for engine in args.engines.split(","):
+            for n in sizes:
+                results[engine, n] = measure(engine, n, args.repeats, Path(tmp))
+                print(f"{engine} n={n:,} done: {results[engine, n]}", flush=True)
     print()
-    print(f"{'n':>12} {'measure':<34} {'median s':>10} {'vs full':>10}")
-    for n, figures in results.items():
+    print(f"{'engine':<9}{'n':>12} {'measure':<34} {'median s':>10} {'vs full':>10}")
+    for (engine, n), figures in results.items():
         full = figures["base"]
-        print(f"{n:>12,} {'ingest (events/s)':<34} {n / figures['ingest']:>10,.0f}")
-        print(f"{n:>12,} {'base = full recompute':<34} {full:>10.3f} {'1':>10}")
-        print(f"{n:>12,} {'base (events/s)':<34} {n / full:>10,.0f}")
+        print(f"{engine:<9}{n:>12,} {'ingest (events/s)':<34} {n / figures['ingest']:>10,.0f}")
+        print(f"{engine:<9}{n:>12,} {'base = full recompute':<34} {full:>10.3f} {'1':>10}")
+        print(f"{engine:<9}{n:>12,} {'base (events/s)':<34} {n / full:>10,.0f}")
         for key, value in figures.items():
             if key.startswith("incremental_"):
                 _, k, kind = key.split("_", 2)
                 label = f"incremental k={int(k):,} {kind.replace('_', ' ')}"
-                print(f"{n:>12,} {label:<34} {value:>10.3f} {f'1/{full / value:,.0f}':>10}")
-        print(f"{n:>12,} {'verify drift':<34} {figures['drift']:>10.0f}")
+                print(
+                    f"{engine:<9}{n:>12,} {label:<34} {value:>10.3f} {f'1/{full / value:,.0f}':>10}"
+                )
+        print(f"{engine:<9}{n:>12,} {'verify drift':<34} {figures['drift']:>10.0f}")
     if len(sizes) >= 2:
         small, large = sizes[0], sizes[-1]
         key = "incremental_10000_in_order"
-        print(
-            f"\nk=10k in order: n={large:,} takes {results[large][key] / results[small][key]:.2f}x"
-            f" its time at n={small:,} (target <= 1.5x)"
-        )
+        for engine in args.engines.split(","):
+            ratio = results[engine, large][key] / results[engine, small][key]
+            print(
+                f"\n{engine}: k=10k in order at n={large:,} takes {ratio:.2f}x"
+                f" its time at n={small:,} (target <= 1.5x)"
+            )
 
 
 if __name__ == "__main__":
