@@ -11,6 +11,7 @@ Each rejected record gets one message per failing field, ``"field: reason"``.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from string import Template
@@ -244,30 +245,54 @@ def validate(
     for dead letters) and ``shape_errors`` (list of messages found while parsing).
     """
     raw = _complete(raw)
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        _register_vocabulary(con, event_type_aliases or {}, status_aliases or {})
-        con.register("raw_events", raw)
-        typed = pa.types.is_timestamp(raw.schema.field("event_timestamp").type)
-        sql = _VALIDATE_SQL.substitute(
-            timestamp_text=(
-                "CAST(NULL AS VARCHAR)" if typed else "CAST(event_timestamp AS VARCHAR)"
-            ),
-            timestamp_value=(
-                "CAST(event_timestamp AS TIMESTAMPTZ)" if typed else "CAST(NULL AS TIMESTAMPTZ)"
-            ),
-            statuses=", ".join(sorted(STATUSES)),
-            event_types=", ".join(sorted(DEFAULT_STATUS)),
-        )
-        con.execute(f"CREATE TEMP TABLE checked AS {sql}")
+    con = _connection(event_type_aliases or {}, status_aliases or {})
+    typed = pa.types.is_timestamp(raw.schema.field("event_timestamp").type)
+    sql = _VALIDATE_SQL.substitute(
+        timestamp_text="CAST(NULL AS VARCHAR)" if typed else "CAST(event_timestamp AS VARCHAR)",
+        timestamp_value=(
+            "CAST(event_timestamp AS TIMESTAMPTZ)" if typed else "CAST(NULL AS TIMESTAMPTZ)"
+        ),
+        statuses=", ".join(sorted(STATUSES)),
+        event_types=", ".join(sorted(DEFAULT_STATUS)),
+    )
+    con.register("raw_events", raw)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {sql}")
         accepted = con.sql(_ACCEPTED_SQL).to_arrow_table().cast(ACCEPTED_SCHEMA)
         rows = con.execute(_REJECTED_SQL).fetchall()
+    finally:
+        con.execute("DROP TABLE IF EXISTS checked")
+        con.unregister("raw_events")
     return ValidatedBatch(
         accepted=accepted,
         rejected=[
             Rejection(int(index), str(payload), list(errors)) for index, payload, errors in rows
         ],
     )
+
+
+_local = threading.local()
+
+
+def _connection(
+    event_type_aliases: Mapping[str, str], status_aliases: Mapping[str, str]
+) -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory DuckDB with the vocabulary loaded.
+
+    Opening one costs tens of milliseconds, as much as validating a small batch, so
+    each thread keeps one per alias configuration.
+    """
+    key = (tuple(sorted(event_type_aliases.items())), tuple(sorted(status_aliases.items())))
+    cached: tuple[object, duckdb.DuckDBPyConnection] | None = getattr(_local, "validator", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    _register_vocabulary(con, event_type_aliases, status_aliases)
+    if cached is not None:
+        cached[1].close()
+    _local.validator = (key, con)
+    return con
 
 
 def _complete(raw: pa.Table) -> pa.Table:
