@@ -6,6 +6,8 @@ import json
 import uuid
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from shipline.api.keys import revoke_key
 from tests.api.conftest import Running, wait_for
 
@@ -296,6 +298,12 @@ def test_status_metrics_and_docs(server: Running) -> None:
             'shipline_runs_total{process_type="incremental",result="ok"}',
         ):
             assert name in text
+        # The monitor's snapshot (taken when the server started) and alert states.
+        families = {f.name for f in text_string_to_metric_families(text)}
+        assert {
+            "shipline_monitor_processing_lag_seconds",
+            "shipline_monitor_alert_firing",
+        } <= families
         assert client.get("/docs").status_code == 200
         paths = client.get("/openapi.json").json()["paths"]
         assert {"/v1/events", "/v1/put-events", "/v1/shipments/{shipment_id}/timeline"} <= set(

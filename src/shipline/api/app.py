@@ -38,6 +38,7 @@ from shipline.api import sigv4
 from shipline.api.batcher import IngestBatcher
 from shipline.api.keys import ApiKey, KeyCache, Keyring
 from shipline.api.metrics import Metrics
+from shipline.api.monitoring import MonitorLoop
 from shipline.api.processor import Processor
 from shipline.errors import (
     ConfigError,
@@ -48,6 +49,7 @@ from shipline.errors import (
     ValidationError,
 )
 from shipline.events.shapes import records_to_raw
+from shipline.monitor import MonitorCollector
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 
@@ -209,6 +211,9 @@ def create_app(
         on_failure=lambda _error: metrics.runs.labels("incremental", "failed").inc(),
     )
 
+    monitor = MonitorLoop(pipeline, settings.monitor_interval_seconds)
+    metrics.registry.register(MonitorCollector(pipeline.latest_metrics, pipeline.alert_states))
+
     batcher = IngestBatcher(
         pipeline,
         max_records=max(settings.max_batch_records, GROUP_RECORDS),
@@ -223,9 +228,12 @@ def create_app(
         if processing:
             pending = await run_in_threadpool(lambda: pipeline.status().pending_events)
             processor.start(pending_at_start=pending)
+            await run_in_threadpool(monitor.start)
         try:
             yield
         finally:
+            if processing:
+                await run_in_threadpool(monitor.stop)
             # uvicorn has finished the requests in flight: write what is queued, then
             # process what is pending.
             await run_in_threadpool(batcher.stop)
