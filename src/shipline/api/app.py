@@ -22,8 +22,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -49,6 +47,7 @@ from shipline.errors import (
     ValidationError,
 )
 from shipline.events.shapes import records_to_raw
+from shipline.jsonable import jsonable as jsonable  # re-exported for the dashboard
 from shipline.monitor import MonitorCollector
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
@@ -78,21 +77,6 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.message = message
-
-
-def jsonable(value: Any) -> Any:
-    """Timestamps as ISO-8601, intervals in seconds, decimals as exact strings."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    return value
 
 
 class IdsBody(BaseModel):

@@ -17,6 +17,7 @@ from shipline.cli.render import console, print_json
 from shipline.cli.serve import register
 from shipline.errors import DriftError, ShiplineError, ValidationError
 from shipline.events.shapes import parse_json_body
+from shipline.jsonable import jsonable
 from shipline.pipeline import Pipeline
 
 app = typer.Typer(
@@ -177,7 +178,7 @@ def verify(as_json: Json = False) -> None:
             f" {result.missing_shipments} missing shipments)"
         )
         for example in result.examples:
-            console.print(f"  {render.jsonable(example)}", style="red")
+            console.print(f"  {jsonable(example)}", style="red")
     if result.drift:
         raise DriftError(
             f"{result.drift} differences from a full recompute; run `shipline base --rebuild`"

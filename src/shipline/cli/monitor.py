@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from shipline.cli import render
 from shipline.cli.render import console, print_json
+from shipline.jsonable import jsonable
 from shipline.pipeline import Pipeline
 
 alerts_app = typer.Typer(help="Alert rules: evaluate them, see their state.", no_args_is_help=True)
@@ -59,7 +60,7 @@ def quality(
         rate = f" (rate {check.rate:.2%})" if check.rate else ""
         console.print(f"{mark} {check.name}{rate}: {check.description}")
         for example in check.examples:
-            console.print(f"    {render.jsonable(example)}", style="dim", markup=False)
+            console.print(f"    {jsonable(example)}", style="dim", markup=False)
 
 
 @alerts_app.command("check")

@@ -5,33 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from shipline.ingest.service import IngestResult
+from shipline.jsonable import jsonable
 from shipline.timeline.runs import RunResult
 
 console = Console()
 errors = Console(stderr=True)
-
-
-def jsonable(value: Any) -> Any:
-    """Make timestamps, intervals and decimals printable as JSON."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item) for item in value]
-    return value
 
 
 def print_json(data: Any) -> None:
