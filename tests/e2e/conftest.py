@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,17 +65,17 @@ def seed(pipeline: Pipeline, folder: Path) -> None:
     pipeline.incremental()
 
 
-@pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    """One seeded server per test module."""
-    folder = tmp_path_factory.mktemp("dashboard")
+@contextmanager
+def running(folder: Path, seeded: bool) -> Iterator[Dashboard]:
+    """A server over a DuckDB file in ``folder``, seeded with data or left empty."""
     settings = Settings(
         database=str(folder / "dashboard.duckdb"),
         incremental_batch_window_seconds=0.05,
         alerts_file=str(folder / "no-alerts.yaml"),
     )
     pipeline = Pipeline(settings)
-    seed(pipeline, folder)
+    if seeded:
+        seed(pipeline, folder)
     keyring = Keyring.for_database(settings.database)
     keys = {scope: create_key(pipeline.backend, keyring, scope) for scope in SCOPES}
     app = create_app(pipeline, settings)
@@ -91,3 +92,17 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         thread.join(30)
         sock.close()
         pipeline.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """One seeded server per test module."""
+    with running(tmp_path_factory.mktemp("dashboard"), seeded=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def empty_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """A server over an empty store (no events, runs, files or dead letters)."""
+    with running(tmp_path_factory.mktemp("empty"), seeded=False) as server:
+        yield server

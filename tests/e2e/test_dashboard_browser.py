@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,15 +67,21 @@ class Page:
         return str(self.tab.get_attribute(selector, "data-value"))
 
 
-@pytest.fixture
-def page(browser: Any, dashboard: Dashboard) -> Iterator[Page]:
-    """A fresh tab (fresh sessionStorage); no console errors allowed."""
+@contextmanager
+def opened_tab(browser: Any, dashboard: Dashboard) -> Iterator[Page]:
+    """A fresh tab (fresh sessionStorage) at laptop size; no console errors allowed."""
     context = browser.new_context(viewport={"width": 1366, "height": 768})
-    tab = context.new_page()
-    opened = Page(tab, dashboard)
+    opened = Page(context.new_page(), dashboard)
     yield opened
     context.close()
     assert opened.errors == []
+
+
+@pytest.fixture
+def page(browser: Any, dashboard: Dashboard) -> Iterator[Page]:
+    """A tab on the seeded server."""
+    with opened_tab(browser, dashboard) as opened:
+        yield opened
 
 
 STATUS_FIGURES: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -187,3 +194,23 @@ def test_a_read_key_cannot_inject_and_says_why(page: Page, dashboard: Dashboard)
     # Chromium logs the refused request (HTTP 403) itself; nothing else may fail.
     assert all("403" in error for error in page.errors)
     page.errors.clear()
+
+
+def test_an_empty_store_shows_empty_states(browser: Any, empty_dashboard: Dashboard) -> None:
+    with opened_tab(browser, empty_dashboard) as page:
+        page.open()
+        wait_for_status_figures(page, empty_dashboard.status())
+        assert "No runs yet" in page.tab.inner_text("#runs-table")
+        assert "No open dead letters" in page.tab.inner_text("#dead-table")
+        assert "No files loaded" in page.tab.inner_text("#loads-table")
+        page.tab.click("button[data-tab=metrics]")
+        page.tab.wait_for_selector("#chart-throughput .chart-empty")
+        page.tab.click("button[data-tab=shipments]")
+        page.tab.wait_for_selector("#ship-table td.empty")
+        page.tab.click("button[data-tab=explain]")
+        page.tab.fill("#explain-id", "NOTHING-HERE")
+        page.tab.click("#explain-load")
+        page.tab.wait_for_selector("#explain-result .error")
+        # the refused lookup (HTTP 404) is logged by Chromium itself
+        assert all("404" in error for error in page.errors)
+        page.errors.clear()

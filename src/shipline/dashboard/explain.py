@@ -31,6 +31,12 @@ COMPARED = (
 )
 """The derived columns a late event can change in other rows."""
 
+UNCHANGED_REASONS = {
+    "replay": "replayed: the whole shipment recomputed, values identical (replay is safe)",
+    "rebuild": "rebuilt from raw events, values identical",
+}
+"""Why a recovery run rewrote a row without changing it."""
+
 LATE_EVENT_TYPES = ("in_transit", "arrived_at_facility", "departed_facility", "exception")
 
 
@@ -90,6 +96,7 @@ def compare_rows(
     before: list[dict[str, Any]],
     after: list[dict[str, Any]],
     new_event_id: str | None = None,
+    unchanged_reason: str = "recomputed (from the predecessor onward), values unchanged",
 ) -> list[dict[str, Any]]:
     """Each row after a run with its verdict, the fields that changed and why.
 
@@ -109,8 +116,7 @@ def compare_rows(
         elif rewritten and changes:
             verdict, reason = "rewritten", _reason(changes, old, row)
         elif rewritten:
-            verdict = "recomputed"
-            reason = "recomputed (from the predecessor onward), values unchanged"
+            verdict, reason = "recomputed", unchanged_reason
         else:
             verdict = "kept"
             reason = "before the predecessor: nothing can change, the row is not touched"

@@ -21,10 +21,11 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from shipline.api.app import ApiError, jsonable, require
+from shipline.api.app import ApiError, require
 from shipline.api.keys import ApiKey
 from shipline.dashboard import explain, queries
 from shipline.events.shapes import records_to_raw
+from shipline.jsonable import jsonable
 from shipline.pipeline import Pipeline
 
 ASSETS = {
@@ -135,11 +136,15 @@ def shipment(request: Request, shipment_id: str, _key: ReadKey) -> Any:
 def metrics(
     request: Request, _key: ReadKey, minutes: Annotated[int, Query(ge=1, le=10_080)] = 60
 ) -> Any:
-    """Metrics over time, the monitor's metrics now, and every alert rule with its state."""
+    """Metrics over time, the monitor's latest metrics, and every alert rule with its state.
+
+    The figures are the monitor's newest recorded snapshot (``shipline serve`` records
+    one on a schedule), or collected now when none has been recorded yet.
+    """
     from shipline.monitor import load_rules, resolve_rules_path
 
     pipeline = _pipeline(request)
-    now_values = pipeline.metrics()
+    now_values = pipeline.latest_metrics() or pipeline.metrics()
     persisted = {row["rule_name"]: row for row in pipeline.alert_states()}
     rules = load_rules(resolve_rules_path(pipeline.settings.alerts_file))
     alerts = []
@@ -248,6 +253,8 @@ async def recovery(body: ReplayBody, request: Request, _key: AdminKey) -> Any:
             "cost": explain.cost(run),
             "before": before,
             "after": after,
-            "rows": explain.compare_rows(before, after),
+            "rows": explain.compare_rows(
+                before, after, unchanged_reason=explain.UNCHANGED_REASONS[body.mode]
+            ),
         }
     )

@@ -10,7 +10,8 @@
     "ready_for_pickup", "delivered", "returned", "cancelled"];
 
   const $ = (selector) => document.querySelector(selector);
-  const state = { tab: "pipeline", timer: null, shipment: null, explainRows: [], busy: false };
+  const state = { tab: "pipeline", timer: null, shipment: null, explainRows: [], busy: false,
+    searchToken: 0, detailToken: 0, pollGeneration: 0 };
 
   // Formatting -------------------------------------------------------------------
 
@@ -131,6 +132,7 @@
   }
   function schedule(now) {
     clearTimeout(state.timer);
+    const generation = ++state.pollGeneration; // one polling loop at a time
     const refresh = { pipeline: refreshPipeline, metrics: refreshMetrics }[state.tab];
     if (!refresh) return;
     const every = state.tab === "metrics" ? METRICS_POLL_MS : POLL_MS;
@@ -141,7 +143,7 @@
           if (error.status !== 401) showError(`Refresh failed: ${error.message}`);
         }
       }
-      state.timer = setTimeout(tick, every);
+      if (generation === state.pollGeneration) state.timer = setTimeout(tick, every);
     };
     state.timer = setTimeout(tick, now ? 0 : every);
   }
@@ -150,11 +152,12 @@
 
   const STAGES = [
     { id: "sources", title: "sources", x: 10 },
-    { id: "ingest", title: "ingest", x: 230 },
-    { id: "store", title: "store", x: 450 },
-    { id: "engine", title: "timeline engine", x: 670 },
-    { id: "serve", title: "serve", x: 890 },
+    { id: "ingest", title: "ingest", x: 232 },
+    { id: "store", title: "store", x: 454 },
+    { id: "engine", title: "timeline engine", x: 676 },
+    { id: "serve", title: "serve", x: 898 },
   ];
+  const STAGE_W = 172;
   function buildDiagram() {
     const root = $("#diagram");
     const defs = svg("defs");
@@ -168,24 +171,24 @@
       g.append(svg("rect", { x, y, width: w, height: h, rx: 8 }));
       g.append(svg("text", { x: x + 12, y: y + 22, class: "title" }, title));
       lines.forEach((line, i) => {
-        g.append(svg("text", { x: x + 12, y: y + 46 + i * 19, id: `d-${id}-${i}`, class: i === 0 ? "big" : "" }, line));
+        g.append(svg("text", { x: x + 12, y: y + 46 + i * 19, id: `d-${id}-${i}`, class: i === 0 && cls === "stage" ? "big" : "" }, line));
       });
       root.append(g);
     };
-    for (const stage of STAGES) box(stage.id, stage.title, stage.x, 10, 190, 150, ["…", "", "", "", "", ""]);
+    for (const stage of STAGES) box(stage.id, stage.title, stage.x, 10, STAGE_W, 150, ["…", "", "", "", "", ""]);
     const flows = [["sources", "ingest"], ["ingest", "store"], ["store", "engine"], ["engine", "serve"]];
     flows.forEach(([from], i) => {
-      const x = STAGES[i].x + 190;
-      root.append(svg("path", { d: `M${x + 2},85 L${x + 28},85`, class: "flow", id: `flow-${from}` }));
-      root.append(svg("text", { x: x + 15, y: 76, class: "flow-label", id: `flow-label-${from}` }, ""));
+      const x = STAGES[i].x + STAGE_W;
+      root.append(svg("path", { d: `M${x + 3},85 L${x + 45},85`, class: "flow", id: `flow-${from}` }));
+      root.append(svg("text", { x: x + 24, y: 76, class: "flow-label", id: `flow-label-${from}` }, ""));
     });
-    box("loader", "loader (landing zone → warehouse tables)", 10, 185, 410, 80, ["…", ""]);
-    root.append(svg("path", { d: "M430,225 L460,225", class: "flow" }));
-    box("warehouse", "warehouse tables", 465, 185, 200, 80, ["…", ""]);
+    box("loader", "loader: landing zone files", 10, 185, 394, 80, ["…", ""]);
+    root.append(svg("path", { d: "M406,225 L450,225", class: "flow" }));
+    box("warehouse", "warehouse tables", 454, 185, STAGE_W, 80, ["…", ""]);
     box("monitor", "monitor: metrics, data quality, alert rules → notifications (observes every stage)",
-      10, 280, 1070, 55, [""], "stage monitor");
-    box("dlq", "dead letters", 890, 185, 190, 80, ["…", ""]);
-    root.append(svg("path", { d: "M325,162 C325,230 700,230 885,225", class: "flow", id: "flow-dlq" }));
+      10, 280, 1060, 55, [""], "stage monitor");
+    box("dlq", "dead letters", 898, 185, STAGE_W, 80, ["…", ""]);
+    root.append(svg("path", { d: "M318,162 L318,172 L984,172 L984,183", class: "flow", id: "flow-dlq" }));
   }
   function setLine(id, i, text) {
     const node = document.getElementById(`d-${id}-${i}`);
@@ -210,31 +213,31 @@
       setLine("sources", i + 1, row ? `${row.source}: ${int(row.events)}` : (i === 0 ? "no events yet" : ""));
     }
     setLine("ingest", 0, `${num(st.ingest.accepted_per_second, 2)} ev/s`);
-    setLine("ingest", 1, "validate · normalise · dedupe");
+    setLine("ingest", 1, "validate · dedupe");
     setLine("ingest", 2, `rejected ${num(st.ingest.rejected_per_second, 2)} /s`);
     setLine("ingest", 3, `dead letters: ${int(s.open_dead_letters)} open`);
     setLine("ingest", 4, `of ${int(st.ingest.dead_letters_total)} ever`);
     setLine("store", 0, `${int(s.events)} events`);
-    setLine("store", 1, "shipment_events (append-only)");
-    setLine("store", 2, `newest ingest_seq ${int(s.newest_ingest_seq)}`);
+    setLine("store", 1, "append-only");
+    setLine("store", 2, `newest seq ${int(s.newest_ingest_seq)}`);
     setLine("store", 3, `${int(s.shipments)} shipments`);
-    setLine("engine", 0, `checkpoint ${int(cp.last_ingest_seq)}`);
-    setLine("engine", 1, `pending ${int(s.pending_events)} · lag ${seconds(s.lag_seconds)}`);
-    setLine("engine", 2, `processed ${num(st.timeline.processed_per_second, 2)} ev/s`);
-    setLine("engine", 3, `${int(st.timeline.runs_total)} runs (${int(st.timeline.runs_last_window)} last min)`);
-    setLine("engine", 4, `last: ${cp.process_type || "none yet"}`);
+    setLine("engine", 0, `seq ${int(cp.last_ingest_seq)}`);
+    setLine("engine", 1, "= checkpoint");
+    setLine("engine", 2, `pending ${int(s.pending_events)} · lag ${seconds(s.lag_seconds)}`);
+    setLine("engine", 3, `${num(st.timeline.processed_per_second, 2)} ev/s processed`);
+    setLine("engine", 4, `${int(st.timeline.runs_total)} runs, ${int(st.timeline.runs_last_window)} last min`);
     setLine("serve", 0, `${int(s.base_rows + s.incremental_rows)} rows`);
     setLine("serve", 1, `base ${int(s.base_rows)}`);
     setLine("serve", 2, `incremental ${int(s.incremental_rows)}`);
-    setLine("serve", 3, "real-time view · API");
-    setLine("serve", 4, "dashboard");
+    setLine("serve", 3, "real-time view");
+    setLine("serve", 4, "API · CLI · dashboard");
     const loads = st.loader.by_status;
     const files = loads.reduce((sum, r) => sum + r.files, 0);
     setLine("loader", 0, files ? `${int(files)} files` : "no files loaded yet");
-    setLine("loader", 1, loads.map((r) => `${r.status}: ${int(r.files)}`).join(" · "));
     const loaded = loads.find((r) => r.status === "loaded");
     setLine("warehouse", 0, `${int(loaded ? loaded.rows : 0)} rows`);
     setLine("warehouse", 1, "upserted by key");
+    setLine("loader", 1, loads.length ? loads.map((r) => `${r.status}: ${int(r.files)}`).join(" · ") : "schema · staging · COPY · upsert");
     setLine("dlq", 0, `${int(s.open_dead_letters)} open`);
     setLine("dlq", 1, "list · fix · redrive");
     setLine("monitor", 0, `lag ${seconds(s.lag_seconds)} · pending ${int(s.pending_events)} · `
@@ -282,15 +285,19 @@
 
   async function searchShipments(event) {
     if (event) event.preventDefault();
-    const params = new URLSearchParams({ q: $("#ship-q").value.trim(), limit: "100" });
+    const q = $("#ship-q").value.trim();
+    const token = ++state.searchToken;
+    const params = new URLSearchParams({ q, limit: "100" });
     if ($("#ship-status").value) params.set("status", $("#ship-status").value);
     if ($("#ship-region").value) params.set("region", $("#ship-region").value);
     if ($("#ship-late").checked) params.set("late", "true");
     if ($("#ship-exceptions").checked) params.set("exceptions", "true");
     let data;
     try { data = await api(`/dashboard/api/shipments?${params}`); } catch (error) {
-      showError(`Search failed: ${error.message}`); return;
+      if (token === state.searchToken) showError(`Search failed: ${error.message}`);
+      return;
     }
+    if (token !== state.searchToken) return; // a newer search is under way
     showError(null);
     fillOptions($("#ship-status"), data.statuses);
     fillOptions($("#ship-region"), data.regions);
@@ -303,7 +310,6 @@
       row.addEventListener("click", () => showShipment(r.shipment_id));
       return row;
     });
-    const q = $("#ship-q").value.trim();
     const exact = data.shipments.find((r) => r.shipment_id.toLowerCase() === q.toLowerCase());
     if (exact) showShipment(exact.shipment_id);
   }
@@ -315,13 +321,16 @@
 
   async function showShipment(id) {
     state.shipment = id;
+    const token = ++state.detailToken;
     for (const row of document.querySelectorAll("#ship-table tbody tr")) row.classList.toggle("selected", row.dataset.id === id);
     const detail = $("#ship-detail");
     detail.replaceChildren(el("p", { class: "empty" }, `Loading ${id}…`));
     let data;
     try { data = await api(`/dashboard/api/shipments/${encodeURIComponent(id)}`); } catch (error) {
-      detail.replaceChildren(el("p", { class: "error" }, error.message)); return;
+      if (token === state.detailToken) detail.replaceChildren(el("p", { class: "error" }, error.message));
+      return;
     }
+    if (token !== state.detailToken) return; // another shipment was picked meanwhile
     const s = data.summary;
     const fact = (label, value) => el("div", {}, el("span", {}, label), el("b", {}, value));
     const chart = svg("svg", { id: "timeline-chart", viewBox: "0 0 900 300", role: "img", "aria-label": `timeline of ${id}` });
