@@ -20,7 +20,10 @@ from shipline.aws.handlers import (
     stream_handler,
     verify_handler,
 )
+from shipline.pipeline import Pipeline
+from shipline.settings import Settings
 from tests.aws.conftest import BUS, TABLE, Aws, free_port, notifications, receive_all, sqs_event
+from tests.engines import fresh_database
 
 pytestmark = pytest.mark.slow
 
@@ -160,6 +163,23 @@ def test_only_transient_failures_are_retried(aws: Aws, monkeypatch: pytest.Monke
     monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
     assert ingest_handler(event, None) == {"batchItemFailures": []}
     assert len(items()) == 1
+
+
+@pytest.mark.postgres
+def test_stream_to_a_postgres_warehouse_matches_full_recompute(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warehouse the stream handler writes to is PostgreSQL, standing in for Redshift."""
+    with fresh_database("postgres") as warehouse:
+        monkeypatch.setenv("SHIPLINE_DATABASE", warehouse)
+        event = put_and_receive(aws, [entry(d) for d in GOOD], expected=4)
+        assert ingest_handler(event, None) == {"batchItemFailures": []}
+        summary = stream_handler(stream_event(), None)
+        assert (summary["accepted"], summary["incremental"]["events"]) == (4, 4)
+        with Pipeline(Settings(database=warehouse)) as pipeline:
+            assert pipeline.verify().drift == 0
+            assert len(pipeline.timeline("SHP-1")) == 3
+        assert verify_handler({}, None)["drift"] == 0
 
 
 def test_stream_to_warehouse_matches_full_recompute(aws: Aws) -> None:
