@@ -20,8 +20,9 @@ The DynamoDB table is keyed ``(shipment_id, event_key)`` where ``event_key`` is
 or derived from shipment, time and type), so two events of one shipment at the same
 instant are two rows, and a redelivery of the same event is a duplicate.
 
-The warehouse is whatever ``SHIPLINE_DATABASE`` names. Today that is a DuckDB file
-(the PostgreSQL/Redshift backend is not built yet), see ``docs/aws.md``.
+The warehouse is whatever ``SHIPLINE_DATABASE`` names: a DuckDB file, or a
+PostgreSQL or Redshift URL. The stack still sets a per-container DuckDB file; see
+``docs/aws.md`` for what is left before it names Redshift.
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ def _global(
         typer.Option(
             "--database",
             "-d",
-            help="DuckDB file (default ./shipline.duckdb, or SHIPLINE_DATABASE).",
+            help="A DuckDB file (default ./shipline.duckdb) or a postgresql:// URL;"
+            " also SHIPLINE_DATABASE.",
         ),
     ] = None,
 ) -> None:
