@@ -52,7 +52,8 @@ class Dashboard:
 
 
 def seed(pipeline: Pipeline, folder: Path) -> None:
-    """History, a base run, then a stream batch and an incremental run (with late events)."""
+    """History, a base run, then a stream batch and an incremental run (with late events),
+    and one landing-zone file through the loader."""
     dataset = generate_dataset(1500, seed=11, days=5, late_fraction=0.1, bad_fraction=0.01)
     files = write_dataset(dataset, folder / "input")
     pipeline.load_reference("locations", files.locations)
@@ -63,6 +64,12 @@ def seed(pipeline: Pipeline, folder: Path) -> None:
     pipeline.base()
     pipeline.ingest_table(feed.slice(history), "demo-stream")
     pipeline.incremental()
+    landing = folder / "landing"
+    landing.mkdir()
+    (landing / "order_summary_20261123_001.csv").write_text(
+        "order_id,customer,total\n1,ada,12.50\n2,bob,7.25\n3,cy,99.00\n"
+    )
+    pipeline.load_files([str(landing)])
 
 
 @contextmanager

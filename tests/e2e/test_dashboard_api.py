@@ -51,7 +51,9 @@ def test_pipeline_matches_the_status(dashboard: Dashboard) -> None:
     incremental = next(run for run in data["runs"] if run["process_type"] == "incremental")
     assert 0 < incremental["rows_written"] < incremental["full_recompute_rows"]
     assert data["dead_letters"] and "payload" not in data["dead_letters"][0]
-    assert data["loads"] == []
+    [load] = data["loads"]
+    assert (load["table_name"], load["status"], load["rows"]) == ("order_summary", "loaded", 3)
+    assert stages["loader"]["by_status"] == [{"status": "loaded", "files": 1, "rows": 3}]
 
 
 def test_shipment_search_filters_and_detail(dashboard: Dashboard) -> None:

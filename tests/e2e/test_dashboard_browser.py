@@ -116,6 +116,8 @@ def test_page_loads_without_console_errors_and_matches_the_status(
     diagram = page.tab.locator("#diagram")
     assert f"{status['events']:,} events" in (diagram.text_content() or "")
     assert page.tab.locator("#dead-table tbody tr").count() == min(10, status["open_dead_letters"])
+    assert "order_summary" in page.tab.inner_text("#loads-table tbody")
+    assert "1 file" in (page.tab.text_content("#stage-loader") or "")
     page.tab.click("button[data-tab=metrics]")
     page.tab.wait_for_selector("#alerts-table tbody tr td >> nth=0")
     page.tab.wait_for_selector("#chart-throughput circle", state="attached")

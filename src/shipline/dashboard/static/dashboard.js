@@ -233,7 +233,7 @@
     setLine("serve", 4, "API · CLI · dashboard");
     const loads = st.loader.by_status;
     const files = loads.reduce((sum, r) => sum + r.files, 0);
-    setLine("loader", 0, files ? `${int(files)} files` : "no files loaded yet");
+    setLine("loader", 0, files ? `${int(files)} file${files === 1 ? "" : "s"}` : "no files loaded yet");
     const loaded = loads.find((r) => r.status === "loaded");
     setLine("warehouse", 0, `${int(loaded ? loaded.rows : 0)} rows`);
     setLine("warehouse", 1, "upserted by key");
@@ -427,26 +427,31 @@
 
   // Metrics and alerts -------------------------------------------------------------
 
-  function lineChart(root, points, unit) {
+  function lineChart(root, points, unit, second) {
     root.replaceChildren();
     const W = 480, H = 180, left = 48, right = 12, top = 12, bottom = 28;
-    if (!points.length) {
+    const extra = second && second.points.length ? second : null;
+    if (!points.length && !extra) {
       root.append(svg("text", { x: W / 2, y: H / 2, class: "chart-empty" }, "no data in this window"));
       return;
     }
-    const xs = points.map((p) => p.x);
+    const all = extra ? points.concat(extra.points) : points;
+    const xs = all.map((p) => p.x);
     const x0 = Math.min(...xs), x1 = Math.max(...xs) === x0 ? x0 + 60e3 : Math.max(...xs);
-    const yMax = Math.max(...points.map((p) => p.y), 1e-9) * 1.1;
+    const yMax = Math.max(...all.map((p) => p.y), 1e-9) * 1.1;
     const x = (v) => left + ((v - x0) / (x1 - x0)) * (W - left - right);
     const y = (v) => top + (H - top - bottom) * (1 - v / yMax);
     for (let k = 0; k <= 3; k++) {
       const v = (yMax * k) / 3;
       root.append(svg("line", { x1: left, x2: W - right, y1: y(v), y2: y(v), class: "gridline" }));
-      root.append(svg("text", { x: left - 4, y: y(v) + 4, class: "axis", "text-anchor": "end" }, num(v, v < 10 ? 1 : 0)));
+      root.append(svg("text", { x: left - 4, y: y(v) + 4, class: "axis", "text-anchor": "end" }, num(v, yMax < 1 ? 2 : (yMax < 10 ? 1 : 0))));
     }
     root.append(svg("text", { x: left, y: H - 6, class: "axis" }, when(new Date(x0).toISOString()).slice(11, 16)));
     root.append(svg("text", { x: W - right, y: H - 6, class: "axis", "text-anchor": "end" }, `${when(new Date(x1).toISOString()).slice(11, 16)} UTC`));
     root.append(svg("polyline", { class: "line", points: points.map((p) => `${x(p.x)},${y(p.y)}`).join(" ") }));
+    if (extra) {
+      root.append(svg("polyline", { class: "line second", points: extra.points.map((p) => `${x(p.x)},${y(p.y)}`).join(" ") }));
+    }
     for (const p of points) {
       const dot = svg("circle", { cx: x(p.x), cy: y(p.y), r: 2.5, class: "dot" });
       dot.append(svg("title", {}, `${when(new Date(p.x).toISOString())}: ${num(p.y, 2)} ${unit}`));
@@ -463,8 +468,10 @@
       y: r.accepted + r.rejected ? (100 * r.rejected) / (r.accepted + r.rejected) : 0 })), "%");
     const runs = data.series.runs;
     lineChart($("#chart-duration"), runs.map((r) => ({ x: Date.parse(r.started_at), y: r.duration_ms })), "ms");
+    const monitorLag = (data.series.monitor.processing_lag || []).map((r) => ({ x: Date.parse(r.recorded_at), y: r.value }));
     lineChart($("#chart-lag"), runs.filter((r) => r.lag_seconds !== null)
-      .map((r) => ({ x: Date.parse(r.started_at), y: r.lag_seconds })), "s");
+      .map((r) => ({ x: Date.parse(r.started_at), y: r.lag_seconds })), "s",
+    { points: monitorLag });
     fillTable($("#alerts-table"), data.alerts, "No alert rules.", (a) => {
       const stateText = a.state || (a.holds_now ? "would fire" : "not evaluated yet");
       return el("tr", {}, td(a.rule), el("td", {}, el("code", {}, a.condition)), td(a.severity),
