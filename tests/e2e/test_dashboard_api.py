@@ -164,6 +164,24 @@ def test_replay_recomputes_the_shipment_whole(dashboard: Dashboard) -> None:
     assert [row["event_id"] for row in data["before"]] == [row["event_id"] for row in data["after"]]
 
 
+def test_rebuild_rewrites_the_view_in_full(dashboard: Dashboard) -> None:
+    dashboard.settled()
+    with dashboard.client("admin") as client:
+        shipment_id = client.get("/dashboard/api/shipments").json()["shipments"][0]["shipment_id"]
+        response = client.post(
+            "/dashboard/api/explain/recovery", json={"shipment_id": shipment_id, "mode": "rebuild"}
+        )
+    assert response.status_code == 200, response.text
+    data = response.json()
+    run = data["run"]
+    assert run["process_type"] == "daily_base"
+    assert run["rows_written"] == run["full_recompute_rows"] > 0
+    assert data["cost"]["saved_ratio"] == 0
+    assert {row["verdict"] for row in data["rows"]} == {"recomputed"}
+    assert all(row["changes"] == {} for row in data["rows"])
+    assert dashboard.settled()["incremental_rows"] == 0
+
+
 def test_an_empty_store_answers_with_empty_lists(empty_dashboard: Dashboard) -> None:
     with empty_dashboard.client() as client:
         pipeline = client.get("/dashboard/api/pipeline").json()
