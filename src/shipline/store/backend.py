@@ -44,6 +44,15 @@ class Backend(ABC):
         """
         return
 
+    def refresh_statistics(self, tables: Sequence[str]) -> None:
+        """Tell the planner about tables that just changed in bulk.
+
+        A server engine plans point queries from statistics; after the base run
+        rewrites millions of rows, stale ones can turn an index lookup into a scan.
+        DuckDB keeps its statistics as it writes.
+        """
+        return
+
     def columns_of(self, table: str) -> list[str]:
         """The column names of a table, in order."""
         rows = self.fetchall(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -96,6 +96,10 @@ class PostgresBackend(Backend):
 
     def unregister(self, name: str) -> None:
         self.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+    def refresh_statistics(self, tables: Sequence[str]) -> None:
+        for table in tables:
+            self.execute(f'ANALYZE "{table}"')
 
     def lock(self, name: str) -> None:
         self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [name])

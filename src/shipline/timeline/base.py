@@ -105,6 +105,14 @@ def run_base(
         )
         record_run(backend, result)
         backend.execute("DROP TABLE base_scope")
+    backend.refresh_statistics(
+        [
+            "shipment_events",
+            "shipment_timeline_base",
+            "shipment_timeline_incremental",
+            "shipment_state",
+        ]
+    )
     return result
 
 
