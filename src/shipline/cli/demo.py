@@ -79,7 +79,8 @@ def run_demo(*, events: int, batches: int, workdir: Path) -> None:
         f"shipline --database {database} status\n"
         f"shipline --database {database} timeline {example or 'SHIPMENT_ID'} --format json\n"
         f"shipline --database {database} dlq list\n"
-        f"shipline --database {database} verify",
+        f"shipline --database {database} verify\n"
+        f"shipline --database {database} serve      # API, dashboard at http://127.0.0.1:8080/",
         markup=False,
     )
 
@@ -89,7 +90,6 @@ _DEMO_COLUMNS = [
     "event_timestamp",
     "event_type",
     "location_id",
-    "time_since_prev_event",
     "status_duration",
     "cumulative_transit_hours",
     "process_type",
@@ -97,13 +97,14 @@ _DEMO_COLUMNS = [
 
 
 def _late_shipment(pipeline: Pipeline) -> str | None:
-    """A shipment one of whose events arrived after a later-timestamped one."""
+    """A long shipment one of whose events arrived, in the stream, after a later one."""
     row = pipeline.backend.fetchone(
         "SELECT late.shipment_id FROM shipment_events AS late"
         " JOIN shipment_events AS earlier ON earlier.shipment_id = late.shipment_id"
         " AND earlier.ingest_seq < late.ingest_seq"
         " AND earlier.event_timestamp > late.event_timestamp"
-        " JOIN shipment_timeline_incremental AS i ON i.shipment_id = late.shipment_id"
-        " ORDER BY late.ingest_seq DESC LIMIT 1"
+        " JOIN shipment_timeline_incremental AS i ON i.event_id = late.event_id"
+        " JOIN shipment_state AS s ON s.shipment_id = late.shipment_id AND s.in_view"
+        " ORDER BY s.event_sequence DESC, late.shipment_id LIMIT 1"
     )
     return None if row is None else str(row[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -67,13 +68,25 @@ def ingest_stats(result: IngestResult) -> dict[str, Any]:
     }
 
 
+def display(value: Any) -> str:
+    """A value as a person reads it in a table: minutes, h:mm:ss, plain decimals."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    return str(value)
+
+
 def rows_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> Table:
     """A rich table of the given columns."""
     table = Table(title=title, show_lines=False, header_style="bold")
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(jsonable(row.get(c))) for c in columns))
+        table.add_row(*(display(row.get(c)) for c in columns))
     return table
 
 
