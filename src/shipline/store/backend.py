@@ -30,6 +30,10 @@ class Backend(ABC):
     DIALECT: ClassVar[str]
     """sqlglot's name for the engine's SQL dialect."""
 
+    ROW_LOCATOR: ClassVar[str | None] = None
+    """A column that finds a row without a scan (DuckDB's ``rowid``), on engines
+    with no index to do that; None where the key's index does it."""
+
     def render(self, sql: str) -> tuple[str, ...]:
         """Render DuckDB-dialect SQL for this engine, as one or more statements."""
         if self.DIALECT == "duckdb":

@@ -19,6 +19,7 @@ class DuckDBBackend(Backend):
     """A DuckDB file. Calls are serialised by a lock: one connection, one writer."""
 
     DIALECT = "duckdb"
+    ROW_LOCATOR = "rowid"
 
     def __init__(self, path: str) -> None:
         self.path = path

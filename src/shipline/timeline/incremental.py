@@ -91,6 +91,19 @@ SELECT * FROM shipment_state
 WHERE shipment_id IN (SELECT shipment_id FROM new_events $replay_union)
 """)
 
+# Where rows are found by scanning (DuckDB), find the touched rows' locators
+# first, reading one column, then fetch and later delete them by locator: the
+# state table has a row per shipment ever seen, and a wide scan of it per run
+# would grow with the store.
+_TOUCHED_STATE_BY_LOCATOR = Template("""
+CREATE OR REPLACE TEMP TABLE touched_rows AS
+SELECT $locator AS state_row FROM shipment_state
+WHERE shipment_id IN (SELECT shipment_id FROM new_events $replay_union);
+CREATE OR REPLACE TEMP TABLE touched_state AS
+SELECT $locator AS state_row, * FROM shipment_state
+WHERE $locator IN (SELECT state_row FROM touched_rows)
+""")
+
 _SEEDED_EVENTS = f"""
 (SELECT {columns(EVENT_COLUMNS, "n.")},
     s.event_sequence AS seed_sequence,
@@ -155,11 +168,14 @@ def run_incremental(backend: Backend, *, replay_from: datetime | None = None) ->
             replay_union = (
                 "UNION ALL SELECT shipment_id, 0, CAST(NULL AS TIMESTAMPTZ), true FROM replayed"
             )
-        backend.execute(
-            _TOUCHED_STATE.substitute(
-                replay_union="UNION ALL SELECT shipment_id FROM replayed" if replay_from else ""
-            )
-        )
+        replayed = "UNION ALL SELECT shipment_id FROM replayed" if replay_from else ""
+        if backend.ROW_LOCATOR:
+            for statement in _TOUCHED_STATE_BY_LOCATOR.substitute(
+                locator=backend.ROW_LOCATOR, replay_union=replayed
+            ).split(";"):
+                backend.execute(statement)
+        else:
+            backend.execute(_TOUCHED_STATE.substitute(replay_union=replayed))
         backend.execute(_AFFECTED.substitute(replay_union=replay_union))
         stats = backend.fetchone(
             "SELECT count(*), count(*) FILTER (WHERE path = 'recompute'),"
@@ -213,7 +229,14 @@ def run_incremental(backend: Backend, *, replay_from: datetime | None = None) ->
             run_id=batch_id,
         )
         record_run(backend, result)
-        for table in ("new_events", "touched_state", "affected", "recomputed", "computed"):
+        for table in (
+            "new_events",
+            "touched_rows",
+            "touched_state",
+            "affected",
+            "recomputed",
+            "computed",
+        ):
             backend.execute(f"DROP TABLE IF EXISTS {table}")
         if replay_from is not None:
             backend.execute("DROP TABLE IF EXISTS replayed")
@@ -231,9 +254,15 @@ def _write(backend: Backend, batch_id: str) -> int:
         f" current_timestamp, 'incremental', ?, current_timestamp FROM computed",
         [batch_id],
     )
-    backend.execute(
-        "DELETE FROM shipment_state WHERE shipment_id IN (SELECT shipment_id FROM affected)"
-    )
+    if backend.ROW_LOCATOR:
+        backend.execute(
+            f"DELETE FROM shipment_state WHERE {backend.ROW_LOCATOR} IN"
+            " (SELECT state_row FROM touched_state)"
+        )
+    else:
+        backend.execute(
+            "DELETE FROM shipment_state WHERE shipment_id IN (SELECT shipment_id FROM affected)"
+        )
     backend.execute(
         f"INSERT INTO shipment_state SELECT {columns(STATE_COLUMNS)}, true"
         f" FROM computed WHERE next_event_timestamp IS NULL"
