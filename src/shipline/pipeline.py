@@ -6,7 +6,6 @@ result objects and never prints.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -345,10 +344,7 @@ class Pipeline:
 
 
 def _first_record(text: str) -> Any:
-    try:
-        records = parse_json_body(text)
-    except ValidationError:
-        return text
-    if len(records) == 1:
-        return records[0]
-    return json.loads(text) if text.strip().startswith("[") else records[0]
+    """The record a dead letter holds. A payload that is not exactly one record goes
+    back as its text, to be refused again with a reason that says so."""
+    records = parse_json_body(text) if text.strip() else []
+    return records[0] if len(records) == 1 else text

@@ -10,7 +10,6 @@ Each rejected record gets one message per failing field, ``"field: reason"``.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -350,8 +349,3 @@ def _alias_table(aliases: Mapping[str, str]) -> pa.Table:
             "canonical": pa.array(list(aliases.values()), pa.string()),
         }
     )
-
-
-def dumps_payload(record: object) -> str:
-    """The text of a record as kept in a dead letter."""
-    return json.dumps(record, default=str, ensure_ascii=False)
