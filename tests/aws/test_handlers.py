@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 import pyarrow as pa
@@ -23,7 +24,7 @@ from shipline.aws.handlers import (
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 from tests.aws.conftest import BUS, TABLE, Aws, free_port, notifications, receive_all, sqs_event
-from tests.engines import fresh_database
+from tests.engines import POSTGRES_URL, fresh_database
 
 pytestmark = pytest.mark.slow
 
@@ -180,6 +181,45 @@ def test_stream_to_a_postgres_warehouse_matches_full_recompute(
             assert pipeline.verify().drift == 0
             assert len(pipeline.timeline("SHP-1")) == 3
         assert verify_handler({}, None)["drift"] == 0
+
+
+@pytest.mark.postgres
+def test_without_a_database_the_handlers_find_the_warehouse_through_its_secret(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on AWS: no SHIPLINE_DATABASE, only the secret's ARN; PostgreSQL stands in for Redshift."""
+    server = urlsplit(POSTGRES_URL)
+    with fresh_database("postgres") as warehouse:
+        secret = {
+            "engine": "postgres",
+            "host": server.hostname,
+            "port": server.port or 5432,
+            "username": unquote(server.username or "postgres"),
+            # Trust auth never asks for it; the characters prove the URL's quoting.
+            "password": unquote(server.password) if server.password else "p@ss:w/rd?#% x",
+            "dbname": server.path.lstrip("/"),
+        }
+        arn = boto3.client("secretsmanager").create_secret(
+            Name="shipline/warehouse-test", SecretString=json.dumps(secret)
+        )["ARN"]
+        monkeypatch.delenv("SHIPLINE_DATABASE")
+        monkeypatch.setenv("SHIPLINE_AWS_WAREHOUSE_SECRET_ARN", arn)
+        # The scratch schema, as fresh_database's URL selects it (libpq's PGOPTIONS is
+        # the URL's options parameter); a Redshift secret needs none.
+        monkeypatch.setenv("PGOPTIONS", parse_qs(urlsplit(warehouse).query)["options"][0])
+
+        event = put_and_receive(aws, [entry(d) for d in GOOD], expected=4)
+        assert ingest_handler(event, None) == {"batchItemFailures": []}
+        summary = stream_handler(stream_event(), None)
+        assert (summary["accepted"], summary["incremental"]["events"]) == (4, 4)
+        assert base_handler({"as_of": "2026-01-03"}, None)["process_type"] == "daily_base"
+        assert verify_handler({}, None)["drift"] == 0
+
+        with Pipeline(Settings(database=warehouse)) as pipeline:
+            stored = pipeline.backend.fetchall("SELECT count(*) FROM shipment_events")
+            assert stored == [(4,)]
+            assert len(pipeline.timeline("SHP-1")) == 3
+            assert pipeline.verify().drift == 0
 
 
 def test_stream_to_warehouse_matches_full_recompute(aws: Aws) -> None:

@@ -1,7 +1,9 @@
 """Settings of the Lambda handlers: ``SHIPLINE_AWS_*`` environment variables.
 
 The CDK stack sets them. The core's own settings (``SHIPLINE_DATABASE`` and the
-rest) come from ``shipline.settings`` as everywhere else. boto3 reads
+rest) come from ``shipline.settings`` as everywhere else; when ``SHIPLINE_DATABASE``
+is not set, the warehouse Lambdas build it from the warehouse secret and the
+``warehouse_*`` settings here (``shipline.aws.warehouse``). boto3 reads
 ``AWS_ENDPOINT_URL`` and the region itself, so the same code runs against AWS and
 against moto's server.
 """
@@ -27,6 +29,14 @@ class AwsSettings(BaseSettings):
     topic_arn: str | None = None
     """The SNS topic for upload, success, failure and nightly-run messages."""
     ttl_days: int = Field(default=TTL_DAYS, ge=1)
+    warehouse_secret_arn: str | None = None
+    """The Secrets Manager secret holding the warehouse's ``username`` and ``password``."""
+    warehouse_host: str | None = None
+    """The warehouse's address when the secret has no ``host`` (the workgroup endpoint)."""
+    warehouse_port: int | None = Field(default=None, ge=1, le=65_535)
+    """The warehouse's port when the secret has no ``port`` (else 5439, or 5432 for postgres)."""
+    warehouse_database: str = "shipline"
+    """The database name when the secret has no ``dbname`` (the namespace's database)."""
 
 
 def load_aws_settings() -> AwsSettings:

@@ -21,8 +21,11 @@ or derived from shipment, time and type), so two events of one shipment at the s
 instant are two rows, and a redelivery of the same event is a duplicate.
 
 The warehouse is whatever ``SHIPLINE_DATABASE`` names: a DuckDB file, or a
-PostgreSQL or Redshift URL. The stack still sets a per-container DuckDB file; see
-``docs/aws.md`` for what is left before it names Redshift.
+PostgreSQL or Redshift URL. On AWS the stack sets no ``SHIPLINE_DATABASE``: the
+warehouse handlers build a ``redshift://`` URL at cold start from the warehouse
+secret (``SHIPLINE_AWS_WAREHOUSE_SECRET_ARN``) and the workgroup's endpoint
+(``SHIPLINE_AWS_WAREHOUSE_HOST``); see ``shipline.aws.warehouse``. An explicit
+``SHIPLINE_DATABASE`` always wins.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shipline.aws.config import AwsSettings, load_aws_settings
 from shipline.aws.sns import SnsNotifier
+from shipline.aws.warehouse import warehouse_url
 from shipline.errors import LoadError
 from shipline.events.shapes import records_to_raw
 from shipline.events.validate import validate
@@ -86,6 +90,18 @@ _EVENT_FIELDS = (
     "location_id",
     "carrier",
 )
+
+
+def warehouse_settings(aws: AwsSettings) -> Settings:
+    """The core's settings, with the warehouse secret's URL unless a database is set.
+
+    ``SHIPLINE_DATABASE`` (or ``database`` in ``shipline.toml``) always wins; without
+    it and without a warehouse secret, the settings' default applies as anywhere.
+    """
+    settings = load_settings()
+    if "database" in settings.model_fields_set or not aws.warehouse_secret_arn:
+        return settings
+    return settings.model_copy(update={"database": warehouse_url(aws)})
 
 
 # Ingest: SQS -> DynamoDB ------------------------------------------------------------
@@ -278,7 +294,7 @@ def stream_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     propagates: Lambda retries the batch, then sends it to the stream's DLQ.
     """
     records = stream_records(event)
-    with Pipeline(load_settings()) as pipeline:
+    with Pipeline(warehouse_settings(load_aws_settings())) as pipeline:
         result = pipeline.ingest_records(records, STREAM_SOURCE)
         run = pipeline.incremental() if result.accepted else None
     summary = {
@@ -328,7 +344,7 @@ def loader_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     finally sends it to the loader's DLQ.
     """
     aws = load_aws_settings()
-    settings = load_settings()
+    settings = warehouse_settings(aws)
     notifier = SnsNotifier(boto3.client("sns"), aws.topic_arn) if aws.topic_arn else None
     outcomes: list[dict[str, Any]] = []
     with Pipeline(settings) as pipeline:
@@ -405,7 +421,7 @@ def _report(notifier: SnsNotifier, outcome: Mapping[str, Any]) -> None:
 def base_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     """The daily base run (``shipline base``); ``{"as_of": "YYYY-MM-DD"}`` optionally."""
     as_of = event.get("as_of") if isinstance(event, Mapping) else None
-    with Pipeline(load_settings()) as pipeline:
+    with Pipeline(warehouse_settings(load_aws_settings())) as pipeline:
         run = pipeline.base(
             as_of=date.fromisoformat(str(as_of)) if as_of else None,
             rebuild=bool(event.get("rebuild", False)),
@@ -415,7 +431,7 @@ def base_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
 
 def verify_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     """The drift audit (``shipline verify``); the state machine branches on ``drift``."""
-    with Pipeline(load_settings()) as pipeline:
+    with Pipeline(warehouse_settings(load_aws_settings())) as pipeline:
         result = pipeline.verify()
     return {
         "drift": result.drift,
@@ -441,7 +457,7 @@ def alerts_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     from shipline.monitor.alerts import alert_message
 
     aws = load_aws_settings()
-    with Pipeline(load_settings()) as pipeline:
+    with Pipeline(warehouse_settings(aws)) as pipeline:
         pipeline.record_metrics()
         outcomes = pipeline.check_alerts(notify=False)
     published = 0
@@ -467,4 +483,5 @@ __all__ = [
     "stream_handler",
     "stream_records",
     "verify_handler",
+    "warehouse_settings",
 ]
