@@ -3,6 +3,12 @@
 Every Lambda runs code from one asset (``make lambda-bundle`` builds it into
 ``build/lambda/``); each handler is a function of ``shipline.aws.handlers``.
 Permissions are granted with ``grant_*`` calls on the resources themselves.
+
+The warehouse (Redshift Serverless) is not publicly accessible: it and the Lambdas
+that use it live in a VPC of private isolated subnets, without NAT. Those Lambdas
+reach S3 through a gateway endpoint and Secrets Manager and SNS through interface
+endpoints; they build the warehouse's URL from its secret and the workgroup's
+endpoint address (``shipline.aws.warehouse``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from aws_cdk import (
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -60,6 +67,11 @@ ERROR_RATE_THRESHOLD_PERCENT = 5
 DLQ_THRESHOLD = 1
 OLDEST_MESSAGE_THRESHOLD_SECONDS = 300
 ARCHIVE_RETENTION = Duration.days(7)
+
+# The warehouse.
+WAREHOUSE_DATABASE = "shipline"
+WAREHOUSE_PORT = 5439
+WAREHOUSE_AZS = 2  # enough for a workgroup without enhanced VPC routing (which needs 3)
 
 # The nightly run's retry policy (Step Functions), on transient Lambda errors.
 TRANSIENT_ERRORS = [
@@ -186,6 +198,9 @@ class ShiplineStack(Stack):
             retention=ARCHIVE_RETENTION,
         )
 
+        # The warehouse's network: isolated subnets, no NAT gateway, no internet route.
+        self._network()
+
         # The warehouse: Redshift Serverless, its admin secret in Secrets Manager.
         self.warehouse_secret = secretsmanager.Secret(
             self,
@@ -225,7 +240,7 @@ class ShiplineStack(Stack):
             self,
             "WarehouseNamespace",
             namespace_name=f"shipline-{env_suffix}",
-            db_name="shipline",
+            db_name=WAREHOUSE_DATABASE,
             admin_username=self.warehouse_secret.secret_value_from_json("username").unsafe_unwrap(),
             admin_user_password=self.warehouse_secret.secret_value_from_json(
                 "password"
@@ -239,14 +254,25 @@ class ShiplineStack(Stack):
             workgroup_name=f"shipline-{env_suffix}",
             namespace_name=f"shipline-{env_suffix}",
             base_capacity=8,
+            port=WAREHOUSE_PORT,
             publicly_accessible=False,
+            # Without enhanced VPC routing two subnets in two AZs are enough; COPY from
+            # the landing bucket then goes through Redshift's own network.
+            enhanced_vpc_routing=False,
+            subnet_ids=self.vpc.select_subnets(
+                subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
+            ).subnet_ids,
+            security_group_ids=[self.warehouse_sg.security_group_id],
         )
         self.workgroup.node.add_dependency(self.namespace)
 
-        # The Lambdas: one code asset, one handler each.
+        # The Lambdas: one code asset, one handler each. The warehouse Lambdas get no
+        # SHIPLINE_DATABASE: they build the URL from the secret and the endpoint.
         warehouse_env = {
-            "SHIPLINE_DATABASE": "/tmp/shipline.duckdb",
             "SHIPLINE_AWS_WAREHOUSE_SECRET_ARN": self.warehouse_secret.secret_arn,
+            "SHIPLINE_AWS_WAREHOUSE_HOST": self.workgroup.attr_workgroup_endpoint_address,
+            "SHIPLINE_AWS_WAREHOUSE_PORT": str(WAREHOUSE_PORT),
+            "SHIPLINE_AWS_WAREHOUSE_DATABASE": WAREHOUSE_DATABASE,
             "SHIPLINE_AWS_WAREHOUSE_WORKGROUP": f"shipline-{env_suffix}",
             "SHIPLINE_AWS_TOPIC_ARN": self.topic.topic_arn,
             "SHIPLINE_ENVIRONMENT": env_suffix,
@@ -294,6 +320,7 @@ class ShiplineStack(Stack):
             timeout=Duration.minutes(5),
             memory_mb=1024,
             environment=warehouse_env,
+            in_vpc=True,
             # Timeline runs move one checkpoint: one at a time.
             reserved_concurrency=1,
         )
@@ -332,6 +359,7 @@ class ShiplineStack(Stack):
             timeout=Duration.minutes(15),
             memory_mb=2048,
             environment=warehouse_env,
+            in_vpc=True,
             reserved_concurrency=None,
             on_failure=destinations.SqsDestination(self.loader_dlq),
             retry_attempts=2,
@@ -354,6 +382,7 @@ class ShiplineStack(Stack):
             timeout=Duration.minutes(15),
             memory_mb=3008,
             environment=warehouse_env,
+            in_vpc=True,
         )
         self.verify_fn = self._function(
             "VerifyFunction",
@@ -363,6 +392,7 @@ class ShiplineStack(Stack):
             timeout=Duration.minutes(15),
             memory_mb=3008,
             environment=warehouse_env,
+            in_vpc=True,
         )
         for fn in (self.base_fn, self.verify_fn):
             self.warehouse_secret.grant_read(fn)
@@ -385,6 +415,7 @@ class ShiplineStack(Stack):
             timeout=Duration.minutes(2),
             memory_mb=1024,
             environment=warehouse_env,
+            in_vpc=True,
         )
         self.topic.grant_publish(self.alerts_fn)
         self.warehouse_secret.grant_read(self.alerts_fn)
@@ -411,6 +442,68 @@ class ShiplineStack(Stack):
         CfnOutput(self, "NightlyStateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "WarehouseSecretArn", value=self.warehouse_secret.secret_arn)
         CfnOutput(self, "WarehouseWorkgroupName", value=f"shipline-{env_suffix}")
+        CfnOutput(self, "WarehouseEndpoint", value=self.workgroup.attr_workgroup_endpoint_address)
+
+    def _network(self) -> None:
+        """The VPC of the warehouse and its Lambdas, with the endpoints those Lambdas call.
+
+        The subnets are isolated (no NAT gateway, no internet gateway), so the Lambdas
+        reach AWS services only through endpoints: S3 (the loader) through a free
+        gateway endpoint; Secrets Manager (the warehouse secret, once per container)
+        and SNS (the loader's and alerts' messages) through interface endpoints that
+        admit only the Lambdas' security group. Logs, and the trace segments Lambda itself
+        records (the code has no X-Ray SDK), leave through Lambda's own channel, not
+        the VPC. The workgroup admits port 5439 from the Lambdas' security group alone.
+        """
+        self.vpc = ec2.Vpc(
+            self,
+            "WarehouseVpc",
+            max_azs=WAREHOUSE_AZS,
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="warehouse", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
+                )
+            ],
+        )
+        isolated = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        self.warehouse_clients_sg = ec2.SecurityGroup(
+            self,
+            "WarehouseClientsSecurityGroup",
+            vpc=self.vpc,
+            description="The Lambdas that use the warehouse",
+            # Isolated subnets: outbound traffic can only reach the VPC and its endpoints.
+            allow_all_outbound=True,
+        )
+        self.warehouse_sg = ec2.SecurityGroup(
+            self,
+            "WarehouseSecurityGroup",
+            vpc=self.vpc,
+            description="Redshift Serverless: port 5439 from the warehouse Lambdas only",
+            allow_all_outbound=False,
+        )
+        self.warehouse_sg.add_ingress_rule(
+            self.warehouse_clients_sg,
+            ec2.Port.tcp(WAREHOUSE_PORT),
+            "the warehouse Lambdas",
+        )
+        self.vpc.add_gateway_endpoint(
+            "S3Endpoint", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[isolated]
+        )
+        for construct_id, service in (
+            ("SecretsManagerEndpoint", ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER),
+            ("SnsEndpoint", ec2.InterfaceVpcEndpointAwsService.SNS),
+        ):
+            endpoint = self.vpc.add_interface_endpoint(
+                construct_id,
+                service=service,
+                subnets=isolated,
+                private_dns_enabled=True,
+                open=False,
+            )
+            endpoint.connections.allow_default_port_from(
+                self.warehouse_clients_sg, "the warehouse Lambdas"
+            )
 
     def _function(
         self,
@@ -425,6 +518,7 @@ class ShiplineStack(Stack):
         reserved_concurrency: int | None = None,
         on_failure: destinations.SqsDestination | None = None,
         retry_attempts: int | None = None,
+        in_vpc: bool = False,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
             self,
@@ -448,6 +542,13 @@ class ShiplineStack(Stack):
             reserved_concurrent_executions=reserved_concurrency,
             on_failure=on_failure,
             retry_attempts=retry_attempts,
+            # The warehouse Lambdas run in the warehouse's VPC; the ingest processor, which
+            # talks only to SQS and DynamoDB, stays outside it.
+            vpc=self.vpc if in_vpc else None,
+            vpc_subnets=(
+                ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED) if in_vpc else None
+            ),
+            security_groups=[self.warehouse_clients_sg] if in_vpc else None,
         )
 
     def _nightly(self, env_suffix: str) -> sfn.StateMachine:

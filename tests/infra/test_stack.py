@@ -499,3 +499,136 @@ def test_placeholder_when_bundle_absent(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     (bundle / "shipline").mkdir(parents=True)
     assert lambda_code_path(bundle, placeholder) == bundle
+
+
+# The warehouse's network ------------------------------------------------------------------
+
+WAREHOUSE_FUNCTIONS = ("stream", "loader", "base", "verify", "alerts")
+
+
+def function(resources: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = of_type(resources, "AWS::Lambda::Function")[
+        logical_id(resources, "AWS::Lambda::Function", FunctionName=name)
+    ]["Properties"]
+    return found
+
+
+def security_group(resources: dict[str, Any], description: str) -> str:
+    return logical_id(resources, "AWS::EC2::SecurityGroup", GroupDescription=description)
+
+
+def test_no_lambda_names_a_database_file(resources: dict[str, Any]) -> None:
+    for name, fn in of_type(resources, "AWS::Lambda::Function").items():
+        variables = fn["Properties"].get("Environment", {}).get("Variables", {})
+        assert "SHIPLINE_DATABASE" not in variables, name
+
+
+def test_warehouse_lambdas_find_the_workgroup_endpoint_and_the_secret(
+    resources: dict[str, Any],
+) -> None:
+    workgroup = next(iter(of_type(resources, "AWS::RedshiftServerless::Workgroup")))
+    secret = next(iter(of_type(resources, "AWS::SecretsManager::Secret")))
+    namespace = next(iter(of_type(resources, "AWS::RedshiftServerless::Namespace").values()))
+    for name in WAREHOUSE_FUNCTIONS:
+        variables = function(resources, f"shipline-{name}-dev")["Environment"]["Variables"]
+        assert variables["SHIPLINE_AWS_WAREHOUSE_HOST"] == {
+            "Fn::GetAtt": [workgroup, "Workgroup.Endpoint.Address"]
+        }
+        assert variables["SHIPLINE_AWS_WAREHOUSE_SECRET_ARN"] == {"Ref": secret}
+        assert variables["SHIPLINE_AWS_WAREHOUSE_DATABASE"] == namespace["Properties"]["DbName"]
+        assert variables["SHIPLINE_AWS_WAREHOUSE_PORT"] == "5439"
+
+
+def test_warehouse_lambdas_and_workgroup_share_the_isolated_subnets(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    subnets = [{"Ref": name} for name in of_type(resources, "AWS::EC2::Subnet")]
+    assert len(subnets) == 2  # two AZs: enough without enhanced VPC routing
+    clients = security_group(resources, "The Lambdas that use the warehouse")
+    for name in WAREHOUSE_FUNCTIONS:
+        vpc_config = function(resources, f"shipline-{name}-dev")["VpcConfig"]
+        assert vpc_config["SubnetIds"] == subnets, name
+        assert vpc_config["SecurityGroupIds"] == [{"Fn::GetAtt": [clients, "GroupId"]}]
+    assert "VpcConfig" not in function(resources, "shipment-event-processor-dev")
+    warehouse = security_group(
+        resources, "Redshift Serverless: port 5439 from the warehouse Lambdas only"
+    )
+    template.has_resource_properties(
+        "AWS::RedshiftServerless::Workgroup",
+        {
+            "PubliclyAccessible": False,
+            "EnhancedVpcRouting": False,
+            "Port": 5439,
+            "SubnetIds": subnets,
+            "SecurityGroupIds": [{"Fn::GetAtt": [warehouse, "GroupId"]}],
+        },
+    )
+
+
+def test_no_nat_and_no_internet_gateway(template: Template) -> None:
+    template.resource_count_is("AWS::EC2::VPC", 1)
+    template.resource_count_is("AWS::EC2::NatGateway", 0)
+    template.resource_count_is("AWS::EC2::InternetGateway", 0)
+
+
+def test_workgroup_admits_5439_from_the_warehouse_lambdas_only(
+    resources: dict[str, Any],
+) -> None:
+    warehouse = security_group(
+        resources, "Redshift Serverless: port 5439 from the warehouse Lambdas only"
+    )
+    clients = security_group(resources, "The Lambdas that use the warehouse")
+    rules = [
+        rule["Properties"]
+        for rule in of_type(resources, "AWS::EC2::SecurityGroupIngress").values()
+        if rule["Properties"]["GroupId"] == {"Fn::GetAtt": [warehouse, "GroupId"]}
+    ]
+    assert [
+        {k: rule[k] for k in ("IpProtocol", "FromPort", "ToPort", "SourceSecurityGroupId")}
+        for rule in rules
+    ] == [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 5439,
+            "ToPort": 5439,
+            "SourceSecurityGroupId": {"Fn::GetAtt": [clients, "GroupId"]},
+        }
+    ]
+    assert (
+        "SecurityGroupIngress"
+        not in of_type(resources, "AWS::EC2::SecurityGroup")[warehouse]["Properties"]
+    )
+
+
+def service_of(endpoint: dict[str, Any]) -> str:
+    name = endpoint["Properties"]["ServiceName"]
+    parts = name["Fn::Join"][1] if isinstance(name, dict) else [name]
+    return str(parts[-1]).rsplit(".", 1)[-1]
+
+
+def test_endpoints_for_what_the_warehouse_lambdas_call(resources: dict[str, Any]) -> None:
+    endpoints = {
+        service_of(e): e["Properties"] for e in of_type(resources, "AWS::EC2::VPCEndpoint").values()
+    }
+    assert set(endpoints) == {"s3", "secretsmanager", "sns"}
+    assert endpoints["s3"]["VpcEndpointType"] == "Gateway"
+    assert len(endpoints["s3"]["RouteTableIds"]) == 2
+    clients = security_group(resources, "The Lambdas that use the warehouse")
+    ingress = [
+        r["Properties"] for r in of_type(resources, "AWS::EC2::SecurityGroupIngress").values()
+    ]
+    for service in ("secretsmanager", "sns"):
+        endpoint = endpoints[service]
+        assert endpoint["VpcEndpointType"] == "Interface"
+        assert endpoint["PrivateDnsEnabled"] is True
+        assert len(endpoint["SubnetIds"]) == 2
+        (group,) = endpoint["SecurityGroupIds"]
+        # HTTPS from the warehouse Lambdas, nothing from the rest of the VPC.
+        assert [
+            (r["FromPort"], r["ToPort"], r.get("SourceSecurityGroupId"), r.get("CidrIp"))
+            for r in ingress
+            if r["GroupId"] == group
+        ] == [(443, 443, {"Fn::GetAtt": [clients, "GroupId"]}, None)]
+        group_id = group["Fn::GetAtt"][0]
+        inline = of_type(resources, "AWS::EC2::SecurityGroup")[group_id]["Properties"]
+        assert "SecurityGroupIngress" not in inline
