@@ -1,4 +1,4 @@
-"""Fixtures for the loader: a real DuckDB file, a landing folder, a logging notifier."""
+"""Fixtures for the loader: a real database on each engine, a landing folder, a logging notifier."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ import pytest
 from shipline.loader import DEFAULT_KEYS, Loader, LocalSource
 from shipline.notify import FanOut, LogNotifier
 from shipline.store import Backend, open_backend
+from tests.engines import fresh_database
 
 
 @pytest.fixture
-def backend(tmp_path: Path) -> Iterator[Backend]:
-    db = open_backend(str(tmp_path / "warehouse.duckdb"))
-    db.migrate()
-    yield db
-    db.close()
+def backend(engine: str) -> Iterator[Backend]:
+    """A migrated database on ``engine`` (DuckDB, then PostgreSQL)."""
+    with fresh_database(engine) as database:
+        db = open_backend(database)
+        db.migrate()
+        yield db
+        db.close()
 
 
 @pytest.fixture
@@ -57,7 +60,9 @@ def write_parquet(path: Path, rows: list[dict[str, Any]] | pa.Table) -> Path:
 def snapshot(backend: Backend, table: str) -> list[tuple[Any, ...]]:
     """A table's rows in a stable order, or [] if it does not exist."""
     exists = backend.scalar(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        "SELECT count(*) FROM information_schema.tables"
+        " WHERE table_name = ? AND table_schema = current_schema()",
+        [table],
     )
     if not exists:
         return []
@@ -65,11 +70,5 @@ def snapshot(backend: Backend, table: str) -> list[tuple[Any, ...]]:
 
 
 def columns(backend: Backend, table: str) -> dict[str, str]:
-    return {
-        str(name): str(kind)
-        for name, kind in backend.fetchall(
-            "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_name = ? ORDER BY ordinal_position",
-            [table],
-        )
-    }
+    """A table's column names and types, spelled alike on every engine."""
+    return {name: kind for name, kind in backend.column_types(table).values()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,14 +13,16 @@ from typer.testing import CliRunner
 from shipline.cli.main import app
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from tests.engines import fresh_database
 from tests.loader.conftest import partition_path, write_parquet
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    return str(tmp_path / "cli.duckdb")
+def db(engine: str) -> Iterator[str]:
+    with fresh_database(engine) as database:
+        yield database
 
 
 def test_load_reports_each_file_and_fails_when_one_did(
@@ -66,14 +69,11 @@ def _events(start: datetime) -> list[dict[str, str]]:
     ]
 
 
-def test_shipment_event_files_go_through_ingest_and_the_timeline(
-    tmp_path: Path, landing: Path
-) -> None:
+def test_shipment_event_files_go_through_ingest_and_the_timeline(db: str, landing: Path) -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     path = partition_path(landing, "shipment_events", "2025-11-13", 1, "ndjson")
     path.write_text("\n".join(json.dumps(e) for e in _events(start)))
-    settings = Settings(database=str(tmp_path / "events.duckdb"))
-    with Pipeline(settings) as pipeline:
+    with Pipeline(Settings(database=db)) as pipeline:
         (outcome,) = pipeline.load_files([str(landing)])
         assert outcome["status"] == "loaded", outcome
         assert (outcome["table"], outcome["rows"], outcome["inserted"]) == (

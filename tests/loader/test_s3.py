@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
+import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pyarrow as pa
@@ -14,6 +14,7 @@ from moto.server import ThreadedMotoServer
 
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from tests.engines import fresh_database
 
 
 @pytest.fixture
@@ -28,7 +29,10 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    endpoint = f"http://{host}:{port}"
+    # moto's backends are process-global: start each test from an empty account.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
+    yield endpoint
     server.stop()
 
 
@@ -38,15 +42,17 @@ def parquet(rows: list[dict[str, object]]) -> bytes:
     return sink.getvalue()
 
 
-def test_s3_prefix_loads_quarantines_and_skips(s3_endpoint: str, tmp_path: Path) -> None:
+def test_s3_prefix_loads_quarantines_and_skips(s3_endpoint: str, engine: str) -> None:
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     s3.create_bucket(Bucket="lake")
     good = "landing/order_summary/year=2025/month=11/day=13/order_summary_20251113_001.parquet"
     bad = "landing/order_items/year=2025/month=11/day=13/order_items_20251113_001.parquet"
     s3.put_object(Bucket="lake", Key=good, Body=parquet([{"order_id": "A", "total": 3.5}]))
     s3.put_object(Bucket="lake", Key=bad, Body=b"not parquet")
-    settings = Settings(database=str(tmp_path / "s3.duckdb"), loader_s3_endpoint_url=s3_endpoint)
-    with Pipeline(settings) as pipeline:
+    with (
+        fresh_database(engine) as db,
+        Pipeline(Settings(database=db, loader_s3_endpoint_url=s3_endpoint)) as pipeline,
+    ):
         outcomes = pipeline.load_files(["s3://lake/landing/"])
         assert [(o["table"], o["status"]) for o in outcomes] == [
             ("order_items", "failed"),

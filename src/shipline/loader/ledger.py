@@ -38,28 +38,34 @@ def already_loaded(backend: Backend, file_key: str, checksum: str) -> bool:
 
 
 def record(backend: Backend, entry: LedgerEntry) -> int:
-    """Append one ledger row; return its id."""
-    row = backend.fetchone(
-        "INSERT INTO load_ledger (load_id, file_key, size, checksum, table_name, rows,"
-        " inserted, updated, duration_ms, status, error, quarantined_to, loaded_at)"
-        " VALUES (nextval('load_ledger_id'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-        " current_timestamp) RETURNING load_id",
-        [
-            entry.file_key,
-            entry.size,
-            entry.checksum,
-            entry.table,
-            entry.rows,
-            entry.inserted,
-            entry.updated,
-            entry.duration_ms,
-            entry.status,
-            entry.error,
-            entry.quarantined_to,
-        ],
-    )
-    assert row is not None
-    return int(row[0])
+    """Append one ledger row; return its id.
+
+    Ids are numbered under a lock held to the end of the transaction, not by a
+    sequence with ``RETURNING``, which Redshift lacks.
+    """
+    with backend.transaction():
+        backend.lock("shipline.load_ledger")
+        load_id = int(backend.scalar("SELECT coalesce(max(load_id), 0) + 1 FROM load_ledger"))
+        backend.execute(
+            "INSERT INTO load_ledger (load_id, file_key, size, checksum, table_name, rows,"
+            " inserted, updated, duration_ms, status, error, quarantined_to, loaded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+            [
+                load_id,
+                entry.file_key,
+                entry.size,
+                entry.checksum,
+                entry.table,
+                entry.rows,
+                entry.inserted,
+                entry.updated,
+                entry.duration_ms,
+                entry.status,
+                entry.error,
+                entry.quarantined_to,
+            ],
+        )
+    return load_id
 
 
 def list_loads(

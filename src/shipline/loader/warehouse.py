@@ -1,7 +1,9 @@
 """Warehouse tables: create, evolve the schema, and upsert one file's rows by key.
 
 Every identifier that comes from outside (table and column names) is quoted with
-sqlglot; values are parameters. Types are compared as DuckDB names them.
+sqlglot; values are parameters. The SQL is DuckDB's, rendered per engine by the
+backend; types are compared in ``store.types.canonical``'s spelling, so a column
+created on PostgreSQL as ``text`` matches a file's ``VARCHAR``.
 """
 
 from __future__ import annotations
@@ -14,31 +16,42 @@ from functools import lru_cache
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
 
 from shipline.errors import LoadError
 from shipline.store import Backend
+from shipline.store.types import (
+    NULL_TYPE,
+    arrow_column_types,
+    canonical,
+    is_nested,
+    portable_type,
+    type_of,
+)
 
 STAGE = "shipline_loader_stage"
 SMALL_FILE_ROWS = 50_000
-"""Below this, duplicate keys are found in Arrow rather than with a query."""
+"""Below this (and on every engine but DuckDB), duplicate keys are found in Arrow
+rather than with a query."""
 
+_T = exp.DataType.Type
 # Types that widen without loss: a file column of a lower rank fits a table column of a
 # higher rank in the same family, and a table column widens to a higher-ranked file type.
-_FAMILIES: dict[str, tuple[str, int]] = {
-    "TINYINT": ("int", 1),
-    "UTINYINT": ("int", 1),
-    "SMALLINT": ("int", 2),
-    "USMALLINT": ("int", 2),
-    "INTEGER": ("int", 3),
-    "UINTEGER": ("int", 3),
-    "BIGINT": ("int", 4),
-    "FLOAT": ("float", 1),
-    "DOUBLE": ("float", 2),
-    "TIMESTAMP_S": ("timestamp", 1),
-    "TIMESTAMP_MS": ("timestamp", 2),
-    "TIMESTAMP": ("timestamp", 3),
+_FAMILIES: dict[DType, tuple[str, int]] = {
+    _T.TINYINT: ("int", 1),
+    _T.UTINYINT: ("int", 1),
+    _T.SMALLINT: ("int", 2),
+    _T.USMALLINT: ("int", 2),
+    _T.INT: ("int", 3),
+    _T.UINT: ("int", 3),
+    _T.BIGINT: ("int", 4),
+    _T.FLOAT: ("float", 1),
+    _T.DOUBLE: ("float", 2),
+    _T.TIMESTAMP_S: ("timestamp", 1),
+    _T.TIMESTAMP_MS: ("timestamp", 2),
+    _T.TIMESTAMP: ("timestamp", 3),
+    _T.TIMESTAMPNTZ: ("timestamp", 3),
 }
-_NULL_TYPE = '"NULL"'
 _SAFE_TYPE = re.compile(r"^[A-Za-z0-9_ (),\[\]]+$")
 
 
@@ -86,26 +99,22 @@ def normalise(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
-def table_columns(backend: Backend, table: str) -> dict[str, tuple[str, str]]:
-    """A table's columns: lower-cased name -> (name, DuckDB type); empty if no table."""
-    rows = backend.fetchall(
-        "SELECT column_name, data_type FROM duckdb_columns()"
-        " WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index",
-        [table],
-    )
-    return {str(name).lower(): (str(name), str(kind)) for name, kind in rows}
+def file_columns(backend: Backend, schema: pa.Schema) -> list[tuple[str, str]]:
+    """A file's columns and the types the backend's engine gives them, in file order.
 
-
-_STAGED_TYPES: dict[pa.Schema, list[tuple[str, str]]] = {}
-
-
-def staged_columns(backend: Backend, schema: pa.Schema) -> list[tuple[str, str]]:
-    """The staged file's columns and DuckDB types, in file order (cached per schema)."""
-    found = _STAGED_TYPES.get(schema)
-    if found is None:
-        found = [(str(row[0]), str(row[1])) for row in backend.fetchall(f"DESCRIBE {STAGE}")]
-        if len(_STAGED_TYPES) < 1024:
-            _STAGED_TYPES[schema] = found
+    Types are canonical (``store.types.canonical``); on a server engine, DuckDB-only
+    types are widened to portable ones, and nested columns are refused.
+    """
+    found = []
+    for field, kind in zip(schema, arrow_column_types(schema), strict=True):
+        if backend.DIALECT != "duckdb":
+            if is_nested(kind):
+                raise LoadError(
+                    f"column {field.name!r} holds {kind} values, which {backend.DIALECT}"
+                    " cannot store; flatten it in the file"
+                )
+            kind = portable_type(kind)
+        found.append((field.name, canonical(kind)))
     return found
 
 
@@ -122,7 +131,7 @@ def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, int]:
 
 
 def _has_duplicate_keys(backend: Backend, data: pa.Table, keys: Sequence[str]) -> bool:
-    if data.num_rows < SMALL_FILE_ROWS:
+    if data.num_rows < SMALL_FILE_ROWS or backend.DIALECT != "duckdb":
         return bool(
             data.select(list(keys)).group_by(list(keys)).aggregate([]).num_rows != data.num_rows
         )
@@ -130,6 +139,11 @@ def _has_duplicate_keys(backend: Backend, data: pa.Table, keys: Sequence[str]) -
     distinct = f"({cols})" if len(keys) > 1 else cols
     row = backend.fetchone(f"SELECT count(*), count(DISTINCT {distinct}) FROM {STAGE}")
     return row is not None and row[0] != row[1]
+
+
+def _family(type_sql: str) -> tuple[str, int] | None:
+    kind = type_of(type_sql)
+    return None if kind is None else _FAMILIES.get(kind)
 
 
 def plan_schema(
@@ -142,7 +156,7 @@ def plan_schema(
     widen: list[tuple[str, str]] = []
     for name, file_type in incoming:
         found = existing.get(name.lower())
-        if found is None and file_type == _NULL_TYPE:
+        if found is None and file_type == NULL_TYPE:
             add.append((name, "VARCHAR"))
             continue
         if found is None:
@@ -154,10 +168,10 @@ def plan_schema(
             add.append((name, file_type))
             continue
         table_name, table_type = found
-        if table_type == file_type or file_type == _NULL_TYPE:
+        if table_type == file_type or file_type == NULL_TYPE:
             continue
-        file_family = _FAMILIES.get(file_type)
-        table_family = _FAMILIES.get(table_type)
+        file_family = _family(file_type)
+        table_family = _family(table_type)
         if file_family and table_family and file_family[0] == table_family[0]:
             if file_family[1] > table_family[1]:
                 widen.append((table_name, file_type))
@@ -191,6 +205,7 @@ def upsert(
             f" loader_keys for {table}"
         )
     file_keys = [lowered[k.lower()] for k in keys]
+    incoming = file_columns(backend, data.schema)
     duplicates = 0
     backend.register(STAGE, data)
     try:
@@ -198,7 +213,6 @@ def upsert(
             backend.unregister(STAGE)
             data, duplicates = _dedupe_last(data, file_keys)
             backend.register(STAGE, data)
-        incoming = staged_columns(backend, data.schema)
         with backend.transaction():
             result = _upsert_staged(backend, table, incoming, keys, file_keys, data.num_rows)
             result = replace(result, duplicates_in_file=duplicates)
@@ -217,35 +231,48 @@ def _upsert_staged(
     file_keys: Sequence[str],
     rows: int,
 ) -> UpsertResult:
-    existing = table_columns(backend, table)
+    existing = backend.column_types(table)
     created = not existing
     add: list[tuple[str, str]] = []
     widen: list[tuple[str, str]] = []
     target = quote(table)
     if created:
         shape = ", ".join(
-            f"CAST(NULL AS VARCHAR) AS {quote(name)}" if kind == _NULL_TYPE else quote(name)
+            f"CAST(NULL AS VARCHAR) AS {quote(name)}" if kind == NULL_TYPE else quote(name)
             for name, kind in incoming
         )
         backend.execute(f"CREATE TABLE {target} AS SELECT {shape} FROM {STAGE} LIMIT 0")
     else:
         add, widen = plan_schema(table, existing, incoming)
+        if widen and not backend.ALTERS_COLUMN_TYPES:
+            name, kind = widen[0]
+            raise LoadError(
+                f"column {name!r} of table {table} would widen to {kind}, which"
+                f" {backend.DIALECT} cannot do in place; cast the column in the file to"
+                f" {existing[name.lower()][1]} or rebuild the table by hand"
+            )
         for name, kind in add:
             backend.execute(f"ALTER TABLE {target} ADD COLUMN {quote(name)} {kind}")
         for name, kind in widen:
             backend.execute(f"ALTER TABLE {target} ALTER COLUMN {quote(name)} SET DATA TYPE {kind}")
     if created or add:
-        existing = table_columns(backend, table)
+        existing = backend.column_types(table)
     updated = 0
     if keys:
         table_keys = [existing[k.lower()][0] for k in keys]
+        # No aliases: Redshift's DELETE ... USING names its target only by the table.
         condition = " AND ".join(
-            f"t.{quote(tk)} = s.{quote(fk)}" for tk, fk in zip(table_keys, file_keys, strict=True)
+            f"{target}.{quote(tk)} = {STAGE}.{quote(fk)}"
+            for tk, fk in zip(table_keys, file_keys, strict=True)
         )
-        row = backend.fetchone(f"DELETE FROM {target} AS t USING {STAGE} AS s WHERE {condition}")
-        updated = min(int(row[0]) if row else 0, rows)
+        deleted = backend.execute_count(f"DELETE FROM {target} USING {STAGE} WHERE {condition}")
+        updated = min(deleted, rows)
     columns = ", ".join(quote(existing[name.lower()][0]) for name, _ in incoming)
-    selected = ", ".join(quote(name) for name, _ in incoming)
+    # A column with no values in the file is staged as text on server engines: cast it.
+    selected = ", ".join(
+        f"CAST({quote(name)} AS {existing[name.lower()][1]})" if kind == NULL_TYPE else quote(name)
+        for name, kind in incoming
+    )
     backend.execute(f"INSERT INTO {target} ({columns}) SELECT {selected} FROM {STAGE}")
     return UpsertResult(
         table=table,

@@ -18,6 +18,7 @@ import pyarrow as pa
 import sqlglot
 
 from shipline.store.render import render
+from shipline.store.types import canonical
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ class Backend(ABC):
     ROW_LOCATOR: ClassVar[str | None] = None
     """A column that finds a row without a scan (DuckDB's ``rowid``), on engines
     with no index to do that; None where the key's index does it."""
+
+    ALTERS_COLUMN_TYPES: ClassVar[bool] = True
+    """Whether ``ALTER COLUMN ... SET DATA TYPE`` can widen a column in place."""
 
     def render(self, sql: str) -> tuple[str, ...]:
         """Render DuckDB-dialect SQL for this engine, as one or more statements."""
@@ -66,9 +70,33 @@ class Backend(ABC):
         )
         return [str(row[0]) for row in rows]
 
+    def column_types(self, table: str) -> dict[str, tuple[str, str]]:
+        """A table's columns: lower-cased name -> (name, canonical type); empty if no table.
+
+        Types are in ``store.types.canonical``'s spelling, so a column reads the same
+        on every engine.
+        """
+        rows = self.fetchall(
+            "SELECT column_name, data_type, numeric_precision, numeric_scale"
+            " FROM information_schema.columns"
+            " WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+            [table],
+        )
+        found = {}
+        for name, kind, precision, scale in rows:
+            spelled = str(kind)
+            if spelled.lower() in ("numeric", "decimal") and precision is not None:
+                spelled = f"DECIMAL({precision}, {scale or 0})"
+            found[str(name).lower()] = (str(name), canonical(spelled, self.DIALECT))
+        return found
+
     @abstractmethod
     def execute(self, sql: str, params: Params = None) -> None:
         """Run one statement and discard its result."""
+
+    @abstractmethod
+    def execute_count(self, sql: str, params: Params = None) -> int:
+        """Run one statement that changes rows; return how many it changed."""
 
     @abstractmethod
     def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:

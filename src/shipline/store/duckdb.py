@@ -40,6 +40,11 @@ class DuckDBBackend(Backend):
         with self._lock, _translate_errors():
             self._con.execute(sql, params)
 
+    def execute_count(self, sql: str, params: Params = None) -> int:
+        with self._lock, _translate_errors():
+            row = self._con.execute(sql, params).fetchone()
+            return int(row[0]) if row else 0
+
     def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         with self._lock, _translate_errors():
             return self._con.execute(sql, params).fetchall()

@@ -19,27 +19,12 @@ import pyarrow.csv as pacsv
 
 from shipline.errors import BackendError, TransientBackendError
 from shipline.store.backend import Backend, Params
-
-_ARROW_TYPES: dict[str, str] = {
-    "string": "TEXT",
-    "large_string": "TEXT",
-    "int64": "BIGINT",
-    "int32": "INTEGER",
-    "int16": "SMALLINT",
-    "int8": "SMALLINT",
-    "double": "DOUBLE PRECISION",
-    "float": "REAL",
-    "bool": "BOOLEAN",
-    "date32[day]": "DATE",
-}
+from shipline.store.types import engine_column_types
 
 
-def _sql_type(arrow_type: pa.DataType) -> str:
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
-    if pa.types.is_decimal(arrow_type):
-        return f"NUMERIC({arrow_type.precision}, {arrow_type.scale})"
-    return _ARROW_TYPES.get(str(arrow_type), "TEXT")
+def quote_identifier(name: str) -> str:
+    """A double-quoted identifier, safe for any name a file brings."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 class PostgresBackend(Backend):
@@ -55,6 +40,7 @@ class PostgresBackend(Backend):
             raise TransientBackendError(f"cannot connect to {url}: {error}") from error
         self._con.execute("SET TIME ZONE 'UTC'")
         self._lock = threading.RLock()
+        self._depth = 0
 
     def _run(self, sql: str, params: Params) -> psycopg.Cursor[Any]:
         cursor = self._con.cursor()
@@ -65,6 +51,10 @@ class PostgresBackend(Backend):
     def execute(self, sql: str, params: Params = None) -> None:
         with self._lock, _translate_errors():
             self._run(sql, params)
+
+    def execute_count(self, sql: str, params: Params = None) -> int:
+        with self._lock, _translate_errors():
+            return max(self._run(sql, params).rowcount, 0)
 
     def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         with self._lock, _translate_errors():
@@ -82,17 +72,25 @@ class PostgresBackend(Backend):
 
     def register(self, name: str, table: pa.Table) -> None:
         """A temporary table filled by COPY, standing in for DuckDB's Arrow scan."""
-        columns = ", ".join(f'"{field.name}" {_sql_type(field.type)}' for field in table.schema)
+        self._create_stage(name, table.schema)
         buffer = io.BytesIO()
         pacsv.write_csv(
             table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
         )
         with self._lock, _translate_errors():
             cursor = self._con.cursor()
-            cursor.execute(f'DROP TABLE IF EXISTS "{name}"'.encode())
-            cursor.execute(f'CREATE TEMPORARY TABLE "{name}" ({columns})'.encode())
             with cursor.copy(f'COPY "{name}" FROM STDIN WITH (FORMAT csv)'.encode()) as copy:
                 copy.write(buffer.getvalue())
+
+    def _create_stage(self, name: str, schema: pa.Schema) -> None:
+        """An empty temporary table with the columns of an Arrow schema."""
+        try:
+            columns = engine_column_types(schema, self.DIALECT)
+        except ValueError as error:
+            raise BackendError(str(error)) from error
+        spelled = ", ".join(f"{quote_identifier(column)} {kind}" for column, kind in columns)
+        self.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
+        self.execute(f"CREATE TEMPORARY TABLE {quote_identifier(name)} ({spelled})")
 
     def unregister(self, name: str) -> None:
         self.execute(f'DROP TABLE IF EXISTS "{name}"')
@@ -106,8 +104,21 @@ class PostgresBackend(Backend):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._lock, _translate_errors(), self._con.transaction():
-            yield
+        """One transaction; a block inside another joins it (Redshift has no savepoints)."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._depth = 1
+            try:
+                with _translate_errors(), self._con.transaction():
+                    yield
+            finally:
+                self._depth = 0
 
     def close(self) -> None:
         with self._lock:

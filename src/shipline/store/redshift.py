@@ -1,7 +1,7 @@
 """Redshift: the PostgreSQL path, with Redshift's dialect and its differences.
 
 Redshift speaks PostgreSQL's wire protocol, so the connection is psycopg's (or
-``redshift_connector``'s, see docs/redshift.md). What differs is rendered or
+``redshift_connector``'s, see docs/backends.md). What differs is rendered or
 overridden here:
 
 * SQL is rendered in sqlglot's ``redshift`` dialect, plus our rewrites in
@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from shipline.store.postgres import PostgresBackend, _sql_type
+from shipline.store.postgres import PostgresBackend, quote_identifier
 
 INSERT_ROWS = 1_000
 
@@ -32,10 +32,12 @@ class RedshiftBackend(PostgresBackend):
     """Redshift, over the PostgreSQL protocol."""
 
     DIALECT = "redshift"
+    ALTERS_COLUMN_TYPES = False  # only a VARCHAR's length can change in place
     LOCK_TABLES: ClassVar[dict[str, str]] = {
         "shipline.timeline": "processing_checkpoints",
         "shipline.ingest": "shipment_events",
         "shipline.dead_letters": "dead_letters",
+        "shipline.load_ledger": "load_ledger",
         "shipline.migrate": "schema_migrations",
     }
 
@@ -51,13 +53,11 @@ class RedshiftBackend(PostgresBackend):
 
     def register(self, name: str, table: pa.Table) -> None:
         """A temporary table filled by multi-row INSERTs."""
-        columns = ", ".join(f'"{field.name}" {_sql_type(field.type)}' for field in table.schema)
-        self.execute(f'DROP TABLE IF EXISTS "{name}"')
-        self.execute(f'CREATE TEMPORARY TABLE "{name}" ({columns})')
+        self._create_stage(name, table.schema)
         width = len(table.schema)
         rows = table.to_pylist()
         for start in range(0, len(rows), INSERT_ROWS):
             chunk = rows[start : start + INSERT_ROWS]
             values = ", ".join("(" + ", ".join(["?"] * width) + ")" for _ in chunk)
             params = [row[field] for row in chunk for field in table.schema.names]
-            self.execute(f'INSERT INTO "{name}" VALUES {values}', params)
+            self.execute(f"INSERT INTO {quote_identifier(name)} VALUES {values}", params)

@@ -1,7 +1,6 @@
 -- The loader's ledger: one row per attempt to load a landing-zone file. A file whose
 -- key and checksum already have a 'loaded' row is skipped; a changed file loads again.
-
-CREATE SEQUENCE IF NOT EXISTS load_ledger_id START 1;
+-- load_id is numbered under a lock (no sequence: Redshift has none).
 
 CREATE TABLE IF NOT EXISTS load_ledger (
     load_id BIGINT PRIMARY KEY,
