@@ -358,7 +358,8 @@ class ShiplineStack(Stack):
             code,
             timeout=Duration.minutes(15),
             memory_mb=2048,
-            environment=warehouse_env,
+            # Redshift COPYs landing files from S3 with the namespace's default role.
+            environment={**warehouse_env, "SHIPLINE_LOADER_REDSHIFT_IAM_ROLE": "default"},
             in_vpc=True,
             reserved_concurrency=None,
             on_failure=destinations.SqsDestination(self.loader_dlq),

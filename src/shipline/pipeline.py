@@ -263,6 +263,7 @@ class Pipeline:
             build_notifier(self.settings),
             keys=self.settings.loader_keys,
             events_loader=self._load_event_file,
+            redshift_iam_role=self.settings.loader_redshift_iam_role,
         )
 
     def _load_event_file(self, path: Path) -> tuple[int, int, int]:

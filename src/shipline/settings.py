@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     loader_s3_endpoint_url: str | None = None
     loader_s3_quarantine_prefix: str = "_quarantine/"
     loader_poll_seconds: float = Field(default=5.0, gt=0)
+    loader_redshift_iam_role: str | None = None
+    """On Redshift: the role (an ARN, or ``default``) its COPY assumes to read landing
+    files from S3. Unset, the loader sends a file's rows by INSERT."""
     notify_backends: list[str] = Field(default_factory=lambda: ["log"])
     """Any of log, webhook, email."""
     notify_webhook_url: str | None = None

@@ -325,6 +325,27 @@ def test_bucket_notifies_loader_with_dlq(template: Template, resources: dict[str
     )
 
 
+def test_loader_has_redshift_copy_from_s3_with_the_namespace_role(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "FunctionName": "shipline-loader-dev",
+            "Environment": {
+                "Variables": Match.object_like({"SHIPLINE_LOADER_REDSHIFT_IAM_ROLE": "default"})
+            },
+        },
+    )
+    role = logical_id(
+        resources, "AWS::IAM::Role", Description="Lets Redshift COPY from the landing bucket"
+    )
+    template.has_resource_properties(
+        "AWS::RedshiftServerless::Namespace",
+        {"DefaultIamRoleArn": {"Fn::GetAtt": [role, "Arn"]}},
+    )
+
+
 def test_topic_and_nightly_schedule(template: Template, resources: dict[str, Any]) -> None:
     template.has_resource_properties("AWS::SNS::Topic", {"TopicName": "shipline-notifications-dev"})
     machine = logical_id(

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from shipline.loader import Loader, LocalSource, list_loads
+from shipline.notify import FanOut, LogNotifier
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
-from shipline.store.redshift import RedshiftBackend
+from shipline.store.redshift import RedshiftBackend, copy_statement
 from tests.engines import fresh_database
 
 pytestmark = [pytest.mark.postgres]
@@ -52,6 +57,15 @@ class RedshiftOnPostgres(RedshiftBackend):
         )
 
 
+def redshift_on_postgres(database: str) -> RedshiftOnPostgres:
+    """A Redshift backend on a PostgreSQL database, with Redshift's built-ins emulated."""
+    RedshiftOnPostgres.rendered = []
+    backend = RedshiftOnPostgres(database)
+    backend.execute("SELECT 1")  # connect and set up before the emulation
+    backend._con.execute(DATEDIFF.encode())
+    return backend
+
+
 def event(shipment: str, at: str, kind: str, location: str | None = None) -> dict[str, str | None]:
     return {
         "shipment_id": shipment,
@@ -63,10 +77,7 @@ def event(shipment: str, at: str, kind: str, location: str | None = None) -> dic
 
 def test_the_whole_flow_in_redshift_sql_is_exact_and_free_of_postgres_only_sql() -> None:
     with fresh_database("postgres") as database:
-        RedshiftOnPostgres.rendered = []
-        backend = RedshiftOnPostgres(database)
-        backend.execute("SELECT 1")  # connect and set up before the emulation
-        backend._con.execute(DATEDIFF.encode())
+        backend = redshift_on_postgres(database)
         pipeline = Pipeline(Settings(database=database), backend=backend)
 
         pipeline.ingest_records(
@@ -99,3 +110,62 @@ def test_the_whole_flow_in_redshift_sql_is_exact_and_free_of_postgres_only_sql()
         assert leftovers == []
         assert any("DATEDIFF(microsecond," in s for s in RedshiftOnPostgres.rendered)
         assert any("INTERVAL DAY TO SECOND" in s for s in RedshiftOnPostgres.rendered)
+
+
+def test_the_loader_in_redshift_sql_upserts_and_stays_free_of_postgres_only_sql(
+    tmp_path: Path,
+) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    first = pa.table({"order_id": ["A", "B"], "total": [1.5, 2.5], "note": [None, None]})
+    second = pa.table({"order_id": ["B", "C"], "total": [7.0, 3.0], "channel": ["web", None]})
+    pq.write_table(first, landing / "order_summary_20260101_001.parquet")
+    pq.write_table(second, landing / "order_summary_20260102_001.parquet")
+    with fresh_database("postgres") as database:
+        backend = redshift_on_postgres(database)
+        backend.migrate()
+        loader = Loader(backend, FanOut([LogNotifier()]), keys={"order_summary": ["order_id"]})
+
+        outcomes = loader.load_all(LocalSource(landing))
+
+        assert [(o.status, o.inserted, o.updated) for o in outcomes] == [
+            ("loaded", 2, 0),
+            ("loaded", 1, 1),
+        ]
+        rows = backend.fetchall("SELECT order_id, total, note, channel FROM order_summary")
+        assert sorted(rows) == [
+            ("A", 1.5, None, None),
+            ("B", 7.0, None, "web"),
+            ("C", 3.0, None, None),
+        ]
+        assert [row["status"] for row in list_loads(backend)] == ["loaded", "loaded"]
+        backend.close()
+    leftovers = [s for s in RedshiftOnPostgres.rendered if POSTGRES_ONLY.search(s)]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize(
+    ("file_format", "gzipped", "expected"),
+    [
+        (
+            "parquet",
+            False,
+            "COPY \"stage\" FROM 's3://lake/o.parquet' IAM_ROLE default FORMAT AS PARQUET",
+        ),
+        ("csv", True, "FORMAT AS CSV IGNOREHEADER 1 TIMEFORMAT 'auto' DATEFORMAT 'auto' GZIP"),
+        ("ndjson", False, "FORMAT AS JSON 'auto ignorecase'"),
+    ],
+)
+def test_redshift_copies_landing_files_straight_from_s3(
+    file_format: str, gzipped: bool, expected: str
+) -> None:
+    statement = copy_statement("stage", "s3://lake/o.parquet", file_format, gzipped, "default")
+    assert statement is not None and expected in statement
+
+
+def test_redshift_copy_names_a_role_and_leaves_json_arrays_to_insert() -> None:
+    role = "arn:aws:iam::123456789012:role/shipline-warehouse"
+    statement = copy_statement("stage", "s3://lake/it's.csv", "csv", False, role)
+    assert statement is not None
+    assert f"IAM_ROLE '{role}'" in statement and "'s3://lake/it''s.csv'" in statement
+    assert copy_statement("stage", "s3://lake/o.json", "json", False, role) is None

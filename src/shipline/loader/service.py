@@ -31,6 +31,7 @@ from shipline.notify.base import (
     upload_message,
 )
 from shipline.store import Backend
+from shipline.store.redshift import RedshiftBackend
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,13 @@ class Loader:
         *,
         keys: Mapping[str, Sequence[str]] | None = None,
         events_loader: EventsLoader | None = None,
+        redshift_iam_role: str | None = None,
     ) -> None:
         self.backend = backend
         self.notifier = notifier
         self.keys = {k.lower(): list(v) for k, v in (keys or DEFAULT_KEYS).items()}
         self.events_loader = events_loader
+        self.redshift_iam_role = redshift_iam_role
 
     def load_all(self, source: Source) -> list[FileOutcome]:
         """Load every file waiting in a landing zone, in key order."""
@@ -187,7 +190,9 @@ class Loader:
                 )
             )
 
-        result = upsert(self.backend, table, rows, keys, before_commit=record)
+        result = upsert(
+            self.backend, table, rows, keys, before_commit=record, stage=self._stage(file, kind)
+        )
         duration_ms = (time.perf_counter() - started) * 1000
         load_id = load_ids[0]
         return FileOutcome(
@@ -200,6 +205,21 @@ class Loader:
             duration_ms=duration_ms,
             load_id=load_id,
         )
+
+    def _stage(self, file: LandingFile, kind: FileKind) -> Callable[[str, pa.Table], None] | None:
+        """On Redshift, with a role to read S3, stage an S3 file by COPY; else the default."""
+        backend = self.backend
+        role = self.redshift_iam_role
+        if not (isinstance(backend, RedshiftBackend) and role and file.key.startswith("s3://")):
+            return None
+
+        def copy(name: str, data: pa.Table) -> None:
+            if not backend.copy_from_s3(
+                name, data.schema, file.key, kind.format, kind.gzipped, role
+            ):
+                backend.register(name, data)
+
+        return copy
 
     def _load_events(
         self, source: Source, file: LandingFile, data: bytes, checksum: str, started: float

@@ -189,11 +189,14 @@ def upsert(
     data: pa.Table,
     keys: Sequence[str],
     before_commit: Callable[[UpsertResult], None] | None = None,
+    stage: Callable[[str, pa.Table], None] | None = None,
 ) -> UpsertResult:
     """Create or evolve ``table`` and upsert ``data`` by ``keys`` (delete + insert).
 
     Everything, including ``before_commit`` (the ledger row, say), happens in one
     transaction: on any error the table, its schema and the ledger are unchanged.
+    ``stage`` makes the file's rows a relation of a given name (``backend.register``
+    unless given: on Redshift the loader has the warehouse COPY the file from S3).
     """
     data = normalise(data)
     lowered = {name.lower(): name for name in data.column_names}
@@ -207,7 +210,7 @@ def upsert(
     file_keys = [lowered[k.lower()] for k in keys]
     incoming = file_columns(backend, data.schema)
     duplicates = 0
-    backend.register(STAGE, data)
+    (stage or backend.register)(STAGE, data)
     try:
         if keys and _has_duplicate_keys(backend, data, file_keys):
             backend.unregister(STAGE)

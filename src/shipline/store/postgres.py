@@ -49,19 +49,19 @@ class PostgresBackend(Backend):
         return cursor
 
     def execute(self, sql: str, params: Params = None) -> None:
-        with self._lock, _translate_errors():
+        with self._lock, translate_errors():
             self._run(sql, params)
 
     def execute_count(self, sql: str, params: Params = None) -> int:
-        with self._lock, _translate_errors():
+        with self._lock, translate_errors():
             return max(self._run(sql, params).rowcount, 0)
 
     def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
-        with self._lock, _translate_errors():
+        with self._lock, translate_errors():
             return list(self._run(sql, params).fetchall())
 
     def fetch_dicts(self, sql: str, params: Params = None) -> list[dict[str, Any]]:
-        with self._lock, _translate_errors():
+        with self._lock, translate_errors():
             cursor = self._run(sql, params)
             names = [column.name for column in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -77,7 +77,7 @@ class PostgresBackend(Backend):
         pacsv.write_csv(
             table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
         )
-        with self._lock, _translate_errors():
+        with self._lock, translate_errors():
             cursor = self._con.cursor()
             with cursor.copy(f'COPY "{name}" FROM STDIN WITH (FORMAT csv)'.encode()) as copy:
                 copy.write(buffer.getvalue())
@@ -115,7 +115,7 @@ class PostgresBackend(Backend):
                 return
             self._depth = 1
             try:
-                with _translate_errors(), self._con.transaction():
+                with translate_errors(), self._con.transaction():
                     yield
             finally:
                 self._depth = 0
@@ -126,7 +126,8 @@ class PostgresBackend(Backend):
 
 
 @contextmanager
-def _translate_errors() -> Iterator[None]:
+def translate_errors() -> Iterator[None]:
+    """psycopg's errors as shipline's: conflicts and outages are worth a retry."""
     try:
         yield
     except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as error:

@@ -11,7 +11,8 @@ overridden here:
 * Advisory locks do not exist: ``LOCK table`` (held to the end of the transaction)
   takes their place, one table per lock name.
 * ``COPY ... FROM STDIN`` does not exist: small Arrow tables go in by multi-row
-  INSERT; bulk files are loaded by COPY from S3 (the loader).
+  INSERT; the loader stages landing files from S3 by ``COPY ... FROM 's3://...'
+  IAM_ROLE ...`` (``copy_from_s3``) when ``loader_redshift_iam_role`` is set.
 * Not used anywhere, because Redshift lacks them: ``ON CONFLICT``, ``MERGE`` (we
   upsert by delete + insert), sequences and ``RETURNING`` (ids are numbered under a
   lock).
@@ -23,9 +24,33 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from shipline.store.postgres import PostgresBackend, quote_identifier
+from shipline.store.postgres import PostgresBackend, quote_identifier, translate_errors
 
 INSERT_ROWS = 1_000
+
+
+def copy_statement(
+    table: str, uri: str, file_format: str, gzipped: bool, iam_role: str
+) -> str | None:
+    """Redshift's ``COPY`` of one S3 object into ``table``, or None for a format it lacks.
+
+    ``iam_role`` is a role ARN, or ``default`` for the namespace's default role.
+    Columns are matched by position (Parquet, CSV) or by name (NDJSON), so ``table``
+    must have the file's columns in the file's order. A JSON array is not a format
+    Redshift's COPY reads; those files are staged by INSERT instead.
+    """
+    role = "default" if iam_role == "default" else "'" + iam_role.replace("'", "''") + "'"
+    source = "'" + uri.replace("'", "''") + "'"
+    options = {
+        "parquet": "FORMAT AS PARQUET",
+        "csv": "FORMAT AS CSV IGNOREHEADER 1 TIMEFORMAT 'auto' DATEFORMAT 'auto'",
+        "ndjson": "FORMAT AS JSON 'auto ignorecase' TIMEFORMAT 'auto' DATEFORMAT 'auto'",
+    }.get(file_format)
+    if options is None:
+        return None
+    if gzipped and file_format != "parquet":
+        options += " GZIP"
+    return f"COPY {quote_identifier(table)} FROM {source} IAM_ROLE {role} {options}"
 
 
 class RedshiftBackend(PostgresBackend):
@@ -50,6 +75,23 @@ class RedshiftBackend(PostgresBackend):
             # Sent as is: LOCK is Redshift's (and PostgreSQL's), not DuckDB's, SQL.
             with self._lock:
                 self._con.execute(f"LOCK {table}".encode())
+
+    def copy_from_s3(
+        self, name: str, schema: pa.Schema, uri: str, file_format: str, gzipped: bool, iam_role: str
+    ) -> bool:
+        """Stage an S3 object as a temporary table by COPY; False if its format has no COPY.
+
+        Redshift reads the object itself, in parallel, so no row passes through
+        this process: the bulk path of the loader on Redshift.
+        """
+        statement = copy_statement(name, uri, file_format, gzipped, iam_role)
+        if statement is None:
+            return False
+        self._create_stage(name, schema)
+        # Sent as is: COPY ... FROM 's3://' is Redshift's own statement.
+        with self._lock, translate_errors():
+            self._con.execute(statement.encode())
+        return True
 
     def register(self, name: str, table: pa.Table) -> None:
         """A temporary table filled by multi-row INSERTs."""
