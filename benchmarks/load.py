@@ -1,6 +1,7 @@
 """Loader benchmark: one big upsert into a big table, and a burst of small files.
 
-    python -m benchmarks.load [--existing 10000000] [--rows 1000000] [--files 1000] [--repeats 3]
+    python -m benchmarks.load [--existing 10000000] [--rows 1000000] [--files 1000]
+                              [--repeats 3] [--engines duckdb,postgres]
 
 1. A table ``order_items`` already holding ``--existing`` rows; a Parquet file of
    ``--rows`` rows, half of them updates of existing keys and half new, is loaded
@@ -9,7 +10,8 @@
 2. ``--files`` small Parquet files (10 rows each) of ``order_summary`` in a landing
    folder, loaded one transaction each. Target: >= 50 files/s.
 
-It prints the median of ``--repeats`` runs of each.
+It prints the median of ``--repeats`` runs of each, per engine, one engine after
+the other in one process.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shipline.loader import DEFAULT_KEYS, Loader, LocalSource
+from benchmarks.engines import bench_database
+from shipline.loader import DEFAULT_KEYS, Loader, LocalSource, upsert
 from shipline.notify import FanOut, LogNotifier
 from shipline.store import Backend, open_backend
 
+SEED_CHUNK = 1_000_000
 
-def _open(path: Path) -> Backend:
-    backend = open_backend(str(path))
+
+def _open(database: str) -> Backend:
+    backend = open_backend(database)
     backend.migrate()
-    backend.execute("SET enable_progress_bar = false")
     return backend
 
 
@@ -50,22 +54,35 @@ def _items(ids: np.ndarray, rng: np.random.Generator) -> pa.Table:
     )
 
 
-def big_upsert(workdir: Path, existing: int, rows: int, repeats: int) -> list[float]:
+def big_upsert(engine: str, workdir: Path, existing: int, rows: int, repeats: int) -> list[float]:
     """Seconds per load of a ``rows``-row file into a table of ``existing`` rows."""
-    backend = _open(workdir / "big.duckdb")
-    backend.execute(
-        "CREATE TABLE order_items AS SELECT"
-        " 'ORD-' || lpad(CAST(i AS VARCHAR), 9, '0') AS order_id,"
-        " CAST(i % 5 + 1 AS INTEGER) AS line_number,"
-        " 'SKU-' || CAST(i % 500 AS VARCHAR) AS product_id,"
-        " CAST(i % 9 + 1 AS INTEGER) AS quantity,"
-        " round(random() * 100, 2) AS unit_price,"
-        " round(random() * 500, 2) AS line_total"
-        f" FROM range({int(existing)}) AS r(i)"
-    )
-    backend.execute("CHECKPOINT")
+    with bench_database(engine, workdir, "big") as database:
+        backend = _open(database)
+        try:
+            _seed_items(backend, existing)
+            return _load_big_files(backend, workdir / f"big-{engine}", existing, rows, repeats)
+        finally:
+            backend.close()
+
+
+def _seed_items(backend: Backend, existing: int) -> None:
+    """``order_items`` with ``existing`` rows, made by the loader's own first load."""
+    rng = np.random.default_rng(7)
+    for start in range(0, existing, SEED_CHUNK):
+        ids = np.arange(start, min(existing, start + SEED_CHUNK))
+        if start == 0:
+            upsert(backend, "order_items", _items(ids, rng), DEFAULT_KEYS["order_items"])
+            continue
+        backend.register("seed_items", _items(ids, rng))
+        backend.execute("INSERT INTO order_items SELECT * FROM seed_items")
+        backend.unregister("seed_items")
+    backend.refresh_statistics(["order_items"])
+
+
+def _load_big_files(
+    backend: Backend, landing: Path, existing: int, rows: int, repeats: int
+) -> list[float]:
     loader = Loader(backend, FanOut([LogNotifier()]), keys=DEFAULT_KEYS)
-    landing = workdir / "big-landing"
     landing.mkdir()
     source = LocalSource(landing)
     rng = np.random.default_rng(0)
@@ -80,16 +97,15 @@ def big_upsert(workdir: Path, existing: int, rows: int, repeats: int) -> list[fl
         seconds.append(time.perf_counter() - started)
         assert outcome.status == "loaded", outcome.error
         assert outcome.updated == rows // 2, outcome
-    backend.close()
     return seconds
 
 
-def burst(workdir: Path, files: int, repeats: int) -> list[float]:
+def burst(engine: str, workdir: Path, files: int, repeats: int) -> list[float]:
     """Seconds to load ``files`` small files, one transaction each."""
     rng = np.random.default_rng(1)
     seconds = []
     for repeat in range(repeats):
-        landing = workdir / f"burst-{repeat}" / "landing"
+        landing = workdir / f"burst-{engine}-{repeat}" / "landing"
         folder = landing / "order_summary" / "year=2025" / "month=11" / "day=13"
         folder.mkdir(parents=True)
         for number in range(files):
@@ -104,13 +120,14 @@ def burst(workdir: Path, files: int, repeats: int) -> list[float]:
                 ),
                 folder / f"order_summary_20251113_{number + 1:04d}.parquet",
             )
-        backend = _open(workdir / f"burst-{repeat}.duckdb")
-        loader = Loader(backend, FanOut([LogNotifier()]), keys=DEFAULT_KEYS)
-        started = time.perf_counter()
-        outcomes = loader.load_all(LocalSource(landing))
-        seconds.append(time.perf_counter() - started)
-        assert [o.status for o in outcomes] == ["loaded"] * files
-        backend.close()
+        with bench_database(engine, workdir, f"burst{repeat}") as database:
+            backend = _open(database)
+            loader = Loader(backend, FanOut([LogNotifier()]), keys=DEFAULT_KEYS)
+            started = time.perf_counter()
+            outcomes = loader.load_all(LocalSource(landing))
+            seconds.append(time.perf_counter() - started)
+            assert [o.status for o in outcomes] == ["loaded"] * files
+            backend.close()
     return seconds
 
 
@@ -121,23 +138,29 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--engines", default="duckdb")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="shipline-bench-") as folder:
-        workdir = Path(folder)
-        big = big_upsert(workdir, args.existing, args.rows, args.repeats)
-        median = statistics.median(big)
-        print(
-            f"upsert {args.rows:,} rows into {args.existing:,}: median {median:.3f} s"
-            f" = {args.rows / median:,.0f} rows/s (target >= 1,000,000);"
-            f" runs {', '.join(f'{s:.3f}' for s in big)}"
-        )
-        small = burst(workdir, args.files, args.repeats)
-        median = statistics.median(small)
-        print(
-            f"burst of {args.files:,} small files: median {median:.3f} s"
-            f" = {args.files / median:,.0f} files/s (target >= 50);"
-            f" runs {', '.join(f'{s:.3f}' for s in small)}"
-        )
+        for engine in args.engines.split(","):
+            report(engine, Path(folder), args)
+
+
+def report(engine: str, workdir: Path, args: argparse.Namespace) -> None:
+    """Both benchmarks on one engine, printed against the targets."""
+    big = big_upsert(engine, workdir, args.existing, args.rows, args.repeats)
+    median = statistics.median(big)
+    print(
+        f"[{engine}] upsert {args.rows:,} rows into {args.existing:,}: median {median:.3f} s"
+        f" = {args.rows / median:,.0f} rows/s (target >= 1,000,000);"
+        f" runs {', '.join(f'{s:.3f}' for s in big)}"
+    )
+    small = burst(engine, workdir, args.files, args.repeats)
+    median = statistics.median(small)
+    print(
+        f"[{engine}] burst of {args.files:,} small files: median {median:.3f} s"
+        f" = {args.files / median:,.0f} files/s (target >= 50);"
+        f" runs {', '.join(f'{s:.3f}' for s in small)}"
+    )
 
 
 if __name__ == "__main__":

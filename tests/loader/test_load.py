@@ -277,3 +277,26 @@ def test_watch_waits_until_a_file_is_unchanged_between_polls(
     assert (loaded.status, loaded.rows) == ("loaded", 2)
     assert next(polls) == []  # unchanged: not read again
     assert snapshot(backend, "order_summary") == [("A", 1), ("B", 2)]
+
+
+def test_a_big_first_file_is_all_there_and_queryable(
+    backend: Backend, loader: Loader, source: LocalSource, landing: Path
+) -> None:
+    """More rows than one DuckDB row group (122,880), into a table the load creates."""
+    rows = 130_000
+    big = pa.table(
+        {
+            "order_id": [f"O{i}" for i in range(rows)],
+            "line_number": pa.array([1] * rows, pa.int32()),
+            "qty": pa.array(range(rows), pa.int64()),
+        }
+    )
+    write_parquet(partition_path(landing, "order_items", "2025-11-13", 1, "parquet"), big)
+    (outcome,) = loader.load_all(source)
+    assert (outcome.status, outcome.inserted) == ("loaded", rows)
+    assert backend.fetchone("SELECT count(*), min(qty), max(qty) FROM order_items") == (
+        rows,
+        0,
+        rows - 1,
+    )
+    assert backend.scalar("SELECT qty FROM order_items WHERE order_id = 'O129999'") == rows - 1

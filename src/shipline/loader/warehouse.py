@@ -240,11 +240,14 @@ def _upsert_staged(
     widen: list[tuple[str, str]] = []
     target = quote(table)
     if created:
+        # Spelled out, not CREATE TABLE AS ... LIMIT 0: DuckDB 2.0 loses the rows of a
+        # multi-row-group INSERT into a table made that way in the same transaction.
         shape = ", ".join(
-            f"CAST(NULL AS VARCHAR) AS {quote(name)}" if kind == NULL_TYPE else quote(name)
-            for name, kind in incoming
+            f"{quote(name)} {'VARCHAR' if kind == NULL_TYPE else kind}" for name, kind in incoming
         )
-        backend.execute(f"CREATE TABLE {target} AS SELECT {shape} FROM {STAGE} LIMIT 0")
+        backend.execute(f"CREATE TABLE {target} ({shape})")
+        if keys:
+            backend.index_for_lookups(table, file_keys)
     else:
         add, widen = plan_schema(table, existing, incoming)
         if widen and not backend.ALTERS_COLUMN_TYPES:

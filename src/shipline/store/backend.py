@@ -61,6 +61,14 @@ class Backend(ABC):
         """
         return
 
+    def index_for_lookups(self, table: str, columns: Sequence[str]) -> None:
+        """Make rows of ``table`` quick to find by ``columns`` (a loaded table's key).
+
+        Only engines that find rows by index need it: DuckDB joins by hash and
+        Redshift has no indexes, so both do nothing.
+        """
+        return
+
     def columns_of(self, table: str) -> list[str]:
         """The column names of a table, in order."""
         rows = self.fetchall(

@@ -95,6 +95,11 @@ class PostgresBackend(Backend):
     def unregister(self, name: str) -> None:
         self.execute(f'DROP TABLE IF EXISTS "{name}"')
 
+    def index_for_lookups(self, table: str, columns: Sequence[str]) -> None:
+        name = quote_identifier(f"{table}_lookup"[:63])
+        spelled = ", ".join(quote_identifier(column) for column in columns)
+        self.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {quote_identifier(table)} ({spelled})")
+
     def refresh_statistics(self, tables: Sequence[str]) -> None:
         for table in tables:
             self.execute(f'ANALYZE "{table}"')

@@ -20,6 +20,7 @@ overridden here:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import pyarrow as pa
@@ -68,6 +69,9 @@ class RedshiftBackend(PostgresBackend):
 
     def __init__(self, url: str) -> None:
         super().__init__(url.replace("redshift://", "postgresql://", 1))
+
+    def index_for_lookups(self, table: str, columns: Sequence[str]) -> None:
+        return  # Redshift has no indexes (a sort key would be chosen at CREATE TABLE)
 
     def lock(self, name: str) -> None:
         table = self.LOCK_TABLES.get(name)
