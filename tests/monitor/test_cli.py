@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+
+from tests.conftest import Shipline
 
 EVENTS = (
     '{"shipment_id": "S1", "event_timestamp": "2026-01-01T00:00:00Z", "event_type": "delivered"}\n'
@@ -16,29 +15,16 @@ EVENTS = (
 )
 
 
-def shipline(
-    tmp_path: Path, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shipline.cli", "--database", str(tmp_path / "db.duckdb"), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
-
-
 def flat(text: str) -> str:
     """Terminal output without rich's line wrapping."""
     return " ".join(text.split())
 
 
 @pytest.mark.slow
-def test_quality_json_reports_each_named_check(tmp_path: Path) -> None:
-    assert shipline(tmp_path, "ingest", "-", stdin=EVENTS).returncode == 0
-    assert shipline(tmp_path, "incremental").returncode == 0
-    done = shipline(tmp_path, "quality", "--json")
+def test_quality_json_reports_each_named_check(shipline: Shipline) -> None:
+    assert shipline("ingest", "-", stdin=EVENTS).returncode == 0
+    assert shipline("incremental").returncode == 0
+    done = shipline("quality", "--json")
     assert done.returncode == 0, done.stderr
     found = {check["name"]: check for check in json.loads(done.stdout)}
     assert found["events_after_delivered"]["count"] == 1
@@ -47,38 +33,38 @@ def test_quality_json_reports_each_named_check(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_alerts_check_fires_once_and_reports_state(tmp_path: Path) -> None:
-    rules = tmp_path / "alerts.yaml"
+def test_alerts_check_fires_once_and_reports_state(shipline: Shipline) -> None:
+    rules = shipline.folder / "alerts.yaml"
     rules.write_text(
         "Alerts:\n  Backlog:\n    condition: 'pending_events > 0'\n"
         "    severity: WARNING\n    action: Run shipline incremental\n"
     )
-    assert shipline(tmp_path, "ingest", "-", stdin=EVENTS).returncode == 0
-    first = shipline(tmp_path, "alerts", "check", "--json")  # alerts.yaml in the cwd
+    assert shipline("ingest", "-", stdin=EVENTS).returncode == 0
+    first = shipline("alerts", "check", "--json")  # alerts.yaml in the cwd
     assert first.returncode == 0, first.stderr
     [outcome] = json.loads(first.stdout)
     assert (outcome["rule"], outcome["state"], outcome["changed"]) == ("Backlog", "firing", True)
     assert "Backlog is firing" in flat(first.stderr)  # the log notifier
-    again = shipline(tmp_path, "alerts", "check")
+    again = shipline("alerts", "check")
     assert "FIRING Backlog [WARNING] pending_events > 0: now 2 -> Run" in flat(again.stdout)
     assert "is firing" not in again.stderr
-    status = json.loads(shipline(tmp_path, "alerts", "status", "--json").stdout)
+    status = json.loads(shipline("alerts", "status", "--json").stdout)
     assert [(row["rule_name"], row["state"]) for row in status] == [("Backlog", "firing")]
 
 
-def test_a_bad_rules_file_exits_2_naming_rule_line_and_reason(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.yaml"
+def test_a_bad_rules_file_exits_2_naming_rule_line_and_reason(shipline: Shipline) -> None:
+    bad = shipline.folder / "bad.yaml"
     bad.write_text(
         "Alerts:\n  Lag:\n    severity: WARNING\n    condition: 'processing_lag > 30'\n"
         "    action: x\n"
     )
-    done = shipline(tmp_path, "alerts", "check", "--rules", str(bad))
+    done = shipline("alerts", "check", "--rules", str(bad))
     assert done.returncode == 2
     assert "rule 'Lag' line 4" in flat(done.stderr)
     assert "processing_lag is a duration" in flat(done.stderr)
 
 
-def test_metrics_json_and_record(tmp_path: Path) -> None:
-    done = shipline(tmp_path, "metrics", "--json", "--record")
+def test_metrics_json_and_record(shipline: Shipline) -> None:
+    done = shipline("metrics", "--json", "--record")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["processing_lag"] == 0
