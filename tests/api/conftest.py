@@ -1,4 +1,4 @@
-"""A real uvicorn server on loopback, over a DuckDB file in a temporary folder."""
+"""A real uvicorn server on loopback, over a fresh database on each engine."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from shipline.api.app import create_app
 from shipline.api.keys import Keyring, NewKey, create_key
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from tests.engines import fresh_database
 
 
 @dataclass
@@ -55,10 +56,11 @@ def wait_for(check: Callable[[], Any], timeout: float = 10.0, interval: float = 
         time.sleep(interval)
 
 
-def api_settings(database: Path, **overrides: Any) -> Settings:
-    """Small limits and a short batching window, for fast tests."""
+def api_settings(database: str, folder: Path, **overrides: Any) -> Settings:
+    """Small limits and a short batching window, for fast tests; the keyring in ``folder``."""
     values: dict[str, Any] = {
-        "database": str(database),
+        "database": database,
+        "api_keyring": str(folder / "keyring"),
         "incremental_batch_window_seconds": 0.02,
         "max_batch_records": 1000,
         "api_max_request_bytes": 256 * 1024,
@@ -68,12 +70,16 @@ def api_settings(database: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    """One server per test module, with a key of each scope."""
-    folder = tmp_path_factory.mktemp("api")
-    settings = api_settings(folder / "api.duckdb")
+def server(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """One server per test module and engine, with a key of each scope."""
+    with fresh_database(engine) as database:
+        yield from serve(api_settings(database, tmp_path_factory.mktemp("api")))
+
+
+def serve(settings: Settings) -> Iterator[Running]:
+    """A server over ``settings``, until the generator is closed."""
     pipeline = Pipeline(settings)
-    keyring = Keyring.for_database(settings.database)
+    keyring = Keyring.for_database(settings.database, settings.api_keyring)
     keys = {scope: create_key(pipeline.backend, keyring, scope) for scope in SCOPES}
     app = create_app(pipeline, settings)
     sock = free_socket()

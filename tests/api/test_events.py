@@ -173,9 +173,9 @@ def test_authentication_and_scopes(server: Running) -> None:
 def test_revoked_key_is_refused(server: Running) -> None:
     from shipline.api.keys import Keyring, create_key
 
-    new = create_key(
-        server.pipeline.backend, Keyring.for_database(server.pipeline.settings.database), "read"
-    )
+    settings = server.pipeline.settings
+    keyring = Keyring.for_database(settings.database, settings.api_keyring)
+    new = create_key(server.pipeline.backend, keyring, "read")
     headers = {"Authorization": f"Bearer {new.key}"}
     with server.client(None) as client:
         assert client.get("/v1/status", headers=headers).status_code == 200

@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from shipline.api.keys import Keyring, hash_key, list_keys, sigv4_secret, verify_key
+from shipline.api.keys import Keyring, create_key, hash_key, list_keys, sigv4_secret, verify_key
 from shipline.cli.main import app
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from tests.engines import fresh_database
 
 
-def test_keys_commands(tmp_path: Path) -> None:
-    database = str(tmp_path / "keys.duckdb")
+@pytest.fixture
+def database(engine: str) -> Iterator[str]:
+    with fresh_database(engine) as database:
+        yield database
+
+
+@pytest.fixture
+def keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Keyring:
+    """The keyring the CLI and the tests' settings use, in the test's folder."""
+    path = tmp_path / "keyring"
+    monkeypatch.setenv("SHIPLINE_API_KEYRING", str(path))
+    return Keyring(path)
+
+
+def test_keys_commands(database: str, keyring: Keyring) -> None:
     runner = CliRunner()
     created = runner.invoke(app, ["--database", database, "keys", "create", "--scope", "ingest"])
     assert created.exit_code == 0, created.output
@@ -36,7 +52,6 @@ def test_keys_commands(tmp_path: Path) -> None:
         stored = pipeline.backend.fetchall("SELECT key_hash, sigv4_wrapped FROM api_keys")
         assert (hash_key(key),) in [(row[0],) for row in stored]
         assert all(key not in str(row) and admin["key"] not in str(row) for row in stored)
-        keyring = Keyring.for_database(database)
         pair = sigv4_secret(pipeline.backend, keyring, admin["id"])
         assert pair is not None and pair[1] == admin["key"]
 
@@ -56,12 +71,11 @@ def test_keys_commands(tmp_path: Path) -> None:
         assert keys[found.key_id].allows("ingest") and not keys[found.key_id].allows("read")
 
 
-def test_a_copied_database_reveals_no_sigv4_secret(tmp_path: Path) -> None:
-    database = str(tmp_path / "a.duckdb")
+def test_a_copied_database_reveals_no_sigv4_secret(
+    database: str, keyring: Keyring, tmp_path: Path
+) -> None:
     with Pipeline(Settings(database=database)) as pipeline:
-        from shipline.api.keys import create_key
-
-        new = create_key(pipeline.backend, Keyring.for_database(database), "admin")
+        new = create_key(pipeline.backend, keyring, "admin")
         other = Keyring(tmp_path / "other.keyring")
         other.secret(create=True)
         assert sigv4_secret(pipeline.backend, other, new.key_id) is None

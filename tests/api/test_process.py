@@ -19,15 +19,29 @@ from shipline.api.keys import Keyring, NewKey, create_key
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 from tests.api.conftest import free_socket, wait_for
+from tests.engines import fresh_database
 
 
-def make_key(database: Path) -> NewKey:
-    with Pipeline(Settings(database=str(database))) as pipeline:
-        return create_key(pipeline.backend, Keyring.for_database(str(database)), "admin")
+@pytest.fixture
+def database(engine: str) -> Iterator[str]:
+    with fresh_database(engine) as database:
+        yield database
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> Path:
+    return tmp_path / "keyring"
+
+
+def make_key(database: str, keyring: Path) -> NewKey:
+    with Pipeline(Settings(database=database)) as pipeline:
+        return create_key(pipeline.backend, Keyring(keyring), "admin")
 
 
 @contextmanager
-def serve(database: Path, window: float) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def serve(
+    database: str, keyring: Path, window: float
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``shipline serve`` in a child process, until it exits (or is killed)."""
     sock = free_socket()
     port = sock.getsockname()[1]
@@ -35,14 +49,15 @@ def serve(database: Path, window: float) -> Iterator[tuple[subprocess.Popen[byte
     env = {
         **os.environ,
         "SHIPLINE_INCREMENTAL_BATCH_WINDOW_SECONDS": str(window),
-        "SHIPLINE_CONFIG": str(database.parent / "none.toml"),
+        "SHIPLINE_API_KEYRING": str(keyring),
+        "SHIPLINE_CONFIG": str(keyring.parent / "none.toml"),
     }
     command = [
         sys.executable,
         "-c",
         "from shipline.cli.main import main; main()",
         "--database",
-        str(database),
+        database,
         "serve",
         "--port",
         str(port),
@@ -81,18 +96,17 @@ def events(start: int, count: int) -> list[dict[str, Any]]:
     ]
 
 
-def test_sigterm_drains_pending_processing(tmp_path: Path) -> None:
-    database = tmp_path / "term.duckdb"
-    key = make_key(database)
+def test_sigterm_drains_pending_processing(database: str, keyring: Path) -> None:
+    key = make_key(database, keyring)
     headers = {"Authorization": f"Bearer {key.key}"}
-    with serve(database, window=60) as (process, url):
+    with serve(database, keyring, window=60) as (process, url):
         response = httpx.post(url + "/v1/events", json=events(0, 50), headers=headers)
         assert response.json()["accepted"] == 50
         status = httpx.get(url + "/v1/status", headers=headers).json()
         assert status["pending_events"] == 50  # the 60 s window has not ended
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
-    with Pipeline(Settings(database=str(database))) as pipeline:
+    with Pipeline(Settings(database=database)) as pipeline:
         current = pipeline.status()
         assert current.pending_events == 0
         assert current.checkpoint.last_ingest_seq == 50
@@ -100,9 +114,8 @@ def test_sigterm_drains_pending_processing(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_kill_9_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    database = tmp_path / "crash.duckdb"
-    key = make_key(database)
+def test_kill_9_mid_stream_loses_and_duplicates_nothing(database: str, keyring: Path) -> None:
+    key = make_key(database, keyring)
     headers = {"Authorization": f"Bearer {key.key}"}
     acknowledged: set[str] = set()
     batches = [events(i * 40, 40) for i in range(400)]
@@ -121,7 +134,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
                 acknowledged.update(e["event_id"] for e in batch)
                 sent[0] += 1
 
-    with serve(database, window=0.05) as (process, url):
+    with serve(database, keyring, window=0.05) as (process, url):
         streamer = threading.Thread(target=stream, args=(url,))
         streamer.start()
         wait_for(lambda: sent[0] >= 20, timeout=30)
@@ -130,7 +143,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
         streamer.join(10)
     assert 20 <= sent[0] < len(batches)
     resume_from = sent[0]
-    with serve(database, window=0.05) as (process, url):
+    with serve(database, keyring, window=0.05) as (process, url):
         # The client retries the batch in flight and carries on.
         with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
             for batch in batches[resume_from : resume_from + 20]:
@@ -143,7 +156,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
             wait_for(processed, timeout=30)
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
-    with Pipeline(Settings(database=str(database))) as pipeline:
+    with Pipeline(Settings(database=database)) as pipeline:
         rows = pipeline.backend.fetchall(
             "SELECT event_id, count(*) FROM shipment_events GROUP BY event_id"
         )
