@@ -1,5 +1,5 @@
-"""A real ``shipline`` server for the dashboard: uvicorn on loopback, over a DuckDB file
-in a temporary folder, with generated shipments ingested and processed first."""
+"""A real ``shipline`` server for the dashboard: uvicorn on loopback, over a fresh
+database on each engine, with generated shipments ingested and processed first."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from shipline.generate import generate_dataset, write_dataset
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 from tests.api.conftest import free_socket, wait_for
+from tests.engines import fresh_database
 
 SCOPES = ("read", "ingest", "admin")
 
@@ -73,17 +74,18 @@ def seed(pipeline: Pipeline, folder: Path) -> None:
 
 
 @contextmanager
-def running(folder: Path, seeded: bool) -> Iterator[Dashboard]:
-    """A server over a DuckDB file in ``folder``, seeded with data or left empty."""
+def running(database: str, folder: Path, seeded: bool) -> Iterator[Dashboard]:
+    """A server over ``database``, seeded with data or left empty; its files in ``folder``."""
     settings = Settings(
-        database=str(folder / "dashboard.duckdb"),
+        database=database,
+        api_keyring=str(folder / "keyring"),
         incremental_batch_window_seconds=0.05,
         alerts_file=str(folder / "no-alerts.yaml"),
     )
     pipeline = Pipeline(settings)
     if seeded:
         seed(pipeline, folder)
-    keyring = Keyring.for_database(settings.database)
+    keyring = Keyring.for_database(settings.database, settings.api_keyring)
     keys = {scope: create_key(pipeline.backend, keyring, scope) for scope in SCOPES}
     app = create_app(pipeline, settings)
     sock = free_socket()
@@ -102,14 +104,16 @@ def running(folder: Path, seeded: bool) -> Iterator[Dashboard]:
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    """One seeded server per test module."""
-    with running(tmp_path_factory.mktemp("dashboard"), seeded=True) as server:
+def dashboard(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """One seeded server per test module and engine."""
+    folder = tmp_path_factory.mktemp("dashboard")
+    with fresh_database(engine) as database, running(database, folder, seeded=True) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def empty_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+def empty_dashboard(engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     """A server over an empty store (no events, runs, files or dead letters)."""
-    with running(tmp_path_factory.mktemp("empty"), seeded=False) as server:
+    folder = tmp_path_factory.mktemp("empty")
+    with fresh_database(engine) as database, running(database, folder, seeded=False) as server:
         yield server

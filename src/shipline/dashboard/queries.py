@@ -45,7 +45,7 @@ def stage_counts(pipeline: Pipeline, now: datetime | None = None) -> dict[str, A
         [since, since],
     )
     loads = backend.fetch_dicts(
-        "SELECT status, count(*) AS files, coalesce(sum(rows), 0) AS rows"
+        "SELECT status, count(*) AS files, CAST(coalesce(sum(rows), 0) AS BIGINT) AS rows"
         " FROM load_ledger GROUP BY status ORDER BY status"
     )
     assert dead is not None and runs is not None
@@ -187,9 +187,9 @@ def series(pipeline: Pipeline, minutes: int, now: datetime | None = None) -> dic
     runs = backend.fetch_dicts(
         "SELECT r.started_at, r.process_type, r.duration_ms, r.events, r.rows_written,"
         " r.full_recompute_rows,"
-        " CASE WHEN e.ingested_at IS NULL THEN NULL ELSE greatest(0, epoch_ms("
-        " r.started_at + to_microseconds(CAST(r.duration_ms * 1000 AS BIGINT)))"
-        " - epoch_ms(e.ingested_at)) / 1000.0 END AS lag_seconds"
+        " CASE WHEN e.ingested_at IS NULL THEN NULL ELSE greatest(0, epoch_us(r.started_at)"
+        " + CAST(r.duration_ms * 1000 AS BIGINT) - epoch_us(e.ingested_at)) / 1000000.0"
+        " END AS lag_seconds"
         " FROM processing_runs AS r LEFT JOIN shipment_events AS e"
         " ON e.ingest_seq = r.from_ingest_seq + 1"
         " WHERE r.started_at >= ? AND r.events > 0 ORDER BY r.started_at",
