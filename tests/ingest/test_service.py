@@ -4,12 +4,16 @@ reason, beside the good records of the same batch, and can be redriven."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from shipline.pipeline import Pipeline
+from shipline.settings import Settings
+from tests.engines import fresh_database
 
 GOOD = {"shipment_id": "S1", "event_timestamp": "2026-01-01T00:00:00Z", "event_type": "created"}
 
@@ -55,10 +59,14 @@ def test_ingest_seq_strictly_increases_in_arrival_order(pipeline: Pipeline) -> N
     assert second.first_ingest_seq == 3
 
 
-def test_a_dead_letter_redrives_once_its_alias_exists(tmp_path: Path) -> None:
-    from shipline.settings import Settings
+@pytest.fixture
+def database(engine: str) -> Iterator[str]:
+    """A fresh database on ``engine``, for tests that open pipelines over it in turn."""
+    with fresh_database(engine) as database:
+        yield database
 
-    database = str(tmp_path / "s.duckdb")
+
+def test_a_dead_letter_redrives_once_its_alias_exists(database: str) -> None:
     with Pipeline(Settings(database=database)) as pipeline:
         pipeline.ingest_records([{**GOOD, "event_type": "DLV"}], "test")
         [letter] = pipeline.dead_letters()
