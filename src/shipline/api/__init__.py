@@ -1,5 +1,5 @@
-"""``shipline serve``: the HTTP ingestion service, its API keys and its processor."""
+"""``shipline serve``: the HTTP ingestion service, its API keys and its processor.
 
-from shipline.api.app import create_app
-
-__all__ = ["create_app"]
+The app is ``shipline.api.app.create_app``. This package imports nothing itself, so
+that the commands which only need API keys start without loading the web stack.
+"""
