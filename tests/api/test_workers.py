@@ -1,4 +1,4 @@
-"""``shipline serve --workers N`` on PostgreSQL: several API processes, one database."""
+"""``shipline serve --workers N``: several API processes over one PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -11,16 +11,27 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from shipline.api.keys import Keyring, create_key
+from shipline.cli.main import app
+from shipline.errors import ConfigError
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 from tests.api.conftest import free_socket, wait_for
 from tests.engines import fresh_database
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+def test_duckdb_refuses_a_second_worker() -> None:
+    """DuckDB only: its file is owned by one process, so workers cannot share it."""
+    with fresh_database("duckdb") as database:
+        result = CliRunner().invoke(app, ["--database", database, "serve", "--workers", "2"])
+    assert isinstance(result.exception, ConfigError)
+    assert "use --workers 1, or a PostgreSQL database" in str(result.exception)
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_two_workers_accept_concurrently_and_the_view_is_exact(tmp_path: Path) -> None:
     with fresh_database("postgres") as database:
         keyring = str(tmp_path / "keyring")
