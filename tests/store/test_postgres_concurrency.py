@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shipline.errors import TransientBackendError
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 from tests.engines import fresh_database
@@ -82,3 +83,33 @@ def test_concurrent_writers_and_processors_skip_nothing() -> None:
             )
             assert pipeline.status().pending_events == 0
             assert pipeline.verify().drift == 0
+
+
+def test_shiplines_in_two_schemas_of_one_database_do_not_wait_on_each_other() -> None:
+    with (
+        fresh_database("postgres") as first,
+        fresh_database("postgres") as second,
+        Pipeline(Settings(database=first)) as holder,
+        Pipeline(Settings(database=second)) as other,
+    ):
+        other.backend.execute("SET lock_timeout = '5s'")  # fail, rather than hang
+        with holder.backend.transaction():
+            holder.backend.lock("shipline.ingest")
+            # The other shipline ingests while the first holds its lock.
+            report = other.ingest_records(batch(0, 0), "other-schema")
+        assert report.accepted == BATCH
+
+
+def test_a_writer_that_cannot_get_its_turn_is_told_to_retry() -> None:
+    with (
+        fresh_database("postgres") as database,
+        Pipeline(Settings(database=database)) as holder,
+        Pipeline(Settings(database=database)) as waiting,
+    ):
+        waiting.backend.execute("SET lock_timeout = '200ms'")
+        with holder.backend.transaction():
+            holder.backend.lock("shipline.ingest")
+            with pytest.raises(TransientBackendError, match="lock timeout"):
+                waiting.ingest_records(batch(0, 0), "waiting")
+        # Its turn comes once the holder commits, and the batch is stored.
+        assert waiting.ingest_records(batch(0, 0), "waiting").accepted == BATCH

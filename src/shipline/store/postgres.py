@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from psycopg.pq import TransactionStatus
 
 from shipline.errors import BackendError, TransientBackendError
 from shipline.store.backend import Backend, Params
@@ -93,6 +94,10 @@ class PostgresBackend(Backend):
         self.execute(f"CREATE TEMPORARY TABLE {quote_identifier(name)} ({spelled})")
 
     def unregister(self, name: str) -> None:
+        # After a failed statement the transaction accepts nothing until it rolls
+        # back (which drops the table anyway); a DROP now would hide the real error.
+        if self._con.info.transaction_status == TransactionStatus.INERROR:
+            return
         self.execute(f'DROP TABLE IF EXISTS "{name}"')
 
     def index_for_lookups(self, table: str, columns: Sequence[str]) -> None:
@@ -105,7 +110,11 @@ class PostgresBackend(Backend):
             self.execute(f'ANALYZE "{table}"')
 
     def lock(self, name: str) -> None:
-        self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [name])
+        # Advisory locks are database-wide: key them by schema too, so that two
+        # shiplines in one database (one schema each) never wait on each other.
+        self.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext(?))", [name]
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
