@@ -1,8 +1,11 @@
 """Ingest benchmark: ``shipline serve`` on loopback, driven by concurrent httpx clients.
 
     python -m benchmarks.ingest [--seconds 5] [--repeats 3] [--clients 64] [--processes 4]
+                                [--engines duckdb,postgres] [--workers 2]
 
-It starts the server in a child process over a fresh DuckDB file, then, per repeat:
+Per engine, it starts the server in a child process over a fresh database (a
+DuckDB file, or a PostgreSQL schema served by ``--workers`` API processes), then,
+per repeat:
 
 * single: ``--clients`` concurrent clients (spread over ``--processes`` driver
   processes) each POST one event per request for ``--seconds``;
@@ -10,7 +13,7 @@ It starts the server in a child process over a fresh DuckDB file, then, per repe
 * freshness: while batched load runs, a probe sends one event of a new shipment,
   and polls its timeline until it is visible; accept (HTTP 200) to visible.
 
-It prints the median over repeats of: accepted events/s, p50/p99 request latency,
+It prints, per engine, the median over repeats of: accepted events/s, p50/p99 request latency,
 and freshness p50/p99. Targets: >= 20,000 events/s batched, >= 1,500 single
 requests/s, freshness p99 <= 2 s.
 """
@@ -34,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.engines import bench_database
 from shipline.api.keys import Keyring, create_key
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
@@ -147,20 +151,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_server(database: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_server(database: str, folder: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-c",
         "from shipline.cli.main import main; main()",
         "--database",
-        str(database),
+        database,
         "serve",
         "--port",
         str(port),
+        "--workers",
+        str(workers),
         "--log-level",
         "warning",
     ]
-    env = {**os.environ, "SHIPLINE_CONFIG": str(database.parent / "none.toml")}
+    env = {
+        **os.environ,
+        "SHIPLINE_CONFIG": str(folder / "none.toml"),
+        "SHIPLINE_API_KEYRING": str(folder / "bench.keyring"),
+    }
     process = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 30
     while True:
@@ -175,7 +185,7 @@ def _start_server(database: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def main() -> None:
-    """Run the benchmark and print a table of medians."""
+    """Run the benchmark and print a table of medians per engine."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=3)
@@ -183,48 +193,60 @@ def main() -> None:
     parser.add_argument("--batch-clients", type=int, default=8)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--freshness-samples", type=int, default=40)
+    parser.add_argument("--engines", default="duckdb")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="API processes on PostgreSQL (DuckDB runs one)"
+    )
     options = parser.parse_args()
+    for engine in options.engines.split(","):
+        with tempfile.TemporaryDirectory(prefix="shipline-bench-") as name:
+            folder = Path(name)
+            with bench_database(engine, folder, "ingest") as database:
+                _report(engine, _measure(database, folder, engine, options), options)
 
-    with tempfile.TemporaryDirectory(prefix="shipline-bench-") as folder:
-        database = Path(folder) / "bench.duckdb"
-        with Pipeline(Settings(database=str(database))) as pipeline:
-            key = create_key(pipeline.backend, Keyring.for_database(str(database)), "admin").key
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = _start_server(database, port)
-        rows: dict[str, list[dict[str, float]]] = {"single": [], "batched": [], "fresh": []}
-        try:
-            for _ in range(options.repeats):
-                rows["single"].append(
-                    _load(url, key, options.clients, options.processes, 1, options.seconds)
-                )
-                with ThreadPoolExecutor(1) as pool:
-                    background = pool.submit(
-                        _load, url, key, options.batch_clients, 1, BATCH, options.seconds
-                    )
-                    fresh = _freshness(url, key, options.freshness_samples)
-                    rows["batched"].append(background.result())
-                rows["fresh"].append(
-                    {
-                        "p50_ms": _percentile(fresh, 50) * 1000,
-                        "p99_ms": _percentile(fresh, 99) * 1000,
-                    }
-                )
-            events = int(
-                httpx.get(url + "/v1/status", headers={"Authorization": f"Bearer {key}"}).json()[
-                    "events"
-                ]
+
+def _measure(
+    database: str, folder: Path, engine: str, options: argparse.Namespace
+) -> dict[str, list[dict[str, float]]]:
+    """Serve ``database`` and run the repeats against it."""
+    keyring = Keyring(folder / "bench.keyring")
+    with Pipeline(Settings(database=database)) as pipeline:
+        key = create_key(pipeline.backend, keyring, "admin").key
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    workers = 1 if engine == "duckdb" else options.workers
+    server = _start_server(database, folder, port, workers)
+    rows: dict[str, list[dict[str, float]]] = {"single": [], "batched": [], "fresh": []}
+    try:
+        for _ in range(options.repeats):
+            rows["single"].append(
+                _load(url, key, options.clients, options.processes, 1, options.seconds)
             )
-        finally:
-            server.terminate()
-            server.wait(60)
+            with ThreadPoolExecutor(1) as pool:
+                background = pool.submit(
+                    _load, url, key, options.batch_clients, 1, BATCH, options.seconds
+                )
+                fresh = _freshness(url, key, options.freshness_samples)
+                rows["batched"].append(background.result())
+            rows["fresh"].append(
+                {"p50_ms": _percentile(fresh, 50) * 1000, "p99_ms": _percentile(fresh, 99) * 1000}
+            )
+    finally:
+        server.terminate()
+        server.wait(60)
+    return rows
 
+
+def _report(
+    engine: str, rows: dict[str, list[dict[str, float]]], options: argparse.Namespace
+) -> None:
     def median(kind: str, name: str) -> float:
         return statistics.median(row[name] for row in rows[kind])
 
+    workers = 1 if engine == "duckdb" else options.workers
     print(
-        f"shipline ingest benchmark: {options.repeats} repeats of {options.seconds:g} s;"
-        f" {events:,} events stored; medians"
+        f"shipline ingest benchmark on {engine} ({workers} API process(es)):"
+        f" {options.repeats} repeats of {options.seconds:g} s; medians"
     )
     print(f"{'workload':<28}{'events/s':>12}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
     for label, kind in (
@@ -243,6 +265,7 @@ def main() -> None:
     print(
         "targets: >= 20,000 events/s batched; >= 1,500 single requests/s; freshness p99 <= 2,000 ms"
     )
+    print()
 
 
 if __name__ == "__main__":
