@@ -62,7 +62,7 @@ def redshift_on_postgres(database: str) -> RedshiftOnPostgres:
     RedshiftOnPostgres.rendered = []
     backend = RedshiftOnPostgres(database)
     backend.execute("SELECT 1")  # connect and set up before the emulation
-    backend._con.execute(DATEDIFF.encode())
+    backend._con.run(DATEDIFF)
     return backend
 
 

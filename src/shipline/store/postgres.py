@@ -3,6 +3,9 @@
 Statements arrive in the DuckDB dialect and are rendered here. Arrow tables are
 shipped with COPY (CSV written by pyarrow, so no Python loop per row). Writers
 coordinate through transaction-scoped advisory locks.
+
+The backend talks to its driver through ``Connection``, a handful of calls, so
+that the Redshift backend can run the same code over ``redshift_connector``.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 import psycopg
 import pyarrow as pa
@@ -28,6 +31,78 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class Cursor(Protocol):
+    """The part of a DB-API cursor the backend reads."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def description(self) -> Sequence[Sequence[Any]] | None: ...
+
+    def fetchall(self) -> Sequence[Sequence[Any]]: ...
+
+
+class Connection(Protocol):
+    """A driver's connection, as the PostgreSQL-protocol backends use it.
+
+    Statements run outside a transaction commit at once; ``transaction()`` opens
+    one. Parameters are ``%s`` (DB-API's ``format`` style, psycopg's and
+    redshift_connector's alike).
+    """
+
+    def run(self, statement: str, params: Params = None) -> Cursor:
+        """Run one statement (in the engine's dialect) and return its cursor."""
+        ...
+
+    def copy_in(self, statement: str, data: bytes) -> None:
+        """Run ``COPY ... FROM STDIN`` with ``data`` as its input."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[object]:
+        """Commit the block, or roll it back on an error."""
+        ...
+
+    def failed(self) -> bool:
+        """Whether the open transaction hit an error and accepts nothing but a rollback."""
+        ...
+
+    def translate_errors(self) -> AbstractContextManager[None]:
+        """Raise the driver's errors as shipline's ``BackendError``s."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class PsycopgConnection:
+    """A psycopg connection in autocommit mode (transactions are explicit)."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            self._con = psycopg.connect(url, autocommit=True)
+        except psycopg.OperationalError as error:
+            raise TransientBackendError(f"cannot connect to {url}: {error}") from error
+
+    def run(self, statement: str, params: Params = None) -> psycopg.Cursor[Any]:
+        return self._con.cursor().execute(statement.encode(), params)
+
+    def copy_in(self, statement: str, data: bytes) -> None:
+        with self._con.cursor().copy(statement.encode()) as copy:
+            copy.write(data)
+
+    def transaction(self) -> AbstractContextManager[object]:
+        return self._con.transaction()
+
+    def failed(self) -> bool:
+        return self._con.info.transaction_status == TransactionStatus.INERROR
+
+    def translate_errors(self) -> AbstractContextManager[None]:
+        return translate_errors()
+
+    def close(self) -> None:
+        self._con.close()
+
+
 class PostgresBackend(Backend):
     """One PostgreSQL connection; calls on it are serialised by a lock."""
 
@@ -35,36 +110,39 @@ class PostgresBackend(Backend):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        try:
-            self._con = psycopg.connect(url, autocommit=True)
-        except psycopg.OperationalError as error:
-            raise TransientBackendError(f"cannot connect to {url}: {error}") from error
-        self._con.execute("SET TIME ZONE 'UTC'")
+        self._con = self._connect(url)
+        with self._con.translate_errors():
+            self._con.run("SET TIME ZONE 'UTC'")
         self._lock = threading.RLock()
         self._depth = 0
 
-    def _run(self, sql: str, params: Params) -> psycopg.Cursor[Any]:
-        cursor = self._con.cursor()
+    def _connect(self, url: str) -> Connection:
+        return PsycopgConnection(url)
+
+    def _run(self, sql: str, params: Params) -> Cursor:
+        cursor = None
         for statement in self.render(sql):
-            cursor.execute(statement.encode(), params if params and "%s" in statement else None)
+            cursor = self._con.run(statement, params if params and "%s" in statement else None)
+        if cursor is None:
+            raise BackendError(f"no statement to run in {sql!r}")
         return cursor
 
     def execute(self, sql: str, params: Params = None) -> None:
-        with self._lock, translate_errors():
+        with self._lock, self._con.translate_errors():
             self._run(sql, params)
 
     def execute_count(self, sql: str, params: Params = None) -> int:
-        with self._lock, translate_errors():
+        with self._lock, self._con.translate_errors():
             return max(self._run(sql, params).rowcount, 0)
 
     def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
-        with self._lock, translate_errors():
-            return list(self._run(sql, params).fetchall())
+        with self._lock, self._con.translate_errors():
+            return [tuple(row) for row in self._run(sql, params).fetchall()]
 
     def fetch_dicts(self, sql: str, params: Params = None) -> list[dict[str, Any]]:
-        with self._lock, translate_errors():
+        with self._lock, self._con.translate_errors():
             cursor = self._run(sql, params)
-            names = [column.name for column in cursor.description or []]
+            names = [column[0] for column in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def fetch_arrow(self, sql: str, params: Params = None) -> pa.Table:
@@ -78,10 +156,8 @@ class PostgresBackend(Backend):
         pacsv.write_csv(
             table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
         )
-        with self._lock, translate_errors():
-            cursor = self._con.cursor()
-            with cursor.copy(f'COPY "{name}" FROM STDIN WITH (FORMAT csv)'.encode()) as copy:
-                copy.write(buffer.getvalue())
+        with self._lock, self._con.translate_errors():
+            self._con.copy_in(f'COPY "{name}" FROM STDIN WITH (FORMAT csv)', buffer.getvalue())
 
     def _create_stage(self, name: str, schema: pa.Schema) -> None:
         """An empty temporary table with the columns of an Arrow schema."""
@@ -96,7 +172,7 @@ class PostgresBackend(Backend):
     def unregister(self, name: str) -> None:
         # After a failed statement the transaction accepts nothing until it rolls
         # back (which drops the table anyway); a DROP now would hide the real error.
-        if self._con.info.transaction_status == TransactionStatus.INERROR:
+        if self._con.failed():
             return
         self.execute(f'DROP TABLE IF EXISTS "{name}"')
 
@@ -129,7 +205,7 @@ class PostgresBackend(Backend):
                 return
             self._depth = 1
             try:
-                with translate_errors(), self._con.transaction():
+                with self._con.translate_errors(), self._con.transaction():
                     yield
             finally:
                 self._depth = 0

@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from shipline.store.postgres import PostgresBackend, quote_identifier, translate_errors
+from shipline.store.postgres import Connection, PostgresBackend, PsycopgConnection, quote_identifier
 
 INSERT_ROWS = 1_000
 
@@ -67,8 +67,8 @@ class RedshiftBackend(PostgresBackend):
         "shipline.migrate": "schema_migrations",
     }
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url.replace("redshift://", "postgresql://", 1))
+    def _connect(self, url: str) -> Connection:
+        return PsycopgConnection(url.replace("redshift://", "postgresql://", 1))
 
     def index_for_lookups(self, table: str, columns: Sequence[str]) -> None:
         return  # Redshift has no indexes (a sort key would be chosen at CREATE TABLE)
@@ -77,8 +77,8 @@ class RedshiftBackend(PostgresBackend):
         table = self.LOCK_TABLES.get(name)
         if table is not None:
             # Sent as is: LOCK is Redshift's (and PostgreSQL's), not DuckDB's, SQL.
-            with self._lock:
-                self._con.execute(f"LOCK {table}".encode())
+            with self._lock, self._con.translate_errors():
+                self._con.run(f"LOCK {table}")
 
     def copy_from_s3(
         self, name: str, schema: pa.Schema, uri: str, file_format: str, gzipped: bool, iam_role: str
@@ -93,8 +93,8 @@ class RedshiftBackend(PostgresBackend):
             return False
         self._create_stage(name, schema)
         # Sent as is: COPY ... FROM 's3://' is Redshift's own statement.
-        with self._lock, translate_errors():
-            self._con.execute(statement.encode())
+        with self._lock, self._con.translate_errors():
+            self._con.run(statement)
         return True
 
     def register(self, name: str, table: pa.Table) -> None:
