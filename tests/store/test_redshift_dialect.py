@@ -5,6 +5,10 @@ all of them but a few spellings of Redshift's built-ins: ``DATEDIFF(microsecond,
 b)`` and ``GETDATE()`` are emulated by SQL functions of the same meaning, and
 ``VARCHAR(MAX)`` is read as ``VARCHAR``. The pipeline must then be as
 exact as on any other engine, and no PostgreSQL-only construct may be left.
+
+The flow runs over both of the backend's drivers: psycopg, and AWS's
+``redshift_connector`` through ``startup_proxy.StartupProxy`` (the driver's
+startup message names Redshift-only settings that PostgreSQL refuses).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -22,9 +27,13 @@ from shipline.notify import FanOut, LogNotifier
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 from shipline.store.redshift import RedshiftBackend, copy_statement
+from shipline.store.redshift_connector_driver import RedshiftConnectorConnection
 from tests.engines import fresh_database
+from tests.store.startup_proxy import StartupProxy, redshift_connector_url, schema_of
 
 pytestmark = [pytest.mark.postgres]
+
+DRIVERS = ("psycopg", "redshift_connector")
 
 POSTGRES_ONLY = re.compile(
     r"IS DISTINCT FROM|FILTER\s*\(|ON CONFLICT|\bMERGE\b|pg_advisory|EXTRACT\s*\(\s*EPOCH"
@@ -57,12 +66,20 @@ class RedshiftOnPostgres(RedshiftBackend):
         )
 
 
-def redshift_on_postgres(database: str) -> RedshiftOnPostgres:
-    """A Redshift backend on a PostgreSQL database, with Redshift's built-ins emulated."""
+def redshift_on_postgres(database: str, driver: str, proxy: StartupProxy) -> RedshiftOnPostgres:
+    """A Redshift backend on a PostgreSQL database, with Redshift's built-ins emulated.
+
+    Over redshift_connector the backend connects through ``proxy`` and sets the
+    test's schema itself, as the driver has no ``options`` to set it with.
+    """
+    with psycopg.connect(database, autocommit=True) as admin:
+        admin.execute(DATEDIFF.encode())  # in the test's schema, first on its path
     RedshiftOnPostgres.rendered = []
-    backend = RedshiftOnPostgres(database)
-    backend.execute("SELECT 1")  # connect and set up before the emulation
-    backend._con.run(DATEDIFF)
+    if driver == "psycopg":
+        return RedshiftOnPostgres(database)
+    backend = RedshiftOnPostgres(redshift_connector_url(database, proxy))
+    assert isinstance(backend._con, RedshiftConnectorConnection)
+    backend._con.run(f'SET search_path TO "{schema_of(database)}"')
     return backend
 
 
@@ -75,9 +92,12 @@ def event(shipment: str, at: str, kind: str, location: str | None = None) -> dic
     }
 
 
-def test_the_whole_flow_in_redshift_sql_is_exact_and_free_of_postgres_only_sql() -> None:
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_the_whole_flow_in_redshift_sql_is_exact_and_free_of_postgres_only_sql(
+    driver: str, proxy: StartupProxy
+) -> None:
     with fresh_database("postgres") as database:
-        backend = redshift_on_postgres(database)
+        backend = redshift_on_postgres(database, driver, proxy)
         pipeline = Pipeline(Settings(database=database), backend=backend)
 
         pipeline.ingest_records(
@@ -112,8 +132,9 @@ def test_the_whole_flow_in_redshift_sql_is_exact_and_free_of_postgres_only_sql()
         assert any("INTERVAL DAY TO SECOND" in s for s in RedshiftOnPostgres.rendered)
 
 
+@pytest.mark.parametrize("driver", DRIVERS)
 def test_the_loader_in_redshift_sql_upserts_and_stays_free_of_postgres_only_sql(
-    tmp_path: Path,
+    driver: str, proxy: StartupProxy, tmp_path: Path
 ) -> None:
     landing = tmp_path / "landing"
     landing.mkdir()
@@ -122,7 +143,7 @@ def test_the_loader_in_redshift_sql_upserts_and_stays_free_of_postgres_only_sql(
     pq.write_table(first, landing / "order_summary_20260101_001.parquet")
     pq.write_table(second, landing / "order_summary_20260102_001.parquet")
     with fresh_database("postgres") as database:
-        backend = redshift_on_postgres(database)
+        backend = redshift_on_postgres(database, driver, proxy)
         backend.migrate()
         loader = Loader(backend, FanOut([LogNotifier()]), keys={"order_summary": ["order_id"]})
 

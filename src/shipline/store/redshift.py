@@ -1,8 +1,9 @@
 """Redshift: the PostgreSQL path, with Redshift's dialect and its differences.
 
-Redshift speaks PostgreSQL's wire protocol, so the connection is psycopg's (or
-``redshift_connector``'s, see docs/backends.md). What differs is rendered or
-overridden here:
+Redshift speaks PostgreSQL's wire protocol, so the connection is psycopg's, or
+AWS's ``redshift_connector`` with ``?driver=redshift_connector`` on the URL (for
+IAM authentication, for example; see docs/backends.md). Both run the code below.
+What differs from PostgreSQL is rendered or overridden here:
 
 * SQL is rendered in sqlglot's ``redshift`` dialect, plus our rewrites in
   ``store/render.py``: ``epoch_us`` becomes ``DATEDIFF(microsecond, ...)``,
@@ -22,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 
+from shipline.errors import ConfigError
 from shipline.store.postgres import Connection, PostgresBackend, PsycopgConnection, quote_identifier
 
 INSERT_ROWS = 1_000
@@ -68,7 +71,19 @@ class RedshiftBackend(PostgresBackend):
     }
 
     def _connect(self, url: str) -> Connection:
-        return PsycopgConnection(url.replace("redshift://", "postgresql://", 1))
+        drivers = parse_qs(urlsplit(url).query).get("driver")
+        if not drivers:
+            return PsycopgConnection(url.replace("redshift://", "postgresql://", 1))
+        if drivers != ["redshift_connector"]:
+            raise ConfigError(f"unknown driver {drivers[-1]!r} in {url}: use redshift_connector")
+        try:
+            from shipline.store.redshift_connector_driver import RedshiftConnectorConnection
+        except ImportError as error:
+            raise ConfigError(
+                "driver=redshift_connector needs the redshift_connector package:"
+                " pip install 'shipline[redshift]'"
+            ) from error
+        return RedshiftConnectorConnection(url)
 
     def index_for_lookups(self, table: str, columns: Sequence[str]) -> None:
         return  # Redshift has no indexes (a sort key would be chosen at CREATE TABLE)
