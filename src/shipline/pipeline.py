@@ -139,6 +139,10 @@ class Pipeline:
         with self._run_lock:
             return verify(self.backend, lookback_days=self.settings.lookback_days)
 
+    def tables(self) -> list[str]:
+        """The tables and views in shipline's schema."""
+        return self.backend.tables()
+
     def status(self) -> Status:
         """Checkpoint, counts and lag."""
         return status(self.backend)

@@ -79,12 +79,8 @@ def _progress() -> Progress:
 def init() -> None:
     """Create every table and view (commands also do this when they are missing)."""
     with _pipeline() as pipeline:
-        tables = pipeline.backend.fetchall(
-            "SELECT table_name FROM information_schema.tables ORDER BY table_name"
-        )
-        console.print(
-            f"initialised {pipeline.settings.database}: " + ", ".join(str(row[0]) for row in tables)
-        )
+        tables = pipeline.tables()
+    console.print(f"initialised {pipeline.settings.database}: " + ", ".join(tables))
 
 
 @app.command()

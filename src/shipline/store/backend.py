@@ -78,6 +78,14 @@ class Backend(ABC):
         )
         return [str(row[0]) for row in rows]
 
+    def tables(self) -> list[str]:
+        """The tables and views of shipline's own schema, by name."""
+        rows = self.fetchall(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() ORDER BY table_name"
+        )
+        return [str(row[0]) for row in rows]
+
     def column_types(self, table: str) -> dict[str, tuple[str, str]]:
         """A table's columns: lower-cased name -> (name, canonical type); empty if no table.
 

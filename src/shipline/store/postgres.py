@@ -11,6 +11,7 @@ that the Redshift backend can run the same code over ``redshift_connector``.
 from __future__ import annotations
 
 import io
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -29,6 +30,18 @@ from shipline.store.types import engine_column_types
 def quote_identifier(name: str) -> str:
     """A double-quoted identifier, safe for any name a file brings."""
     return '"' + name.replace('"', '""') + '"'
+
+
+LITERAL_PERCENT = re.compile(r"%(?!s)")
+
+
+def escape_percent(statement: str) -> str:
+    """A statement with parameters, its literal ``%`` doubled as DB-API's format style asks.
+
+    ``LIKE 'SHP%'`` (a prefix search, for example) would otherwise be read as a
+    placeholder by the driver.
+    """
+    return LITERAL_PERCENT.sub("%%", statement)
 
 
 class Cursor(Protocol):
@@ -122,7 +135,10 @@ class PostgresBackend(Backend):
     def _run(self, sql: str, params: Params) -> Cursor:
         cursor = None
         for statement in self.render(sql):
-            cursor = self._con.run(statement, params if params and "%s" in statement else None)
+            if params and "%s" in statement:
+                cursor = self._con.run(escape_percent(statement), params)
+            else:
+                cursor = self._con.run(statement)
         if cursor is None:
             raise BackendError(f"no statement to run in {sql!r}")
         return cursor
