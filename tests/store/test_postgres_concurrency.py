@@ -83,6 +83,41 @@ def test_concurrent_writers_and_processors_skip_nothing() -> None:
             )
             assert pipeline.status().pending_events == 0
             assert pipeline.verify().drift == 0
+            # One pass at a time: each run took up exactly where the one before left off.
+            ranges = pipeline.backend.fetchall(
+                "SELECT from_ingest_seq, to_ingest_seq FROM processing_runs"
+                " WHERE process_type = 'incremental' AND to_ingest_seq > from_ingest_seq"
+                " ORDER BY from_ingest_seq"
+            )
+            assert [start for start, _ in ranges] == [0] + [end for _, end in ranges[:-1]]
+            assert ranges[-1][1] == total
+
+
+def test_a_long_transaction_in_one_thread_does_not_hold_up_reads_in_another() -> None:
+    """An API worker's point queries go on while its processor runs a long base."""
+    with fresh_database("postgres") as database, Pipeline(Settings(database=database)) as shared:
+        shared.ingest_records(batch(0, 0), "writer")
+        shared.incremental()
+        in_transaction, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with shared.backend.transaction():
+                shared.backend.lock("shipline.timeline")
+                in_transaction.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert in_transaction.wait(10)
+            answers: list[int] = []
+            reader = threading.Thread(target=lambda: answers.append(len(shared.timeline("W0-S0"))))
+            reader.start()
+            reader.join(10)
+            assert answers == [3], "the read waited for the other thread's transaction"
+        finally:
+            release.set()
+            holder.join()
 
 
 def test_shiplines_in_two_schemas_of_one_database_do_not_wait_on_each_other() -> None:

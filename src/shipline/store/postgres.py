@@ -117,17 +117,45 @@ class PsycopgConnection:
 
 
 class PostgresBackend(Backend):
-    """One PostgreSQL connection; calls on it are serialised by a lock."""
+    """PostgreSQL, with a connection per thread.
+
+    An API worker serves point queries while its processor holds a long
+    transaction (a base run, say): on one shared connection every read would
+    queue behind it. Each thread's calls run on its own connection instead, and a
+    transaction belongs to the thread that opened it, so the registered (temporary)
+    tables a stage stages are seen by that thread's statements only.
+    """
 
     DIALECT = "postgres"
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._con = self._connect(url)
-        with self._con.translate_errors():
-            self._con.run("SET TIME ZONE 'UTC'")
-        self._lock = threading.RLock()
-        self._depth = 0
+        self._local = threading.local()
+        self._opened: dict[int, tuple[threading.Thread, Connection]] = {}
+        self._opened_lock = threading.Lock()
+        self._con  # noqa: B018 - connect now, so a bad URL fails at once
+
+    @property
+    def _con(self) -> Connection:
+        """This thread's connection, opened on first use."""
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect(self.url)
+            with connection.translate_errors():
+                connection.run("SET TIME ZONE 'UTC'")
+            self._local.connection = connection
+            self._local.depth = 0
+            self._keep(connection)
+        return connection
+
+    def _keep(self, connection: Connection) -> None:
+        """Remember a thread's connection for ``close``; close those of ended threads."""
+        with self._opened_lock:
+            for ident, (thread, stale) in list(self._opened.items()):
+                if not thread.is_alive():
+                    del self._opened[ident]
+                    stale.close()
+            self._opened[threading.get_ident()] = (threading.current_thread(), connection)
 
     def _connect(self, url: str) -> Connection:
         return PsycopgConnection(url)
@@ -144,19 +172,19 @@ class PostgresBackend(Backend):
         return cursor
 
     def execute(self, sql: str, params: Params = None) -> None:
-        with self._lock, self._con.translate_errors():
+        with self._con.translate_errors():
             self._run(sql, params)
 
     def execute_count(self, sql: str, params: Params = None) -> int:
-        with self._lock, self._con.translate_errors():
+        with self._con.translate_errors():
             return max(self._run(sql, params).rowcount, 0)
 
     def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
-        with self._lock, self._con.translate_errors():
+        with self._con.translate_errors():
             return [tuple(row) for row in self._run(sql, params).fetchall()]
 
     def fetch_dicts(self, sql: str, params: Params = None) -> list[dict[str, Any]]:
-        with self._lock, self._con.translate_errors():
+        with self._con.translate_errors():
             cursor = self._run(sql, params)
             names = [column[0] for column in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -172,7 +200,7 @@ class PostgresBackend(Backend):
         pacsv.write_csv(
             table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
         )
-        with self._lock, self._con.translate_errors():
+        with self._con.translate_errors():
             self._con.copy_in(f'COPY "{name}" FROM STDIN WITH (FORMAT csv)', buffer.getvalue())
 
     def _create_stage(self, name: str, schema: pa.Schema) -> None:
@@ -210,25 +238,30 @@ class PostgresBackend(Backend):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One transaction; a block inside another joins it (Redshift has no savepoints)."""
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield
-                finally:
-                    self._depth -= 1
-                return
-            self._depth = 1
+        """This thread's transaction; a block inside another joins it (Redshift has no
+        savepoints)."""
+        connection = self._con
+        if self._local.depth:
+            self._local.depth += 1
             try:
-                with self._con.translate_errors(), self._con.transaction():
-                    yield
+                yield
             finally:
-                self._depth = 0
+                self._local.depth -= 1
+            return
+        self._local.depth = 1
+        try:
+            with connection.translate_errors(), connection.transaction():
+                yield
+        finally:
+            self._local.depth = 0
 
     def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        """Close every thread's connection."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, {}
+        for _thread, connection in opened.values():
+            connection.close()
+        self._local = threading.local()
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 
-from shipline.errors import ConfigError
+from shipline.errors import BackendError, ConfigError
 from shipline.store.postgres import Connection, PostgresBackend, PsycopgConnection, quote_identifier
 
 INSERT_ROWS = 1_000
@@ -43,8 +43,8 @@ def copy_statement(
     must have the file's columns in the file's order. A JSON array is not a format
     Redshift's COPY reads; those files are staged by INSERT instead.
     """
-    role = "default" if iam_role == "default" else "'" + iam_role.replace("'", "''") + "'"
-    source = "'" + uri.replace("'", "''") + "'"
+    role = "default" if iam_role == "default" else _literal(iam_role)
+    source = _literal(uri)
     options = {
         "parquet": "FORMAT AS PARQUET",
         "csv": "FORMAT AS CSV IGNOREHEADER 1 TIMEFORMAT 'auto' DATEFORMAT 'auto'",
@@ -55,6 +55,12 @@ def copy_statement(
     if gzipped and file_format != "parquet":
         options += " GZIP"
     return f"COPY {quote_identifier(table)} FROM {source} IAM_ROLE {role} {options}"
+
+
+def _literal(value: str) -> str:
+    """A string literal as Redshift's QUOTE_LITERAL spells it: quotes and backslashes
+    doubled (COPY takes no parameters, and Redshift reads a backslash as an escape)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 class RedshiftBackend(PostgresBackend):
@@ -90,10 +96,11 @@ class RedshiftBackend(PostgresBackend):
 
     def lock(self, name: str) -> None:
         table = self.LOCK_TABLES.get(name)
-        if table is not None:
-            # Sent as is: LOCK is Redshift's (and PostgreSQL's), not DuckDB's, SQL.
-            with self._lock, self._con.translate_errors():
-                self._con.run(f"LOCK {table}")
+        if table is None:
+            raise BackendError(f"no Redshift table stands for the lock {name!r}: add one")
+        # Sent as is: LOCK is Redshift's (and PostgreSQL's), not DuckDB's, SQL.
+        with self._con.translate_errors():
+            self._con.run(f"LOCK {quote_identifier(table)}")
 
     def copy_from_s3(
         self, name: str, schema: pa.Schema, uri: str, file_format: str, gzipped: bool, iam_role: str
@@ -108,7 +115,7 @@ class RedshiftBackend(PostgresBackend):
             return False
         self._create_stage(name, schema)
         # Sent as is: COPY ... FROM 's3://' is Redshift's own statement.
-        with self._lock, self._con.translate_errors():
+        with self._con.translate_errors():
             self._con.run(statement)
         return True
 
