@@ -7,6 +7,7 @@ the timeline by one query, so it is exact whenever the timeline is.
 
 from __future__ import annotations
 
+import hashlib
 from string import Template
 
 from shipline.store import Backend
@@ -112,13 +113,50 @@ GROUP BY shipment_id, location_id
 """
 
 
+SUMMARY_VIEW = "CREATE OR REPLACE VIEW shipment_summary AS " + summary_rows(
+    "shipment_timeline_realtime"
+)
+
+VIEWS = (
+    ("shipment_timeline_realtime", REALTIME_VIEW),
+    ("shipment_summary", SUMMARY_VIEW),
+    ("shipment_location_dwell", DWELL_VIEW),
+)
+"""shipline's views, each after the views it reads."""
+
+
 def ensure_views(backend: Backend) -> None:
-    """Create or refresh the views; cheap, so it runs whenever the store opens."""
+    """Create the views, or re-create those whose SQL changed; runs whenever the store opens.
+
+    Re-creating every time would take an exclusive lock on each open and, on the
+    server engines (whose replacement is a DROP ... CASCADE), drop whatever a user
+    built on top of the views. A digest of each definition says when it is needed.
+    """
+    wanted = {name: _digest(sql) for name, sql in VIEWS}
+    if _stored_digests(backend) == wanted:
+        return
     with backend.transaction():
         backend.lock("shipline.migrate")
-        backend.execute(REALTIME_VIEW)
-        backend.execute(
-            "CREATE OR REPLACE VIEW shipment_summary AS "
-            + summary_rows("shipment_timeline_realtime")
-        )
-        backend.execute(DWELL_VIEW)
+        stored = _stored_digests(backend)
+        # A view is re-created when it, or a view it reads, changed.
+        changed = False
+        for name, sql in VIEWS:
+            changed = changed or stored.get(name) != wanted[name]
+            if changed:
+                backend.execute(sql)
+                backend.execute("DELETE FROM view_definitions WHERE view_name = ?", [name])
+                backend.execute(
+                    "INSERT INTO view_definitions (view_name, digest) VALUES (?, ?)",
+                    [name, wanted[name]],
+                )
+
+
+def _stored_digests(backend: Backend) -> dict[str, str]:
+    """The digest of each view in the database (a view dropped by hand has none)."""
+    rows = backend.fetchall("SELECT view_name, digest FROM view_definitions")
+    present = set(backend.tables())
+    return {str(name): str(digest) for name, digest in rows if name in present}
+
+
+def _digest(sql: str) -> str:
+    return hashlib.sha256(sql.encode()).hexdigest()
