@@ -152,7 +152,7 @@ def _check(
     count = int(backend.scalar(f"SELECT count(*) FROM ({query}) AS found", params))
     found = (
         backend.fetch_dicts(
-            f"SELECT * FROM ({query}) AS found ORDER BY {order} LIMIT {int(examples)}", params
+            f"SELECT * FROM ({query}) AS found ORDER BY {order} LIMIT ?", [*params, examples]
         )
         if count
         else []
@@ -171,8 +171,8 @@ def _conflicts(backend: Backend, examples: int) -> QualityCheck:
     found = (
         backend.fetch_dicts(
             "SELECT dead_letter_id, received_at, source, state, reason FROM dead_letters"
-            f" WHERE reason LIKE ? ORDER BY dead_letter_id DESC LIMIT {int(examples)}",
-            [CONFLICT_REASON],
+            " WHERE reason LIKE ? ORDER BY dead_letter_id DESC LIMIT ?",
+            [CONFLICT_REASON, examples],
         )
         if conflicts
         else []
