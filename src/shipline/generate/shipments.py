@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from sqlglot import exp
 
 from shipline.events.vocabulary import DEFAULT_STATUS
 from shipline.generate import _lifecycle as lc
@@ -369,12 +370,16 @@ def _iso_timestamps(events: pa.Table) -> pa.Table:
 def _write_ndjson(events: pa.Table, path: Path) -> None:
     with duckdb.connect() as con:
         con.register("part", _iso_timestamps(events))
-        columns = ", ".join(f'"{n}"' for n in EVENT_SCHEMA.names if n != "event_data")
-        target = str(path).replace("'", "''")
+        columns = ", ".join(
+            exp.to_identifier(name, quoted=True).sql("duckdb")
+            for name in EVENT_SCHEMA.names
+            if name != "event_data"
+        )
+        target = exp.Literal.string(str(path)).sql("duckdb")
         # event_data is written as a nested JSON object, as a feed would send it.
         con.execute(
             f"COPY (SELECT {columns}, json(event_data) AS event_data FROM part) "
-            f"TO '{target}' (FORMAT JSON)"
+            f"TO {target} (FORMAT JSON)"
         )
 
 
