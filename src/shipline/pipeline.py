@@ -139,6 +139,11 @@ class Pipeline:
         with self._run_lock:
             return verify(self.backend, lookback_days=self.settings.lookback_days)
 
+    def leads(self) -> bool:
+        """Whether this process runs the duties that run once among several workers
+        (the nightly base, the monitor); the first to ask leads until it stops."""
+        return self.backend.hold_lease("shipline.leader")
+
     def tables(self) -> list[str]:
         """The tables and views in shipline's schema."""
         return self.backend.tables()
@@ -313,6 +318,12 @@ class Pipeline:
         rules = load_rules(resolve_rules_path(self.settings.alerts_file, rules_path))
         notifier = build_notifier(self.settings) if notify else None
         return evaluate_rules(self.backend, rules, self.metrics(now), notifier, now)
+
+    def alert_rules(self, rules_path: Path | None = None) -> list[Any]:
+        """The alert rules in force (``Rule`` each), parsed and checked."""
+        from shipline.monitor import load_rules, resolve_rules_path
+
+        return load_rules(resolve_rules_path(self.settings.alerts_file, rules_path))
 
     def alert_states(self) -> list[dict[str, Any]]:
         """The persisted firing/ok state of every rule evaluated so far."""

@@ -16,8 +16,9 @@ from tests.api.conftest import wait_for
 class FakePipeline:
     """Records runs; fails the first ``failures`` incremental runs."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, leading: bool = True) -> None:
         self.failures = failures
+        self.leading = leading
         self.incremental_runs = 0
         self.base_dates: list[date] = []
         self.lock = threading.Lock()
@@ -29,6 +30,9 @@ class FakePipeline:
                 raise TransientBackendError("busy; retry")
             self.incremental_runs += 1
         return RunResult("incremental", 1, 1, 1, 1, 0, 1, 1.0)
+
+    def leads(self) -> bool:
+        return self.leading
 
     def base(self, as_of: date | None = None) -> RunResult:
         assert as_of is not None
@@ -114,3 +118,18 @@ def test_the_base_runs_at_midnight_utc() -> None:
     assert next_midnight_utc(datetime(2026, 11, 24, 0, 0, tzinfo=UTC)) == datetime(
         2026, 11, 25, tzinfo=UTC
     )
+
+
+def test_a_worker_that_does_not_lead_leaves_the_base_to_the_one_that_does() -> None:
+    now = [datetime(2026, 11, 23, 23, 59, 59, 990_000, tzinfo=UTC)]
+    fake = FakePipeline(leading=False)
+    worker = processor(fake, clock=lambda: now[0])
+    worker.start()
+    try:
+        now[0] = datetime(2026, 11, 24, 0, 0, 0, 5, tzinfo=UTC)
+        worker.notify(1)
+        wait_for(lambda: worker.stats.bases_left_to_leader == 1, timeout=5)
+        wait_for(lambda: fake.incremental_runs >= 1, timeout=5)  # its own work goes on
+    finally:
+        worker.stop()
+    assert fake.base_dates == []

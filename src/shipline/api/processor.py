@@ -35,6 +35,7 @@ class ProcessorStats:
     runs: int = 0
     failures: int = 0
     base_runs: int = 0
+    bases_left_to_leader: int = 0
     last_error: str | None = None
     last_run_at: float | None = None
 
@@ -160,6 +161,10 @@ class Processor:
         as_of = self._next_base.date()
         self._next_base = next_midnight_utc(self.clock())
         try:
+            if not self.pipeline.leads():
+                log.info("base run for %s left to the leading worker", as_of)
+                self.stats.bases_left_to_leader += 1
+                return
             result = self.pipeline.base(as_of=as_of)
         except Exception as error:
             log.exception("base run for %s failed", as_of)

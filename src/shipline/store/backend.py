@@ -52,6 +52,16 @@ class Backend(ABC):
         """
         return
 
+    def hold_lease(self, name: str) -> bool:
+        """Whether this backend holds the lease ``name``, taking it if it is free.
+
+        A lease picks one process among several for a duty that must run once (the
+        nightly base, the monitor). It is kept until the backend closes or its
+        process dies, and then passes to the next that asks. The embedded engine has
+        one process, which always holds it.
+        """
+        return True
+
     def refresh_statistics(self, tables: Sequence[str]) -> None:
         """Tell the planner about tables that just changed in bulk.
 

@@ -133,6 +133,7 @@ class PostgresBackend(Backend):
         self._local = threading.local()
         self._opened: dict[int, tuple[threading.Thread, Connection]] = {}
         self._opened_lock = threading.Lock()
+        self._leases: dict[str, Connection] = {}
         self._con  # noqa: B018 - connect now, so a bad URL fails at once
 
     @property
@@ -236,6 +237,24 @@ class PostgresBackend(Backend):
             "SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext(?))", [name]
         )
 
+    def hold_lease(self, name: str) -> bool:
+        # A session-level advisory lock on a connection of its own: it lasts as long
+        # as that connection, so a process that dies hands the lease on.
+        with self._opened_lock:
+            if name in self._leases:
+                return True
+            connection = self._connect(self.url)
+            with connection.translate_errors():
+                taken = connection.run(
+                    "SELECT pg_try_advisory_lock(hashtext(current_schema()), hashtext(%s))",
+                    [name],
+                ).fetchall()[0][0]
+            if not taken:
+                connection.close()
+                return False
+            self._leases[name] = connection
+            return True
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """This thread's transaction; a block inside another joins it (Redshift has no
@@ -259,7 +278,8 @@ class PostgresBackend(Backend):
         """Close every thread's connection."""
         with self._opened_lock:
             opened, self._opened = self._opened, {}
-        for _thread, connection in opened.values():
+            leases, self._leases = self._leases, {}
+        for connection in [*(con for _thread, con in opened.values()), *leases.values()]:
             connection.close()
         self._local = threading.local()
 

@@ -102,6 +102,14 @@ class RedshiftBackend(PostgresBackend):
         with self._con.translate_errors():
             self._con.run(f"LOCK {quote_identifier(table)}")
 
+    def hold_lease(self, name: str) -> bool:
+        """Always held: Redshift has no advisory locks to elect one process with.
+
+        On Redshift the scheduled duties run once by deployment (the AWS stack's
+        schedules), not by several ``serve`` workers; docs/backends.md says so.
+        """
+        return True
+
     def copy_from_s3(
         self, name: str, schema: pa.Schema, uri: str, file_format: str, gzipped: bool, iam_role: str
     ) -> bool:

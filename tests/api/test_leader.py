@@ -1,0 +1,47 @@
+"""Duties that run once among several workers: the nightly base and the monitor.
+
+The first worker to ask leads (a session-level advisory lock on PostgreSQL) until
+it stops; then the next one that asks takes over.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shipline.api.monitoring import MonitorLoop
+from shipline.pipeline import Pipeline
+from shipline.settings import Settings
+from tests.engines import fresh_database
+
+
+def test_the_embedded_engine_has_one_process_which_always_leads(pipeline: Pipeline) -> None:
+    assert pipeline.leads() and pipeline.leads()
+
+
+@pytest.mark.postgres
+def test_one_of_two_workers_leads_and_the_lead_passes_on_when_it_stops() -> None:
+    with fresh_database("postgres") as database:
+        first = Pipeline(Settings(database=database))
+        with Pipeline(Settings(database=database)) as second:
+            assert first.leads()
+            assert not second.leads()
+            assert first.leads(), "a leader keeps its lead"
+            first.close()
+            assert second.leads()
+
+
+@pytest.mark.postgres
+def test_only_the_leading_worker_records_metrics_and_evaluates_alerts() -> None:
+    with fresh_database("postgres") as database:
+        settings = Settings(database=database, monitor_interval_seconds=3600)
+        with Pipeline(settings) as leader, Pipeline(settings) as other:
+            assert leader.leads()
+            loops = [MonitorLoop(leader, 3600), MonitorLoop(other, 3600)]
+            for loop in loops:
+                loop.start()  # each ticks once at start
+            for loop in loops:
+                loop.stop()
+            snapshots = leader.backend.scalar(
+                "SELECT count(DISTINCT recorded_at) FROM monitor_metrics"
+            )
+            assert snapshots == 1
