@@ -31,7 +31,6 @@ from shipline.notify.base import (
     upload_message,
 )
 from shipline.store import Backend
-from shipline.store.redshift import RedshiftBackend
 
 log = logging.getLogger(__name__)
 
@@ -207,10 +206,11 @@ class Loader:
         )
 
     def _stage(self, file: LandingFile, kind: FileKind) -> Callable[[str, pa.Table], None] | None:
-        """On Redshift, with a role to read S3, stage an S3 file by COPY; else the default."""
+        """With a role to read S3, stage an S3 file by the engine's COPY (Redshift's);
+        None for the default staging, by the rows this process read."""
         backend = self.backend
         role = self.redshift_iam_role
-        if not (isinstance(backend, RedshiftBackend) and role and file.key.startswith("s3://")):
+        if not (role and file.key.startswith("s3://")):
             return None
 
         def copy(name: str, data: pa.Table) -> None:

@@ -107,7 +107,7 @@ def file_columns(backend: Backend, schema: pa.Schema) -> list[tuple[str, str]]:
     """
     found = []
     for field, kind in zip(schema, arrow_column_types(schema), strict=True):
-        if backend.DIALECT != "duckdb":
+        if not backend.NESTED_TYPES:
             if is_nested(kind):
                 raise LoadError(
                     f"column {field.name!r} holds {kind} values, which {backend.DIALECT}"
@@ -131,7 +131,7 @@ def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, int]:
 
 
 def _has_duplicate_keys(backend: Backend, data: pa.Table, keys: Sequence[str]) -> bool:
-    if data.num_rows < SMALL_FILE_ROWS or backend.DIALECT != "duckdb":
+    if data.num_rows < SMALL_FILE_ROWS or not backend.SCANS_ARROW:
         return bool(
             data.select(list(keys)).group_by(list(keys)).aggregate([]).num_rows != data.num_rows
         )

@@ -38,6 +38,14 @@ class Backend(ABC):
     ALTERS_COLUMN_TYPES: ClassVar[bool] = True
     """Whether ``ALTER COLUMN ... SET DATA TYPE`` can widen a column in place."""
 
+    NESTED_TYPES: ClassVar[bool] = False
+    """Whether a column can hold lists and structs (DuckDB's); elsewhere the loader
+    refuses them and widens DuckDB-only types to portable ones."""
+
+    SCANS_ARROW: ClassVar[bool] = False
+    """Whether ``register`` lets SQL scan an Arrow table in place (DuckDB), so a
+    query over a staged file costs no copy; elsewhere a staged file is a table."""
+
     def render(self, sql: str) -> tuple[str, ...]:
         """Render DuckDB-dialect SQL for this engine, as one or more statements."""
         if self.DIALECT == "duckdb":
@@ -61,6 +69,16 @@ class Backend(ABC):
         one process, which always holds it.
         """
         return True
+
+    def copy_from_s3(
+        self, name: str, schema: pa.Schema, uri: str, file_format: str, gzipped: bool, iam_role: str
+    ) -> bool:
+        """Stage an S3 object as relation ``name`` by the engine's own bulk read.
+
+        False when the engine (or the object's format) has no such path, and the
+        caller stages the rows it read itself. Only Redshift has one (COPY).
+        """
+        return False
 
     def refresh_statistics(self, tables: Sequence[str]) -> None:
         """Tell the planner about tables that just changed in bulk.

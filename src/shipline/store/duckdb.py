@@ -20,6 +20,8 @@ class DuckDBBackend(Backend):
 
     DIALECT = "duckdb"
     ROW_LOCATOR = "rowid"
+    NESTED_TYPES = True
+    SCANS_ARROW = True
 
     def __init__(self, path: str) -> None:
         self.path = path
