@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     aliases: Aliases = Field(default_factory=Aliases)
     api_max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """The largest request body ``shipline serve`` accepts (413 above it)."""
+    api_threads: int = Field(default=16, ge=1)
+    """Threads an API process runs blocking work on (anyio's pool, 40 by default). On
+    PostgreSQL each holds a connection of its own, so an API process opens at most
+    this many plus four (ingest, processor, monitor, leader lease)."""
     api_keyring: str | None = None
     """The file holding the secret that wraps API keys for SigV4 (default: beside the DB)."""
     # Loader (seed 004) ---

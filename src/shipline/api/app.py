@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated, Any
 
+import anyio.to_thread
 import pyarrow as pa
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -208,6 +209,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Bound the threads (and so, on PostgreSQL, the connections) requests use.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         batcher.start()
         if processing:
             pending = await run_in_threadpool(lambda: pipeline.status().pending_events)
