@@ -120,8 +120,12 @@ def search_shipments(
     where = ["1 = 1"]
     params: list[Any] = []
     if query:
-        where.append("starts_with(lower(s.shipment_id), lower(?))")
-        params.append(query)
+        # A prefix compared as text, not a LIKE pattern: a % or _ typed in the search
+        # stays itself (Redshift's starts_with is rendered as LIKE ... || '%'). Ids are
+        # ASCII by contract, so Python's lower() is the engines' lower().
+        prefix = query.lower()
+        where.append("left(lower(s.shipment_id), ?) = ?")
+        params.extend([len(prefix), prefix])
     if status:
         where.append("s.current_status = ?")
         params.append(status)
