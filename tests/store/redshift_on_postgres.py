@@ -100,6 +100,19 @@ def redshift_on_postgres(
     return RedshiftOnPostgres(redshift_connector_url(database, proxy), schema_of(database))
 
 
+def event(
+    shipment: str, at: str, kind: str, location: str | None = None, **extra: str
+) -> dict[str, str | None]:
+    """An event record as a source sends it."""
+    return {
+        "shipment_id": shipment,
+        "event_timestamp": at,
+        "event_type": kind,
+        "location_id": location,
+        **extra,
+    }
+
+
 @dataclass(frozen=True)
 class Construct:
     """Something PostgreSQL accepts and Redshift does not, and why it must not be sent."""
