@@ -20,6 +20,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shipline.aws.config import AwsSettings
+from shipline.aws.errors import aws_error, error_code
 from shipline.errors import ConfigError, TransientBackendError
 
 if TYPE_CHECKING:
@@ -32,11 +33,6 @@ ENGINES = {
 }
 """A secret's ``engine`` -> the URL scheme ``open_backend`` takes, and the engine's port."""
 DEFAULT_ENGINE = "redshift"
-
-TRANSIENT_CODES = frozenset(
-    {"ThrottlingException", "InternalServiceError", "RequestTimeout", "ServiceUnavailable"}
-)
-"""Secrets Manager error codes worth a retry; any other refusal is a setting to fix."""
 
 
 def warehouse_url(aws: AwsSettings) -> str:
@@ -67,9 +63,10 @@ def read_secret(client: SecretsManagerClient, secret_arn: str) -> dict[str, Any]
     try:
         response = client.get_secret_value(SecretId=secret_arn)
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
+        code = error_code(error)
         reason = f"{code}: {error.response.get('Error', {}).get('Message', error)}"
-        if code in TRANSIENT_CODES:
+        # Any refusal that is not transient is a setting to fix, whatever its code.
+        if aws_error(error, "read the warehouse secret").transient:
             raise TransientBackendError(
                 f"cannot read the warehouse secret {secret_arn} now ({reason}); retry later"
             ) from error
