@@ -18,8 +18,10 @@ import pyarrow.parquet as pq
 
 from shipline.errors import NotFoundError, ValidationError
 from shipline.events.shapes import parse_json_body, read_events_file, records_to_raw
+from shipline.events.validate import ValidatedBatch, validate
 from shipline.ingest import dead_letters
 from shipline.ingest.service import IngestResult, ingest_raw
+from shipline.notify.base import Notifier
 from shipline.settings import Settings, load_settings
 from shipline.store import Backend, open_backend
 from shipline.timeline.base import run_base
@@ -78,6 +80,19 @@ class Pipeline:
     def ingest_body(self, body: bytes | str, source: str) -> IngestResult:
         """Ingest a JSON object, a JSON array or NDJSON."""
         return self.ingest_records(parse_json_body(body), source)
+
+    @staticmethod
+    def validate_records(
+        records: Sequence[Any], settings: Settings | None = None
+    ) -> ValidatedBatch:
+        """Check parsed records against the event contract and the settings' aliases.
+
+        What ``ingest_records`` does before it stores, without a database: for a caller
+        that stores events elsewhere (the AWS ingest Lambda writes them to DynamoDB and
+        opens no warehouse). ``ConfigError`` if an alias maps to no known value.
+        """
+        aliases = (settings or load_settings()).aliases
+        return validate(records_to_raw(records), aliases.event_type, aliases.status)
 
     def ingest_files(
         self, paths: Sequence[Path], on_file: Callable[[Path, IngestResult], None] | None = None
@@ -238,6 +253,28 @@ class Pipeline:
                     on_file(outcome)
         return outcomes
 
+    def load_object(self, url: str, notifier: Notifier | None = None) -> dict[str, Any]:
+        """Load exactly the object ``s3://bucket/key`` names, as an S3 notification does.
+
+        ``load_files`` takes an ``s3://`` address as a prefix, so it would load every
+        object whose key starts with this one too; a notification names one object,
+        and every other object has its own. A key that is not a landing file, or an
+        object that is gone, is skipped with the reason. ``notifier`` gets the load's
+        messages besides the settings' notifiers and, like them, cannot fail the load.
+        """
+        from shipline.loader.run import s3_object
+        from shipline.loader.service import FileOutcome
+        from shipline.notify.base import FanOut
+
+        source, found = s3_object(self.settings, url)
+        if isinstance(found, FileOutcome):
+            return found.as_dict()
+        loader = self._loader()
+        if notifier is not None:
+            loader.notifier = FanOut([loader.notifier, notifier])
+        outcome: dict[str, Any] = loader.load(source, found).as_dict()
+        return outcome
+
     def watch_files(
         self,
         location: str,
@@ -338,10 +375,19 @@ class Pipeline:
         return render_prometheus(self.metrics(), self.alert_states())
 
     def monitor_tick(
-        self, rules_path: Path | None = None, now: datetime | None = None
+        self,
+        rules_path: Path | None = None,
+        now: datetime | None = None,
+        *,
+        notifier: Notifier | None = None,
     ) -> list[Any]:
         """What a scheduler runs every ``monitor_interval_seconds``: collect the metrics
         once, record them (pruning past retention), evaluate the rules and notify changes.
+
+        ``notifier`` replaces the settings' notifiers. Unlike them it may raise: a rule
+        whose notification failed then keeps its previous state, so the next tick
+        notifies it again, and the error propagates (the AWS alerts Lambda fails and
+        its schedule runs it again).
         """
         from shipline.monitor import evaluate_rules, load_rules, record_metrics, resolve_rules_path
         from shipline.notify.config import build_notifier
@@ -350,7 +396,8 @@ class Pipeline:
         now = now or datetime.now(UTC)
         values = self.metrics(now)
         record_metrics(self.backend, values, now, self.settings.monitor_retention_days)
-        return evaluate_rules(self.backend, rules, values, build_notifier(self.settings), now)
+        chosen = notifier if notifier is not None else build_notifier(self.settings)
+        return evaluate_rules(self.backend, rules, values, chosen, now)
 
     def latest_metrics(self) -> dict[str, float]:
         """The newest recorded metrics snapshot (empty before the first tick); cheap."""

@@ -40,6 +40,7 @@ Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats
 
 class _Options:
     database: str | None = None
+    database_from_env: bool = False
 
 
 _options = _Options()
@@ -47,17 +48,23 @@ _options = _Options()
 
 @app.callback()
 def _global(
+    ctx: typer.Context,
     database: Annotated[
         str | None,
         typer.Option(
             "--database",
             "-d",
-            help="A DuckDB file (default ./shipline.duckdb) or a postgresql:// URL;"
-            " also SHIPLINE_DATABASE.",
+            envvar="SHIPLINE_DATABASE",
+            help="A DuckDB file (default ./shipline.duckdb) or a postgresql:// URL.",
         ),
     ] = None,
 ) -> None:
+    # typer reads SHIPLINE_DATABASE here (as Settings would) so that `demo` can tell
+    # a database the user named from the default it picks for itself. The source is
+    # compared by name: typer's enum is its own copy of click's.
     _options.database = database
+    source = ctx.get_parameter_source("database")
+    _options.database_from_env = source is not None and source.name == "ENVIRONMENT"
 
 
 def _pipeline() -> Pipeline:
@@ -349,14 +356,26 @@ def dlq_purge(ids: Annotated[list[int], typer.Argument(help="Dead letter ids.")]
 
 @app.command()
 def demo(
-    events: Annotated[int, typer.Option(help="Size of the sample data set.")] = 200_000,
-    batches: Annotated[int, typer.Option(help="Incremental batches to stream.")] = 5,
-    workdir: Annotated[Path, typer.Option(help="Where the demo writes.")] = Path("demo-data"),
+    events: Annotated[int, typer.Option(min=1, help="Size of the sample data set.")] = 200_000,
+    batches: Annotated[int, typer.Option(min=1, help="Incremental batches to stream.")] = 5,
+    workdir: Annotated[
+        Path, typer.Option(help="Where the demo writes its data (and, by default, its database).")
+    ] = Path("demo-data"),
 ) -> None:
-    """Generate data, run the base, stream incremental batches with late events, verify."""
+    """Generate data, run the base, stream incremental batches with late events, verify.
+
+    It runs on --database (or SHIPLINE_DATABASE) when given, which must hold no
+    shipline data yet; otherwise on WORKDIR/demo.duckdb, replaced on every run.
+    """
     from shipline.cli.demo import run_demo
 
-    run_demo(events=events, batches=batches, workdir=workdir)
+    run_demo(
+        events=events,
+        batches=batches,
+        workdir=workdir,
+        database=_options.database,
+        database_from_env=_options.database_from_env,
+    )
 
 
 def main() -> None:

@@ -6,8 +6,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shipline.errors import LoadError
-from shipline.loader.sources import LandingFile, LocalSource, S3Source, Source, landing_root
+from shipline.loader.service import FileOutcome
+from shipline.loader.sources import (
+    _IN_PROGRESS,
+    LandingFile,
+    LocalSource,
+    S3Source,
+    Source,
+    landing_root,
+)
 from shipline.settings import Settings
+
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 def s3_source(settings: Settings, url: str) -> S3Source:
@@ -17,6 +27,38 @@ def s3_source(settings: Settings, url: str) -> S3Source:
     bucket, prefix = S3Source.parse_url(url)
     client = boto3.client("s3", endpoint_url=settings.loader_s3_endpoint_url)
     return S3Source(client, bucket, prefix, settings.loader_s3_quarantine_prefix)
+
+
+def s3_object(settings: Settings, url: str) -> tuple[S3Source, LandingFile | FileOutcome]:
+    """Exactly the object ``s3://bucket/key`` names, not every key it prefixes.
+
+    Returns the landing file (size and ETag from S3 now), or the outcome that says
+    why there is nothing to load: the key is not a landing file (under the quarantine
+    prefix, a folder marker, an in-progress upload: the rules of ``list_files``), or
+    the object is gone (quarantined or deleted since it was announced). If S3 cannot
+    be asked, the outcome is a failure to retry, as when a file cannot be read.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    source = s3_source(settings, url)
+    key = source.prefix
+    if key.endswith("/") or key.startswith(source.quarantine_prefix) or key.endswith(_IN_PROGRESS):
+        reason = "not a landing file (quarantine, folder marker or in-progress upload)"
+        return source, FileOutcome(url, "skipped", error=reason)
+    try:
+        head = source.client.head_object(Bucket=source.bucket, Key=key)
+    except ClientError as error:
+        if str(error.response.get("Error", {}).get("Code", "")) in _MISSING_CODES:
+            reason = "no such object now (moved or deleted since it was announced)"
+            return source, FileOutcome(url, "skipped", error=reason)
+        return source, FileOutcome(url, "failed", error=f"cannot be read: {error}; retry later")
+    except BotoCoreError as error:
+        return source, FileOutcome(url, "failed", error=f"cannot be read: {error}; retry later")
+    etag = str(head.get("ETag", "")).strip('"')
+    size = int(head.get("ContentLength", 0))
+    return source, LandingFile(
+        key=f"s3://{source.bucket}/{key}", relative=key, size=size, stamp=etag
+    )
 
 
 def local_source(settings: Settings, root: Path) -> LocalSource:

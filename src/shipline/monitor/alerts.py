@@ -44,7 +44,14 @@ def evaluate_rules(
     notifier: Notifier | None = None,
     now: datetime | None = None,
 ) -> list[AlertOutcome]:
-    """Evaluate every rule on ``metrics``, persist the states, notify the transitions."""
+    """Evaluate every rule on ``metrics``, notify the transitions, persist the states.
+
+    A notifier that raises (``FanOut``, which the settings' notifiers are, never does;
+    the AWS alerts Lambda's SNS notifier does) stops the notifying: the rule it failed
+    on and those not yet notified keep their previous state, so the next evaluation
+    notifies them again, and the error propagates. A notification is sent at least
+    once, never lost; if saving fails after a send, the next evaluation sends it again.
+    """
     now = now or datetime.now(UTC)
     previous = {
         str(row[0]): (str(row[1]), row[2])
@@ -69,8 +76,22 @@ def evaluate_rules(
                 since,
             )
         )
+    unsent: set[str] = set()
+    failure: Exception | None = None
+    for outcome in outcomes:
+        if notifier is None or not outcome.changed:
+            continue
+        if failure is None:
+            try:
+                notifier.send(alert_message(outcome))
+                continue
+            except Exception as error:  # re-raised once the other states are saved
+                failure = error
+        unsent.add(outcome.rule)
     with backend.transaction():
         for outcome in outcomes:
+            if outcome.rule in unsent:
+                continue
             backend.execute("DELETE FROM alert_state WHERE rule_name = ?", [outcome.rule])
             backend.execute(
                 "INSERT INTO alert_state (rule_name, state, condition, severity, last_value,"
@@ -86,12 +107,8 @@ def evaluate_rules(
                     now if outcome.changed else None,
                 ],
             )
-    # State is committed before notifying: a notifier that fails must not make the
-    # next evaluation notify again (FanOut logs delivery failures).
-    if notifier is not None:
-        for outcome in outcomes:
-            if outcome.changed:
-                notifier.send(alert_message(outcome))
+    if failure is not None:
+        raise failure
     return outcomes
 
 
