@@ -1,7 +1,11 @@
 """moto's server on 127.0.0.1 and the stack's resources, for calling the handlers in-process.
 
-moto runs no Lambda: the tests receive from SQS, read the DynamoDB stream and
-build S3 notifications themselves, then call the handlers as Lambda would.
+moto runs no Lambda: the tests receive from SQS (EventBridge's deliveries, and the
+landing bucket's S3 notifications), read the DynamoDB stream, then call the
+handlers with what they received, as Lambda would.
+
+The ``warehouse`` fixture is the database the warehouse handlers write to, once per
+engine: DuckDB, and PostgreSQL standing in for Redshift (marked ``postgres``).
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from shipline.aws.container import pipelines
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from tests.engines import fresh_database
 
 TABLE = "shipmentevents-test"
 BUS = "shipmentevents-test"
@@ -36,12 +42,11 @@ class Aws:
     topic_arn: str
     topic_queue_url: str
     bucket: str
+    landing_queue_url: str
+    """Where the landing bucket's object-created notifications go."""
 
     def client(self, service: str) -> Any:
         return boto3.client(service)
-
-    def pipeline(self) -> Pipeline:
-        return Pipeline(Settings(database=str(self.database)))
 
 
 def free_port() -> int:
@@ -77,7 +82,25 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Aws]:
     try:
         yield _create(endpoint, database, monkeypatch)
     finally:
+        pipelines.clear()  # the handlers' cached pipelines: a new container per test
         server.stop()
+
+
+@pytest.fixture
+def warehouse(aws: Aws, engine: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh warehouse on ``engine``, named by ``SHIPLINE_DATABASE`` as the handlers see it."""
+    with fresh_database(engine) as database:
+        monkeypatch.setenv("SHIPLINE_DATABASE", database)
+        try:
+            yield database
+        finally:
+            # Before the schema is dropped: a cached connection would hold DROP SCHEMA up.
+            pipelines.clear()
+
+
+def open_warehouse(database: str) -> Pipeline:
+    """The test's own pipeline over the handlers' warehouse, to look at what they wrote."""
+    return Pipeline(Settings(database=database))
 
 
 def _create(endpoint: str, database: Path, monkeypatch: pytest.MonkeyPatch) -> Aws:
@@ -135,12 +158,34 @@ def _create(endpoint: str, database: Path, monkeypatch: pytest.MonkeyPatch) -> A
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=topic_queue_arn)
 
     bucket = "shipline-landing-test"
-    boto3.client("s3").create_bucket(Bucket=bucket)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    landing_queue_url = sqs.create_queue(QueueName="landing-notifications")["QueueUrl"]
+    landing_queue_arn = sqs.get_queue_attributes(
+        QueueUrl=landing_queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {"QueueArn": landing_queue_arn, "Events": ["s3:ObjectCreated:*"]}
+            ]
+        },
+    )
 
     monkeypatch.setenv("SHIPLINE_AWS_EVENTS_TABLE", TABLE)
     monkeypatch.setenv("SHIPLINE_AWS_REJECTS_QUEUE_URL", dlq_url)
     monkeypatch.setenv("SHIPLINE_AWS_TOPIC_ARN", topic_arn)
-    return Aws(endpoint, database, queue_url, dlq_url, topic_arn, topic_queue_url, bucket)
+    return Aws(
+        endpoint,
+        database,
+        queue_url,
+        dlq_url,
+        topic_arn,
+        topic_queue_url,
+        bucket,
+        landing_queue_url,
+    )
 
 
 def receive_all(queue_url: str, expected: int, attempts: int = 20) -> list[dict[str, Any]]:
@@ -185,3 +230,13 @@ def notifications(aws: Aws, expected: int) -> list[dict[str, Any]]:
     """The SNS messages published so far, read through the SQS subscription."""
     bodies = [json.loads(m["Body"]) for m in receive_all(aws.topic_queue_url, expected)]
     return [json.loads(body["Message"]) | {"Subject": body.get("Subject")} for body in bodies]
+
+
+def s3_notifications(aws: Aws, expected: int) -> list[dict[str, Any]]:
+    """The landing bucket's notifications so far, each the event S3 would give a Lambda.
+
+    S3 sends an ``s3:TestEvent`` (no ``Records``) when the configuration is set; it is
+    among them, first.
+    """
+    messages = receive_all(aws.landing_queue_url, expected)
+    return [json.loads(m["Body"]) for m in messages]

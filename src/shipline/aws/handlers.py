@@ -1,8 +1,7 @@
 """Lambda entry points: thin wrappers over the facade the CLI and the API call.
 
-Each handler parses the AWS event, calls ``shipline.pipeline.Pipeline`` (or the
-event contract's ``validate``), and maps the outcome back to what AWS expects.
-Nothing here re-implements the core.
+Each handler parses the AWS event, calls ``shipline.pipeline.Pipeline``, and maps
+the outcome back to what AWS expects. Nothing here re-implements the core.
 
 =====================  =====================  ======================================
 handler                trigger                shipline equivalent
@@ -12,20 +11,18 @@ handler                trigger                shipline equivalent
 ``loader_handler``     S3 object created      ``shipline load s3://bucket/key``
 ``base_handler``       Step Functions 00:00   ``shipline base``
 ``verify_handler``     Step Functions         ``shipline verify``
-``alerts_handler``     schedule, 5 minutes    ``shipline alerts check``
+``alerts_handler``     schedule, 5 minutes    ``shipline monitor`` (one tick)
 =====================  =====================  ======================================
 
-The DynamoDB table is keyed ``(shipment_id, event_key)`` where ``event_key`` is
-``<event_timestamp>#<event_id>``: ``event_id`` is shipline's idempotency key (given,
-or derived from shipment, time and type), so two events of one shipment at the same
-instant are two rows, and a redelivery of the same event is a duplicate.
+The ingest handler opens no warehouse: it validates with ``Pipeline.validate_records``
+and writes to the DynamoDB table (``shipline.aws.events_table``). The others take
+the container's cached pipeline over the warehouse (``shipline.aws.container``):
+``SHIPLINE_DATABASE`` if set, else a ``redshift://`` URL built at cold start from the
+warehouse secret and the workgroup's endpoint (``shipline.aws.warehouse``).
 
-The warehouse is whatever ``SHIPLINE_DATABASE`` names: a DuckDB file, or a
-PostgreSQL or Redshift URL. On AWS the stack sets no ``SHIPLINE_DATABASE``: the
-warehouse handlers build a ``redshift://`` URL at cold start from the warehouse
-secret (``SHIPLINE_AWS_WAREHOUSE_SECRET_ARN``) and the workgroup's endpoint
-(``SHIPLINE_AWS_WAREHOUSE_HOST``); see ``shipline.aws.warehouse``. An explicit
-``SHIPLINE_DATABASE`` always wins.
+Failed AWS calls are classed by ``shipline.aws.errors``: transient ones are retried,
+configuration errors fail the invocation, and a request the service refuses is the
+record's own failure.
 """
 
 from __future__ import annotations
@@ -33,75 +30,39 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shipline.aws.config import AwsSettings, load_aws_settings
+from shipline.aws.container import pipelines, warehouse_settings
+from shipline.aws.errors import aws_error
+from shipline.aws.events_table import (
+    ITEM_SIZE_LIMIT,
+    event_item,
+    event_key,
+    item_size,
+    put_event,
+    stream_records,
+)
 from shipline.aws.sns import SnsNotifier
-from shipline.aws.warehouse import warehouse_url
-from shipline.errors import LoadError
-from shipline.events.shapes import records_to_raw
-from shipline.events.validate import validate
-from shipline.loader.files import table_for_key
-from shipline.notify.base import failure_message, success_message, upload_message
+from shipline.errors import ConfigError, ShiplineError
+from shipline.events.validate import ValidatedBatch
 from shipline.pipeline import Pipeline
-from shipline.settings import Settings, load_settings
+from shipline.settings import load_settings
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
 log = logging.getLogger("shipline.aws")
 
 STREAM_SOURCE = "dynamodb-stream"
-PROCESSING_STATUS = "stored"
-"""``processing_status`` of a stored event (the ``status-timestamp-index`` GSI's key)."""
-
-TRANSIENT_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionConflictException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
-"""DynamoDB/SQS error codes worth a retry; the message goes into ``batchItemFailures``."""
-
-BAD_RECORD_CODES = frozenset({"ValidationException"})
-"""DynamoDB refusing the item itself (e.g. larger than 400 KB): a bad record, not retried."""
-
-_EVENT_FIELDS = (
-    "event_id",
-    "shipment_id",
-    "event_timestamp",
-    "event_type",
-    "status",
-    "location_id",
-    "carrier",
-)
-
-
-def warehouse_settings(aws: AwsSettings) -> Settings:
-    """The core's settings, with the warehouse secret's URL unless a database is set.
-
-    ``SHIPLINE_DATABASE`` (or ``database`` in ``shipline.toml``) always wins; without
-    it and without a warehouse secret, the settings' default applies as anywhere.
-    """
-    settings = load_settings()
-    if "database" in settings.model_fields_set or not aws.warehouse_secret_arn:
-        return settings
-    return settings.model_copy(update={"database": warehouse_url(aws)})
 
 
 # Ingest: SQS -> DynamoDB ------------------------------------------------------------
@@ -111,7 +72,14 @@ def warehouse_settings(aws: AwsSettings) -> Settings:
 class _Message:
     message_id: str
     body: str
-    record: Any
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """A record that will not be stored, and why (each reason says what to fix)."""
+
+    message: _Message
+    reasons: list[str]
 
 
 def ingest_handler(event: Mapping[str, Any], context: object) -> dict[str, list[dict[str, str]]]:
@@ -120,167 +88,154 @@ def ingest_handler(event: Mapping[str, Any], context: object) -> dict[str, list[
     - A valid event is written with a conditional put on ``(shipment_id, event_key)``;
       an existing item with the same content is a duplicate (nothing written), one
       with different content is a conflict and is dead-lettered.
-    - A record that breaks the event contract (or is not JSON) is sent to the rejects
-      queue (``SHIPLINE_AWS_REJECTS_QUEUE_URL``, the stack's DLQ) with its reasons as
-      message attributes, and is *not* retried.
+    - A record that breaks the event contract, is not JSON, or that DynamoDB refuses
+      (an item over 400 KB) goes to the rejects queue (``SHIPLINE_AWS_REJECTS_QUEUE_URL``,
+      the stack's DLQ) with its reasons as message attributes, and is *not* retried.
     - Only transient failures (throttling, service errors, network) are returned in
       ``batchItemFailures``, so SQS redelivers just those.
+    - A configuration error (the table or the rejects queue does not exist, the role
+      may not use it, an alias maps to no known value) raises: every record would fail
+      alike, and blaming each would move good events to the DLQ with a reason that is
+      not theirs. The failed invocation shows on the processor's error alarm; SQS keeps
+      the messages and redelivers them, and after 3 receives moves them to the DLQ,
+      from where they can be redriven once the setting is fixed.
     """
     aws = load_aws_settings()
-    settings = load_settings()
-    dynamodb: DynamoDBClient = boto3.client("dynamodb")
+    if not aws.rejects_queue_url:
+        raise ConfigError(
+            "SHIPLINE_AWS_REJECTS_QUEUE_URL is not set, so refused records would have"
+            " nowhere to go; set it to the queue that keeps them (the stack's DLQ)"
+        )
+    messages = [
+        _Message(str(record.get("messageId", "")), str(record.get("body", "")))
+        for record in event.get("Records", [])
+    ]
+    parsed, refusals = _parse(messages)
+    batch = Pipeline.validate_records([record for _, record in parsed], load_settings())
+    refusals += [_Refusal(parsed[r.record_index][0], r.errors) for r in batch.rejected]
+
+    counts, retry = _store(aws, batch, [message for message, _ in parsed], refusals)
+
+    # Dead letters go last: an SQS send cannot be made conditional, so sending them
+    # before a configuration error raised would send them again on redelivery.
     sqs: SQSClient = boto3.client("sqs")
-    failures: list[str] = []
-    counts = {"stored": 0, "duplicates": 0, "rejected": 0, "retried": 0}
+    for refusal in refusals:
+        if _dead_letter(sqs, aws, refusal):
+            counts["rejected"] += 1
+        else:
+            retry.add(refusal.message.message_id)
+    counts["retried"] = len(retry)
+    log.info("ingest batch: %s", dict(counts))
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": m.message_id} for m in messages if m.message_id in retry
+        ]
+    }
 
-    def reject(message_id: str, body: str, reasons: Sequence[str]) -> None:
-        counts["rejected"] += 1
-        if not _dead_letter(sqs, aws, message_id, body, reasons):
-            counts["retried"] += 1
-            failures.append(message_id)
 
-    messages: list[_Message] = []
-    for sqs_record in event.get("Records", []):
-        message_id = str(sqs_record.get("messageId", ""))
-        body = str(sqs_record.get("body", ""))
+def _parse(messages: list[_Message]) -> tuple[list[tuple[_Message, Any]], list[_Refusal]]:
+    """Each message's shipline event (the ``detail`` of an EventBridge envelope, or the
+    body itself), and the messages that are not JSON."""
+    parsed: list[tuple[_Message, Any]] = []
+    refusals: list[_Refusal] = []
+    for message in messages:
         try:
-            parsed = json.loads(body)
+            body = json.loads(message.body)
         except json.JSONDecodeError as error:
-            reject(message_id, body, [f"body: not valid JSON ({error.msg})"])
+            refusals.append(_Refusal(message, [f"body: not valid JSON ({error.msg})"]))
             continue
-        messages.append(_Message(message_id, body, _detail(parsed)))
+        if isinstance(body, dict) and "detail-type" in body and "detail" in body:
+            body = body["detail"]
+        parsed.append((message, body))
+    return parsed, refusals
 
-    batch = validate(
-        records_to_raw([m.record for m in messages]),
-        settings.aliases.event_type,
-        settings.aliases.status,
-    )
-    for rejection in batch.rejected:
-        message = messages[rejection.record_index]
-        reject(message.message_id, message.body, rejection.errors)
 
+def _store(
+    aws: AwsSettings, batch: ValidatedBatch, messages: list[_Message], refusals: list[_Refusal]
+) -> tuple[Counter[str], set[str]]:
+    """Put each accepted event; counts by outcome, and the messages to retry.
+
+    ``messages`` are the validated records' messages, by record index. A record
+    DynamoDB refuses, or that conflicts with a stored event, is added to ``refusals``.
+    """
+    counts: Counter[str] = Counter()
+    retry: set[str] = set()
+    dynamodb = boto3.client("dynamodb")
     received_at = int(time.time())
     for row in batch.accepted.to_pylist():
         message = messages[int(row["record_index"])]
+        item = event_item(row, received_at, aws.ttl_days, message.message_id)
         try:
-            outcome = _put_event(dynamodb, aws, row, received_at, message.message_id)
+            outcome = put_event(dynamodb, aws.events_table, item)
         except (ClientError, BotoCoreError) as error:
-            if isinstance(error, ClientError) and _code(error) in BAD_RECORD_CODES:
-                reject(message.message_id, message.body, [f"dynamodb: {error}"])
-                continue
-            log.warning("message %s will be retried: %s", message.message_id, error)
-            counts["retried"] += 1
-            failures.append(message.message_id)
+            failure = aws_error(
+                error,
+                f"put event {row['event_id']!r} into DynamoDB table {aws.events_table}",
+                "SHIPLINE_AWS_EVENTS_TABLE",
+            )
+            if isinstance(failure, ConfigError):
+                raise failure from error
+            if failure.transient:
+                log.warning("message %s will be retried: %s", message.message_id, failure)
+                retry.add(message.message_id)
+            else:
+                refusals.append(_Refusal(message, [_refused_item(item, failure)]))
             continue
         if outcome == "conflict":
-            reject(
-                message.message_id,
-                message.body,
-                [
-                    f"event_id: {row['event_id']!r} is already stored with different content;"
-                    " the first write wins (give the event a new event_id)"
-                ],
+            reason = (
+                f"event_id: {row['event_id']!r} is already stored with different content;"
+                " the first write wins (give the event a new event_id)"
             )
+            refusals.append(_Refusal(message, [reason]))
         else:
             counts[outcome] += 1
-    log.info("ingest batch: %s", counts)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
+    return counts, retry
 
 
-def _detail(parsed: Any) -> Any:
-    """The shipline event inside an EventBridge envelope (or the body itself)."""
-    if isinstance(parsed, dict) and "detail-type" in parsed and "detail" in parsed:
-        return parsed["detail"]
-    return parsed
-
-
-def event_key(event_timestamp: datetime, event_id: str) -> str:
-    """The table's sort key: fixed-width UTC time, then the idempotency key."""
-    return f"{iso_utc(event_timestamp)}#{event_id}"
-
-
-def iso_utc(moment: datetime) -> str:
-    """``2026-01-02T03:04:05.000006Z``: fixed width, so it sorts as time does."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _put_event(
-    client: DynamoDBClient,
-    aws: AwsSettings,
-    row: Mapping[str, Any],
-    received_at: int,
-    message_id: str,
-) -> str:
-    """Conditional put; ``"stored"``, ``"duplicates"`` or ``"conflict"``."""
-    key = event_key(row["event_timestamp"], row["event_id"])
-    item: dict[str, Any] = {
-        "shipment_id": {"S": row["shipment_id"]},
-        "event_key": {"S": key},
-        "event_id": {"S": row["event_id"]},
-        "event_timestamp": {"S": iso_utc(row["event_timestamp"])},
-        "event_type": {"S": row["event_type"]},
-        "status": {"S": row["status"]},
-        "content_hash": {"S": row["content_hash"]},
-        "processing_status": {"S": PROCESSING_STATUS},
-        "received_at": {"N": str(received_at)},
-        "expires_at": {"N": str(received_at + aws.ttl_days * 86_400)},
-        "sqs_message_id": {"S": message_id},
-    }
-    for name in ("location_id", "carrier", "event_data"):
-        if row.get(name) is not None:
-            item[name] = {"S": str(row[name])}
-    try:
-        client.put_item(
-            TableName=aws.events_table,
-            Item=item,
-            ConditionExpression="attribute_not_exists(event_key)",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+def _refused_item(item: Mapping[str, Any], failure: ShiplineError) -> str:
+    """Why DynamoDB would not take the item, and what to change."""
+    size = item_size(item)
+    if size > ITEM_SIZE_LIMIT:
+        return (
+            f"dynamodb: the event is {size:,} bytes as an item, over DynamoDB's 400 KB"
+            " limit; make event_data smaller (keep large payloads in S3 and send their"
+            f" address) ({failure})"
         )
-    except ClientError as error:
-        if _code(error) != "ConditionalCheckFailedException":
-            raise
-        response: Mapping[str, Any] = error.response
-        existing: Mapping[str, Any] | None = response.get("Item")
-        if existing is None:
-            found = client.get_item(
-                TableName=aws.events_table,
-                Key={"shipment_id": item["shipment_id"], "event_key": item["event_key"]},
-                ConsistentRead=True,
-            )
-            existing = found.get("Item", {})
-        stored_hash = dict(existing.get("content_hash", {})).get("S")
-        return "duplicates" if stored_hash == row["content_hash"] else "conflict"
-    return "stored"
+    return f"dynamodb: {failure}; fix the event so that DynamoDB accepts it as an item"
 
 
-def _dead_letter(
-    client: SQSClient, aws: AwsSettings, message_id: str, body: str, reasons: Sequence[str]
-) -> bool:
-    """Send a refused record to the rejects queue; False if it must be retried instead."""
-    reason = "; ".join(reasons)
-    if not aws.rejects_queue_url:
-        log.error("no rejects queue configured; message %s retried: %s", message_id, reason)
-        return False
+def _dead_letter(client: SQSClient, aws: AwsSettings, refusal: _Refusal) -> bool:
+    """Send a refused record to the rejects queue; False if it must be retried instead.
+
+    A send that fails transiently, or that SQS refuses for this message, is retried
+    through ``batchItemFailures``; if it never succeeds, the queue's redrive policy
+    moves the message to the DLQ itself after 3 receives, so it is still kept.
+    """
+    message_id = refusal.message.message_id
+    reason = "; ".join(refusal.reasons)
     try:
         client.send_message(
-            QueueUrl=aws.rejects_queue_url,
-            MessageBody=body or "(empty body)",
+            QueueUrl=str(aws.rejects_queue_url),
+            MessageBody=refusal.message.body or "(empty body)",
             MessageAttributes={
                 "reason": {"DataType": "String", "StringValue": reason[:4096]},
-                "errors": {"DataType": "String", "StringValue": json.dumps(list(reasons))},
+                "errors": {"DataType": "String", "StringValue": json.dumps(refusal.reasons)},
                 "source": {"DataType": "String", "StringValue": "ingest_handler"},
                 "original_message_id": {"DataType": "String", "StringValue": message_id},
             },
         )
     except (ClientError, BotoCoreError) as error:
-        log.warning("cannot dead-letter message %s, retrying it: %s", message_id, error)
+        failure = aws_error(
+            error, f"dead-letter message {message_id}", "SHIPLINE_AWS_REJECTS_QUEUE_URL"
+        )
+        if isinstance(failure, ConfigError):
+            raise failure from error
+        log.warning(
+            "message %s will be retried: %s (it was refused: %s)", message_id, failure, reason
+        )
         return False
     log.info("message %s dead-lettered: %s", message_id, reason)
     return True
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 # Stream: DynamoDB -> warehouse ---------------------------------------------------------
@@ -290,11 +245,13 @@ def stream_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     """Append the stream's new events to ``shipment_events``, then run an incremental pass.
 
     Only INSERT records carry new events (the stack filters on them too). The
-    warehouse ingest is idempotent, so a retried batch adds nothing twice. An error
-    propagates: Lambda retries the batch, then sends it to the stream's DLQ.
+    warehouse ingest is idempotent, so a retried batch adds nothing twice, and a
+    record the warehouse refuses goes to its ``dead_letters`` (source
+    ``dynamodb-stream``). An error propagates: Lambda retries the batch, then sends
+    it to the stream's DLQ.
     """
     records = stream_records(event)
-    with Pipeline(warehouse_settings(load_aws_settings())) as pipeline:
+    with pipelines.open(warehouse_settings(load_aws_settings())) as pipeline:
         result = pipeline.ingest_records(records, STREAM_SOURCE)
         run = pipeline.incremental() if result.accepted else None
     summary = {
@@ -308,25 +265,6 @@ def stream_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     return summary
 
 
-def stream_records(event: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """shipline event records from a DynamoDB stream event's INSERT images."""
-    deserializer = TypeDeserializer()
-    records: list[dict[str, Any]] = []
-    for record in event.get("Records", []):
-        if record.get("eventName") != "INSERT":
-            continue
-        image = record.get("dynamodb", {}).get("NewImage", {})
-        item = {name: deserializer.deserialize(value) for name, value in image.items()}
-        out: dict[str, Any] = {name: item[name] for name in _EVENT_FIELDS if name in item}
-        if "event_data" in item:
-            try:
-                out["event_data"] = json.loads(str(item["event_data"]))
-            except json.JSONDecodeError:
-                out["event_data"] = item["event_data"]  # refused with a reason by ingest
-        records.append(out)
-    return records
-
-
 # Loader: S3 -> warehouse tables --------------------------------------------------------
 
 
@@ -335,84 +273,46 @@ class LoadRetryError(RuntimeError):
 
 
 def loader_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
-    """Load each object of an S3 notification with ``Pipeline.load_files``.
+    """Load exactly the object each S3 notification record names; one outcome each.
 
-    Publishes the upload, success and failure messages to SNS
-    (``SHIPLINE_AWS_TOPIC_ARN``). A file that failed and was quarantined is done
-    (its failure is reported); one that failed without quarantine (storage or
-    database unreachable) raises ``LoadRetryError`` so Lambda retries the event and
-    finally sends it to the loader's DLQ.
+    ``Pipeline.load_object`` sends the upload, success and failure messages to SNS
+    (``SHIPLINE_AWS_TOPIC_ARN``) besides the settings' notifiers; a failed publish is
+    logged and never fails a load. A key under the quarantine prefix, a folder marker
+    or an object already gone is ``skipped`` with the reason. A file that failed and
+    was quarantined is done (its failure was reported); one that failed without
+    quarantine (storage or database unreachable) raises ``LoadRetryError`` so Lambda
+    retries the event and finally sends it to the loader's DLQ (the ledger makes the
+    files already loaded ``skipped`` on the retry).
     """
     aws = load_aws_settings()
-    settings = warehouse_settings(aws)
     notifier = SnsNotifier(boto3.client("sns"), aws.topic_arn) if aws.topic_arn else None
-    outcomes: list[dict[str, Any]] = []
-    with Pipeline(settings) as pipeline:
-        for bucket, key, size in s3_objects(event):
-            if _skipped_key(settings, key):
-                continue
-            if notifier is not None:
-                notifier.send(upload_message(f"s3://{bucket}/{key}", size, _table_or_none(key)))
-            for outcome in pipeline.load_files([f"s3://{bucket}/{key}"]):
-                if outcome["file_key"] != f"s3://{bucket}/{key}":
-                    continue  # a longer key under the same prefix: its own event loads it
-                outcomes.append(outcome)
-                if notifier is not None:
-                    _report(notifier, outcome)
-    retry = [o for o in outcomes if o["status"] == "failed" and not o["quarantined_to"]]
-    if retry:
-        raise LoadRetryError(
-            "; ".join(f"{o['file_key']}: {o['error']}" for o in retry) + " (will be retried)"
-        )
+    with pipelines.open(warehouse_settings(aws)) as pipeline:
+        outcomes = [pipeline.load_object(url, notifier) for url in s3_objects(event)]
+        retry = [o for o in outcomes if o["status"] == "failed" and not o["quarantined_to"]]
+        if retry:
+            raise LoadRetryError(
+                "; ".join(f"{o['file_key']}: {o['error']}" for o in retry) + " (will be retried)"
+            )
     return {"outcomes": outcomes}
 
 
-def s3_objects(event: Mapping[str, Any]) -> list[tuple[str, str, int]]:
-    """(bucket, key, size) of each record of an S3 notification; keys are URL-decoded."""
+def s3_objects(event: Mapping[str, Any]) -> list[str]:
+    """``s3://bucket/key`` of each object-created record of an S3 notification.
+
+    Keys arrive URL-encoded with ``+`` for spaces and are decoded. Other records
+    (and S3's ``s3:TestEvent``, which has none) name no new object.
+    """
     found = []
     for record in event.get("Records", []):
+        if not str(record.get("eventName", "ObjectCreated")).startswith("ObjectCreated"):
+            log.info("not an object-created record, ignored: %s", record.get("eventName"))
+            continue
         s3 = record.get("s3", {})
         bucket = str(s3.get("bucket", {}).get("name", ""))
-        obj = s3.get("object", {})
-        key = unquote_plus(str(obj.get("key", "")))
+        key = unquote_plus(str(s3.get("object", {}).get("key", "")))
         if bucket and key:
-            found.append((bucket, key, int(obj.get("size", 0))))
+            found.append(f"s3://{bucket}/{key}")
     return found
-
-
-def _skipped_key(settings: Settings, key: str) -> bool:
-    """Quarantined files and folder markers raise notifications too; they are not loads."""
-    return key.endswith("/") or key.startswith(settings.loader_s3_quarantine_prefix)
-
-
-def _table_or_none(key: str) -> str | None:
-    try:
-        return table_for_key(key)
-    except LoadError:
-        return None
-
-
-def _report(notifier: SnsNotifier, outcome: Mapping[str, Any]) -> None:
-    if outcome["status"] == "loaded":
-        notifier.send(
-            success_message(
-                str(outcome["file_key"]),
-                str(outcome["table"] or ""),
-                int(outcome["rows"]),
-                int(outcome["inserted"]),
-                int(outcome["updated"]),
-                float(outcome["duration_ms"]),
-            )
-        )
-    elif outcome["status"] == "failed":
-        notifier.send(
-            failure_message(
-                str(outcome["file_key"]),
-                outcome["table"],
-                str(outcome["error"]),
-                outcome["quarantined_to"],
-            )
-        )
 
 
 # Nightly: base and verify ---------------------------------------------------------------
@@ -421,7 +321,7 @@ def _report(notifier: SnsNotifier, outcome: Mapping[str, Any]) -> None:
 def base_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     """The daily base run (``shipline base``); ``{"as_of": "YYYY-MM-DD"}`` optionally."""
     as_of = event.get("as_of") if isinstance(event, Mapping) else None
-    with Pipeline(warehouse_settings(load_aws_settings())) as pipeline:
+    with pipelines.open(warehouse_settings(load_aws_settings())) as pipeline:
         run = pipeline.base(
             as_of=date.fromisoformat(str(as_of)) if as_of else None,
             rebuild=bool(event.get("rebuild", False)),
@@ -431,7 +331,7 @@ def base_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
 
 def verify_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     """The drift audit (``shipline verify``); the state machine branches on ``drift``."""
-    with Pipeline(warehouse_settings(load_aws_settings())) as pipeline:
+    with pipelines.open(warehouse_settings(load_aws_settings())) as pipeline:
         result = pipeline.verify()
     return {
         "drift": result.drift,
@@ -449,25 +349,25 @@ def verify_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
 
 
 def alerts_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
-    """Record the monitor's metrics, evaluate the alert rules, publish changes to SNS.
+    """One monitor tick (``Pipeline.monitor_tick``), publishing rule changes to SNS.
 
-    The rules are the monitor's (``alerts_file``, else the packaged defaults); a rule
-    that starts firing or resolves is published once (the monitor keeps the state).
+    The tick records the metrics once and evaluates the rules (``alerts_file``, else the
+    packaged defaults); a rule that starts firing or resolves is published once. If
+    SNS fails, the rule keeps its previous state and the invocation fails, so the
+    next scheduled run publishes it again: an alert is never lost to a failed publish.
+    Without ``SHIPLINE_AWS_TOPIC_ARN`` the settings' notifiers (the log) are used.
     """
-    from shipline.monitor.alerts import alert_message
-
     aws = load_aws_settings()
-    with Pipeline(warehouse_settings(aws)) as pipeline:
-        pipeline.record_metrics()
-        outcomes = pipeline.check_alerts(notify=False)
-    published = 0
-    if aws.topic_arn:
-        notifier = SnsNotifier(boto3.client("sns"), aws.topic_arn)
-        for outcome in outcomes:
-            if outcome.changed:
-                notifier.send(alert_message(outcome))
-                published += 1
+    notifier = SnsNotifier(boto3.client("sns"), aws.topic_arn) if aws.topic_arn else None
+    with pipelines.open(warehouse_settings(aws)) as pipeline:
+        try:
+            outcomes = pipeline.monitor_tick(notifier=notifier)
+        except (ClientError, BotoCoreError) as error:
+            raise aws_error(
+                error, f"publish an alert to SNS topic {aws.topic_arn}", "SHIPLINE_AWS_TOPIC_ARN"
+            ) from error
     firing = [o.rule for o in outcomes if o.state == "firing"]
+    published = sum(o.changed for o in outcomes) if notifier is not None else 0
     log.info("alerts: %d firing, %d published", len(firing), published)
     return {"firing": firing, "published": published, "outcomes": [o.as_dict() for o in outcomes]}
 

@@ -1,0 +1,91 @@
+"""What a Lambda container keeps between invocations: its Pipeline over the warehouse.
+
+Building a ``Pipeline`` connects, applies the migrations and re-creates the views;
+on Redshift that is seconds, paid again by every invocation that builds its own.
+Lambda keeps a container's module state between invocations and runs one
+invocation at a time in it, so the warehouse handlers take their pipeline from
+``pipelines``: built at the container's first invocation, reused by the next ones.
+This module state is the exception to shipline's "no module-level globals": it is
+what a Lambda container is for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from shipline.aws.config import AwsSettings
+from shipline.aws.warehouse import warehouse_url
+from shipline.pipeline import Pipeline
+from shipline.settings import Settings, load_settings
+
+log = logging.getLogger("shipline.aws")
+
+
+def warehouse_settings(aws: AwsSettings) -> Settings:
+    """The core's settings, with the warehouse secret's URL unless a database is set.
+
+    ``SHIPLINE_DATABASE`` (or ``database`` in ``shipline.toml``) always wins; without
+    it and without a warehouse secret, the settings' default applies as anywhere.
+    """
+    settings = load_settings()
+    if "database" in settings.model_fields_set or not aws.warehouse_secret_arn:
+        return settings
+    return settings.model_copy(update={"database": warehouse_url(aws)})
+
+
+class PipelineCache:
+    """Pipelines kept for the container's life, one per database URL."""
+
+    def __init__(self) -> None:
+        self._pipelines: dict[str, Pipeline] = {}
+
+    @contextmanager
+    def open(self, settings: Settings) -> Iterator[Pipeline]:
+        """The pipeline over ``settings.database``, built on first use.
+
+        If the invocation fails, the pipeline is closed and forgotten: the failure may
+        have been its connection (the warehouse restarted, an idle connection was cut
+        while the container was frozen), and the backend does not reconnect, so the
+        next invocation starts afresh rather than fail the same way forever.
+        """
+        pipeline = self._get(settings)
+        try:
+            yield pipeline
+        except BaseException:
+            self.discard(settings.database)
+            raise
+
+    def _get(self, settings: Settings) -> Pipeline:
+        cached = self._pipelines.get(settings.database)
+        # Settings are fixed for a function's life; they differ only when a test changes
+        # the environment between invocations, and then the pipeline is rebuilt.
+        if cached is not None and cached.settings == settings:
+            return cached
+        self.discard(settings.database)
+        pipeline = Pipeline(settings)
+        self._pipelines[settings.database] = pipeline
+        return pipeline
+
+    def discard(self, database: str) -> None:
+        """Close and forget the pipeline over ``database``, if there is one."""
+        pipeline = self._pipelines.pop(database, None)
+        if pipeline is None:
+            return
+        try:
+            pipeline.close()
+        except Exception as error:  # closing a broken connection must not hide the failure
+            log.warning("closing the cached pipeline failed: %s", error)
+
+    def clear(self) -> None:
+        """Close and forget every pipeline, as a new container would start (tests call this)."""
+        for database in list(self._pipelines):
+            self.discard(database)
+
+    def __len__(self) -> int:
+        return len(self._pipelines)
+
+
+pipelines = PipelineCache()
+"""This container's pipelines; ``pipelines.clear()`` resets them."""
