@@ -1,12 +1,14 @@
-"""The CDK app: ``python infra/app.py`` (or ``cdk synth -c env=dev`` from ``infra/``).
+"""The CDK app: ``python infra/app.py`` (or ``npx aws-cdk@2 synth -c env=dev`` from ``infra/``).
 
 Context:
 - ``env``: ``dev`` (default) or ``prod``; stack and resource names carry it.
 - ``notify_email``: optional address subscribed to the notifications topic.
 - ``lambda_bundle``: the folder holding the Lambda code (default ``build/lambda``,
-  built by ``make lambda-bundle``). If it is absent, a placeholder folder is written
-  under ``build/`` so that synthesis and tests work offline; deploy after
-  ``make lambda-bundle``.
+  built by ``make lambda-bundle``).
+- ``allow_placeholder``: if true and the bundle is absent, synthesize against a small
+  placeholder folder written under ``build/`` (``make synth`` and the tests set it, so
+  they work offline on a fresh clone). Without it a missing bundle is an error, so
+  ``cdk deploy`` cannot ship Lambdas without shipline's code.
 """
 
 from __future__ import annotations
@@ -21,16 +23,32 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from infra.shipline_stack import ShiplineStack  # noqa: E402
+from shipline.errors import ConfigError  # noqa: E402
 
 DEFAULT_BUNDLE = ROOT / "build" / "lambda"
 PLACEHOLDER = ROOT / "build" / "lambda-placeholder"
 PLACEHOLDER_NOTE = '"""Placeholder Lambda code: run `make lambda-bundle` before `cdk deploy`."""\n'
+TRUE_WORDS = ("1", "true", "yes")
 
 
-def lambda_code_path(bundle: Path = DEFAULT_BUNDLE, placeholder: Path = PLACEHOLDER) -> Path:
-    """The bundle folder if it was built, else a small placeholder folder (created now)."""
+def lambda_code_path(
+    bundle: Path = DEFAULT_BUNDLE,
+    placeholder: Path = PLACEHOLDER,
+    *,
+    allow_placeholder: bool = False,
+) -> Path:
+    """The bundle folder if it was built; else, if allowed, a placeholder folder (created now).
+
+    Raises ``ConfigError`` when the bundle is absent and no placeholder is allowed.
+    """
     if (bundle / "shipline").is_dir():
         return bundle
+    if not allow_placeholder:
+        raise ConfigError(
+            f"no Lambda bundle in {bundle} (it has no shipline/ folder): run "
+            "`make lambda-bundle` before `cdk deploy`, or pass `-c allow_placeholder=true` "
+            "to synthesize with placeholder code that must not be deployed"
+        )
     placeholder.mkdir(parents=True, exist_ok=True)
     note = placeholder / "PLACEHOLDER.py"
     if not note.exists() or note.read_text() != PLACEHOLDER_NOTE:
@@ -38,12 +56,27 @@ def lambda_code_path(bundle: Path = DEFAULT_BUNDLE, placeholder: Path = PLACEHOL
     return placeholder
 
 
+def context_flag(app: cdk.App, key: str) -> bool:
+    """A boolean context value: ``true`` in JSON, or ``-c key=true`` (a string) on the CLI."""
+    value = app.node.try_get_context(key)
+    return value is True or str(value).strip().lower() in TRUE_WORDS
+
+
 def build_app(app: cdk.App | None = None) -> tuple[cdk.App, ShiplineStack]:
     """The app with its one stack, ``Shipline-<env>``, configured from context."""
     app = app or cdk.App()
     env_suffix = str(app.node.try_get_context("env") or "dev")
     bundle = app.node.try_get_context("lambda_bundle")
-    code = lambda_code_path(Path(bundle)) if bundle else lambda_code_path()
+    code = lambda_code_path(
+        Path(bundle) if bundle else DEFAULT_BUNDLE,
+        allow_placeholder=context_flag(app, "allow_placeholder"),
+    )
+    if code == PLACEHOLDER:
+        print(
+            f"note: no Lambda bundle; the Lambdas' code is the placeholder in {code.name}/ "
+            "(do not deploy this; run `make lambda-bundle`)",
+            file=sys.stderr,
+        )
     stack = ShiplineStack(
         app,
         f"Shipline-{env_suffix}",
@@ -58,5 +91,8 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, ShiplineStack]:
 
 
 if __name__ == "__main__":
-    built, _ = build_app()
+    try:
+        built, _ = build_app()
+    except (ConfigError, ValueError) as error:
+        sys.exit(f"error: {error}")
     built.synth()

@@ -7,14 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-pytest.importorskip("aws_cdk")
-
 import aws_cdk as cdk
+import pytest
 from aws_cdk.assertions import Match, Template
 from infra.app import build_app, lambda_code_path
 from infra.shipline_stack import TRANSIENT_ERRORS, ShiplineStack
+
+from shipline.errors import ConfigError
 
 pytestmark = pytest.mark.slow
 
@@ -497,7 +496,12 @@ def test_processor_least_privilege(resources: dict[str, Any]) -> None:
 def test_prod_from_context(tmp_path: Path) -> None:
     app = cdk.App(
         outdir=str(tmp_path / "out"),
-        context={"env": "prod", "lambda_bundle": str(tmp_path / "absent")},
+        context={
+            "env": "prod",
+            "lambda_bundle": str(tmp_path / "absent"),
+            # as on the command line: -c allow_placeholder=true
+            "allow_placeholder": "true",
+        },
     )
     _, stack = build_app(app)
     assert stack.stack_name == "Shipline-prod"
@@ -513,13 +517,32 @@ def test_unknown_env_is_refused(tmp_path: Path) -> None:
         ShiplineStack(cdk.App(), "Shipline-qa", env_suffix="qa", code_path=tmp_path)
 
 
-def test_placeholder_when_bundle_absent(tmp_path: Path) -> None:
+def test_placeholder_only_when_allowed(tmp_path: Path) -> None:
     placeholder = tmp_path / "placeholder"
-    assert lambda_code_path(tmp_path / "absent", placeholder) == placeholder
+    with pytest.raises(ConfigError, match="run `make lambda-bundle` before `cdk deploy`"):
+        lambda_code_path(tmp_path / "absent", placeholder)
+    assert not placeholder.exists()
+    assert lambda_code_path(tmp_path / "absent", placeholder, allow_placeholder=True) == placeholder
     assert (placeholder / "PLACEHOLDER.py").exists()
     bundle = tmp_path / "bundle"
     (bundle / "shipline").mkdir(parents=True)
     assert lambda_code_path(bundle, placeholder) == bundle
+
+
+def test_deploy_without_a_bundle_fails(tmp_path: Path) -> None:
+    for flag in (None, False, "false"):
+        context: dict[str, Any] = {"lambda_bundle": str(tmp_path / "absent")}
+        if flag is not None:
+            context["allow_placeholder"] = flag
+        with pytest.raises(ConfigError, match="no Lambda bundle"):
+            build_app(cdk.App(outdir=str(tmp_path / "out"), context=context))
+
+
+def test_cdk_json_runs_the_projects_venv() -> None:
+    # `make install-test` creates .venv at the root; the system python3 has no aws_cdk.
+    config = json.loads((Path(__file__).parents[2] / "infra" / "cdk.json").read_text())
+    assert config["app"] == "../.venv/bin/python app.py"
+    assert config["context"] == {"env": "dev"}
 
 
 # The warehouse's network ------------------------------------------------------------------
