@@ -44,6 +44,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from shipline.errors import TransientBackendError
+
 ENVIRONMENTS = ("dev", "prod")
 HANDLERS = "shipline.aws.handlers"
 
@@ -68,18 +70,35 @@ DLQ_THRESHOLD = 1
 OLDEST_MESSAGE_THRESHOLD_SECONDS = 300
 ARCHIVE_RETENTION = Duration.days(7)
 
+# The DynamoDB stream -> stream Lambda, one invocation at a time (each run moves the
+# one timeline checkpoint). At 10M events/day (~116/s, more at peaks) throughput is
+# batch size / run time, so batches are large: a stream record is ~1.3 KB, so 4,000
+# is ~5.4 MB, under Lambda's 6 MB payload (Lambda also cuts a batch at 6 MB). The
+# window lets a quiet shard gather a batch instead of invoking for a handful.
+STREAM_BATCH_SIZE = 4000
+STREAM_BATCH_WINDOW = Duration.seconds(60)
+STREAM_RETRY_ATTEMPTS = 3
+# Half the ProcessingLag rule's 30 minutes (docs/runbook.md): the stream Lambda is
+# falling behind well before the timelines are stale enough for that rule.
+ITERATOR_AGE_THRESHOLD = Duration.minutes(15)
+ITERATOR_AGE_EVALUATION_PERIODS = 5
+
 # The warehouse.
 WAREHOUSE_DATABASE = "shipline"
 WAREHOUSE_PORT = 5439
 WAREHOUSE_AZS = 2  # enough for a workgroup without enhanced VPC routing (which needs 3)
 
-# The nightly run's retry policy (Step Functions), on transient Lambda errors.
+# The nightly run's retry policy (Step Functions): Lambda's transient errors and
+# shipline's own. A Python Lambda's error name is its exception's class name, and
+# Step Functions matches names exactly (not subclasses), so each class is listed.
+SHIPLINE_TRANSIENT_ERRORS = [TransientBackendError.__name__]
 TRANSIENT_ERRORS = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
     "States.Timeout",
+    *SHIPLINE_TRANSIENT_ERRORS,
 ]
 NIGHTLY_RETRY_INTERVAL = Duration.seconds(30)
 NIGHTLY_RETRY_ATTEMPTS = 3
@@ -328,9 +347,9 @@ class ShiplineStack(Stack):
             sources.DynamoEventSource(
                 self.table,
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
-                batch_size=100,
-                max_batching_window=Duration.seconds(5),
-                retry_attempts=3,
+                batch_size=STREAM_BATCH_SIZE,
+                max_batching_window=STREAM_BATCH_WINDOW,
+                retry_attempts=STREAM_RETRY_ATTEMPTS,
                 bisect_batch_on_error=True,
                 on_failure=sources.SqsDlq(self.stream_dlq),
                 filters=[
@@ -689,7 +708,44 @@ class ShiplineStack(Stack):
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
+            cloudwatch.Alarm(
+                self,
+                "StreamIteratorAgeAlarm",
+                alarm_name=f"shipline-stream-iterator-age-{env_suffix}",
+                alarm_description=(
+                    "The stream Lambda's oldest unprocessed record is more than 15 minutes old"
+                ),
+                metric=self.stream_fn.metric(
+                    "IteratorAge",
+                    period=period,
+                    statistic="Maximum",
+                    unit=cloudwatch.Unit.MILLISECONDS,
+                ),
+                threshold=ITERATOR_AGE_THRESHOLD.to_milliseconds(),
+                evaluation_periods=ITERATOR_AGE_EVALUATION_PERIODS,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
         ]
+        for construct_id, name, queue, what in (
+            ("StreamDLQMessagesAlarm", "stream-dlq", self.stream_dlq, "stream batch"),
+            ("LoaderDLQMessagesAlarm", "loader-dlq", self.loader_dlq, "S3 event"),
+        ):
+            alarms.append(
+                cloudwatch.Alarm(
+                    self,
+                    construct_id,
+                    alarm_name=f"shipline-{name}-messages-{env_suffix}",
+                    alarm_description=f"A failed {what} is in {queue.queue_name}",
+                    metric=queue.metric_approximate_number_of_messages_visible(
+                        period=period, statistic="Maximum"
+                    ),
+                    threshold=DLQ_THRESHOLD,
+                    evaluation_periods=1,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            )
         for alarm in alarms:
             alarm.add_alarm_action(action)
 
@@ -732,6 +788,12 @@ class ShiplineStack(Stack):
                     self.loader_fn.metric_errors(label="loader errors"),
                     self.state_machine.metric_failed(label="nightly failed"),
                     self.state_machine.metric_succeeded(label="nightly succeeded"),
+                    self.stream_dlq.metric_approximate_number_of_messages_visible(
+                        label="stream DLQ"
+                    ),
+                    self.loader_dlq.metric_approximate_number_of_messages_visible(
+                        label="loader DLQ"
+                    ),
                 ],
                 right=[self.stream_fn.metric("IteratorAge", statistic="Maximum")],
             ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from aws_cdk.assertions import Match, Template
 from infra.app import build_app, lambda_code_path
 from infra.shipline_stack import TRANSIENT_ERRORS, ShiplineStack
 
-from shipline.errors import ConfigError
+from shipline.errors import ConfigError, ShiplineError
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +55,7 @@ def logical_id(resources: dict[str, Any], kind: str, **props: Any) -> str:
 def test_rule_pattern_and_target_retry(template: Template, resources: dict[str, Any]) -> None:
     template.has_resource_properties("AWS::Events::EventBus", {"Name": "shipmentevents-dev"})
     queue = logical_id(resources, "AWS::SQS::Queue", QueueName="shipmentevents-queue-dev")
+    dlq = logical_id(resources, "AWS::SQS::Queue", QueueName="shipmentevents-dlq-dev")
     template.has_resource_properties(
         "AWS::Events::Rule",
         {
@@ -70,10 +72,23 @@ def test_rule_pattern_and_target_retry(template: Template, resources: dict[str, 
                             "MaximumRetryAttempts": 2,
                             "MaximumEventAgeInSeconds": 7200,
                         },
-                        "DeadLetterConfig": Match.any_value(),
+                        "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [dlq, "Arn"]}},
                     }
                 )
             ],
+        },
+    )
+
+
+def test_archive_keeps_seven_days(template: Template, resources: dict[str, Any]) -> None:
+    bus = logical_id(resources, "AWS::Events::EventBus", Name="shipmentevents-dev")
+    template.has_resource_properties(
+        "AWS::Events::Archive",
+        {
+            "ArchiveName": "shipmentevents-archive-dev",
+            "SourceArn": {"Fn::GetAtt": [bus, "Arn"]},
+            "EventPattern": {"source": ["shipment.service"]},
+            "RetentionDays": 7,
         },
     )
 
@@ -138,6 +153,31 @@ def test_processor_function(template: Template) -> None:
     )
 
 
+SHIPLINE_FUNCTIONS = (
+    "shipment-event-processor-dev",
+    "shipline-stream-dev",
+    "shipline-loader-dev",
+    "shipline-base-dev",
+    "shipline-verify-dev",
+    "shipline-alerts-dev",
+)
+
+
+def test_every_lambda_traces_and_keeps_logs_one_month(resources: dict[str, Any]) -> None:
+    names = {
+        fn["Properties"].get("FunctionName")
+        for fn in of_type(resources, "AWS::Lambda::Function").values()
+        if fn["Properties"]["Handler"].startswith("shipline.")
+    }
+    assert names == set(SHIPLINE_FUNCTIONS)
+    log_groups = of_type(resources, "AWS::Logs::LogGroup")
+    for name in SHIPLINE_FUNCTIONS:
+        props = function(resources, name)
+        assert props["TracingConfig"] == {"Mode": "Active"}, name
+        group = log_groups[props["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+        assert group == {"LogGroupName": f"/aws/lambda/{name}", "RetentionInDays": 30}, name
+
+
 def test_code_is_an_asset_not_inline(resources: dict[str, Any]) -> None:
     for function in of_type(resources, "AWS::Lambda::Function").values():
         code = function["Properties"]["Code"]
@@ -164,17 +204,27 @@ def test_event_source_mapping(template: Template, resources: dict[str, Any]) -> 
 
 def test_stream_mapping_takes_inserts(template: Template, resources: dict[str, Any]) -> None:
     stream_fn = logical_id(resources, "AWS::Lambda::Function", FunctionName="shipline-stream-dev")
+    table = logical_id(resources, "AWS::DynamoDB::Table", TableName="shipmentevents-dev")
+    stream_dlq = logical_id(resources, "AWS::SQS::Queue", QueueName="shipline-stream-dlq-dev")
     template.has_resource_properties(
         "AWS::Lambda::EventSourceMapping",
         {
             "FunctionName": {"Ref": stream_fn},
+            "EventSourceArn": {"Fn::GetAtt": [table, "StreamArn"]},
+            "StartingPosition": "TRIM_HORIZON",
+            # Sized for 10M events/day with one invocation at a time (docs/aws.md).
+            "BatchSize": 4000,
+            "MaximumBatchingWindowInSeconds": 60,
+            "MaximumRetryAttempts": 3,
             "FilterCriteria": {
                 "Filters": [
                     {"Pattern": json.dumps({"eventName": ["INSERT"]}, separators=(",", ":"))}
                 ]
             },
             "BisectBatchOnFunctionError": True,
-            "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+            "DestinationConfig": {
+                "OnFailure": {"Destination": {"Fn::GetAtt": [stream_dlq, "Arn"]}}
+            },
         },
     )
     template.has_resource_properties(
@@ -220,31 +270,74 @@ def test_table(template: Template) -> None:
 # Alarms, dashboard, outputs --------------------------------------------------------------
 
 
-def test_alarms(template: Template) -> None:
-    template.resource_count_is("AWS::CloudWatch::Alarm", 4)
-    for name, metric, threshold, operator in [
-        ("shipline-queue-depth-dev", "ApproximateNumberOfMessagesVisible", 1000, "GreaterThan"),
+def topic_ref(resources: dict[str, Any]) -> dict[str, str]:
+    return {"Ref": logical_id(resources, "AWS::SNS::Topic", TopicName="shipline-notifications-dev")}
+
+
+def test_alarms(template: Template, resources: dict[str, Any]) -> None:
+    template.resource_count_is("AWS::CloudWatch::Alarm", 7)
+    topic = topic_ref(resources)
+
+    def queue(name: str) -> dict[str, Any]:
+        return {
+            "Fn::GetAtt": [logical_id(resources, "AWS::SQS::Queue", QueueName=name), "QueueName"]
+        }
+
+    for name, metric, dimension, threshold, operator, periods in [
+        (
+            "shipline-queue-depth-dev",
+            "ApproximateNumberOfMessagesVisible",
+            queue("shipmentevents-queue-dev"),
+            1000,
+            "GreaterThan",
+            2,
+        ),
         (
             "shipline-dlq-messages-dev",
             "ApproximateNumberOfMessagesVisible",
+            queue("shipmentevents-dlq-dev"),
             1,
             "GreaterThanOrEqualTo",
+            1,
         ),
         (
             "shipline-oldest-message-age-dev",
             "ApproximateAgeOfOldestMessage",
+            queue("shipmentevents-queue-dev"),
             300,
             "GreaterThan",
+            2,
+        ),
+        (
+            "shipline-stream-dlq-messages-dev",
+            "ApproximateNumberOfMessagesVisible",
+            queue("shipline-stream-dlq-dev"),
+            1,
+            "GreaterThanOrEqualTo",
+            1,
+        ),
+        (
+            "shipline-loader-dlq-messages-dev",
+            "ApproximateNumberOfMessagesVisible",
+            queue("shipline-loader-dlq-dev"),
+            1,
+            "GreaterThanOrEqualTo",
+            1,
         ),
     ]:
         template.has_resource_properties(
             "AWS::CloudWatch::Alarm",
             {
                 "AlarmName": name,
+                "Namespace": "AWS/SQS",
                 "MetricName": metric,
+                "Dimensions": [{"Name": "QueueName", "Value": dimension}],
+                "Statistic": "Maximum",
+                "Period": 60,
                 "Threshold": threshold,
                 "ComparisonOperator": f"{operator}Threshold",
-                "AlarmActions": [Match.any_value()],
+                "EvaluationPeriods": periods,
+                "AlarmActions": [topic],
             },
         )
     template.has_resource_properties(
@@ -253,6 +346,8 @@ def test_alarms(template: Template) -> None:
             "AlarmName": "shipline-processor-error-rate-dev",
             "Threshold": 5,
             "ComparisonOperator": "GreaterThanThreshold",
+            "EvaluationPeriods": 3,
+            "AlarmActions": [topic],
             "Metrics": Match.array_with(
                 [
                     Match.object_like(
@@ -266,6 +361,60 @@ def test_alarms(template: Template) -> None:
             ),
         },
     )
+
+
+def test_stream_iterator_age_alarm(template: Template, resources: dict[str, Any]) -> None:
+    stream_fn = logical_id(resources, "AWS::Lambda::Function", FunctionName="shipline-stream-dev")
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": "shipline-stream-iterator-age-dev",
+            "Namespace": "AWS/Lambda",
+            "MetricName": "IteratorAge",
+            "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": stream_fn}}],
+            "Statistic": "Maximum",
+            "Unit": "Milliseconds",
+            "Period": 60,
+            "Threshold": 15 * 60 * 1000,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "EvaluationPeriods": 5,
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [topic_ref(resources)],
+        },
+    )
+
+
+def dashboard_body(resources: dict[str, Any]) -> dict[str, Any]:
+    (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    parsed: dict[str, Any] = json.loads(
+        "".join(p if isinstance(p, str) else "TOKEN" for p in parts)
+    )
+    return parsed
+
+
+def test_dashboard_widgets(resources: dict[str, Any]) -> None:
+    widgets = dashboard_body(resources)["widgets"]
+    by_title = {w["properties"]["title"]: w["properties"] for w in widgets}
+    assert list(by_title) == [
+        "Queue",
+        "Processor",
+        "Processor error rate (%)",
+        "DynamoDB",
+        "Stream, loader and nightly run",
+        "Alarms",
+    ]
+    assert len(by_title["Alarms"]["alarms"]) == 7
+
+    def metric_names(title: str) -> list[str]:
+        return [m[1] for m in by_title[title]["metrics"] if len(m) > 1]
+
+    assert "ApproximateAgeOfOldestMessage" in metric_names("Queue")
+    assert {"Invocations", "Errors", "Throttles", "Duration"} <= set(metric_names("Processor"))
+    assert {"ConsumedWriteCapacityUnits", "WriteThrottleEvents"} <= set(metric_names("DynamoDB"))
+    stream = metric_names("Stream, loader and nightly run")
+    assert {"Errors", "ExecutionsFailed", "IteratorAge"} <= set(stream)
+    assert stream.count("ApproximateNumberOfMessagesVisible") == 2  # stream and loader DLQs
 
 
 def test_dashboard_and_outputs(template: Template) -> None:
@@ -429,6 +578,50 @@ def test_state_machine_retry_and_failure_branch(resources: dict[str, Any]) -> No
     assert states["NightlyFailed"]["Type"] == "Fail"
 
 
+def transient_error_names() -> set[str]:
+    """The class names of shipline's transient errors (``transient = True``)."""
+    found, pending = set(), [ShiplineError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.transient:
+            found.add(cls.__name__)
+    return found
+
+
+def test_nightly_retries_shiplines_transient_errors(resources: dict[str, Any]) -> None:
+    # A Python Lambda's error name is the exception's class name, matched exactly.
+    assert "TransientBackendError" in transient_error_names()
+    for name in ("Base", "Verify"):
+        (retry,) = definition(resources)["States"][name]["Retry"]
+        assert transient_error_names() <= set(retry["ErrorEquals"])
+        assert "Lambda.ServiceException" in retry["ErrorEquals"]
+
+
+def test_state_machine_traces_and_logs_errors(
+    template: Template, resources: dict[str, Any]
+) -> None:
+    group = logical_id(
+        resources,
+        "AWS::Logs::LogGroup",
+        LogGroupName="/aws/vendedlogs/states/shipline-nightly-dev",
+        RetentionInDays=30,
+    )
+    template.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineName": "shipline-nightly-dev",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": {
+                "Level": "ERROR",
+                "Destinations": [
+                    {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": [group, "Arn"]}}}
+                ],
+            },
+        },
+    )
+
+
 # Warehouse --------------------------------------------------------------------------------
 
 
@@ -493,23 +686,91 @@ def test_processor_least_privilege(resources: dict[str, Any]) -> None:
 # Environments -----------------------------------------------------------------------------
 
 
-def test_prod_from_context(tmp_path: Path) -> None:
+NAME_KEYS = (
+    "AlarmName",
+    "ArchiveName",
+    "DashboardName",
+    "DisplayName",
+    "FunctionName",
+    "LogGroupName",
+    "Name",
+    "NamespaceName",
+    "QueueName",
+    "StateMachineName",
+    "TableName",
+    "TopicName",
+    "WorkgroupName",
+)
+
+
+def resource_names(template: Template) -> list[tuple[str, str]]:
+    """(type, name) of every name the stack sets (references to others are not strings)."""
+    return sorted(
+        (resource["Type"], value)
+        for resource in template.to_json()["Resources"].values()
+        for key, value in resource.get("Properties", {}).items()
+        if key in NAME_KEYS and isinstance(value, str)
+    )
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> tuple[ShiplineStack, Template]:
     app = cdk.App(
-        outdir=str(tmp_path / "out"),
+        outdir=str(tmp_path_factory.mktemp("prod-out")),
         context={
             "env": "prod",
-            "lambda_bundle": str(tmp_path / "absent"),
+            "lambda_bundle": str(tmp_path_factory.mktemp("absent")),
             # as on the command line: -c allow_placeholder=true
             "allow_placeholder": "true",
         },
     )
     _, stack = build_app(app)
+    return stack, Template.from_stack(stack)
+
+
+def test_prod_from_context(prod: tuple[ShiplineStack, Template]) -> None:
+    stack, template = prod
     assert stack.stack_name == "Shipline-prod"
-    template = Template.from_stack(stack)
     template.has_resource_properties("AWS::DynamoDB::Table", {"TableName": "shipmentevents-prod"})
     template.has_resource_properties(
         "AWS::Lambda::Function", {"FunctionName": "shipment-event-processor-prod"}
     )
+
+
+def test_prod_names_every_named_resource(
+    template: Template, prod: tuple[ShiplineStack, Template]
+) -> None:
+    dev = resource_names(template)
+    assert Counter(kind.split("::")[1] for kind, _ in dev) == {
+        "CloudWatch": 8,  # 7 alarms, the dashboard
+        "Logs": 7,  # 6 Lambdas, the state machine
+        "Lambda": 6,
+        "SQS": 4,  # the queue and three DLQs
+        "Events": 5,  # bus, archive, 3 rules
+        "RedshiftServerless": 3,  # namespace; workgroup and its namespace
+        "SNS": 2,  # topic name and display name
+        "StepFunctions": 1,
+        "DynamoDB": 1,
+        "SecretsManager": 1,
+    }
+    assert all("-dev" in name or "(dev)" in name for _, name in dev), dev
+    expected = sorted((kind, name.replace("dev", "prod")) for kind, name in dev)
+    assert resource_names(prod[1]) == expected
+
+
+def test_bucket_name_is_generated_and_tagged(prod: tuple[ShiplineStack, Template]) -> None:
+    # Bucket names are global: CloudFormation generates one from the stack name.
+    (bucket,) = of_type(prod[1].to_json()["Resources"], "AWS::S3::Bucket").values()
+    assert "BucketName" not in bucket["Properties"]
+    assert {"Key": "environment", "Value": "prod"} in bucket["Properties"]["Tags"]
+    assert {"Key": "project", "Value": "shipline"} in bucket["Properties"]["Tags"]
+
+
+def test_prod_retains_data(prod: tuple[ShiplineStack, Template]) -> None:
+    resources = prod[1].to_json()["Resources"]
+    for kind in ("AWS::S3::Bucket", "AWS::SecretsManager::Secret", "AWS::DynamoDB::Table"):
+        for name, resource in of_type(resources, kind).items():
+            assert resource["DeletionPolicy"] == "Retain", name
 
 
 def test_unknown_env_is_refused(tmp_path: Path) -> None:
