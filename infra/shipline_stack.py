@@ -2,7 +2,9 @@
 
 Every Lambda runs code from one asset (``make lambda-bundle`` builds it into
 ``build/lambda/``); each handler is a function of ``shipline.aws.handlers``.
-Permissions are granted with ``grant_*`` calls on the resources themselves.
+Permissions are granted on the resources themselves: ``grant_*`` calls where they
+give just what the handler uses, else the named actions of its calls (the
+processor's table access, the loader's bucket access).
 
 The warehouse (Redshift Serverless) is not publicly accessible: it and the Lambdas
 that use it live in a VPC of private isolated subnets, without NAT. Those Lambdas
@@ -319,8 +321,9 @@ class ShiplineStack(Stack):
                 report_batch_item_failures=True,
             )
         )
-        self.table.grant_write_data(self.processor)
-        self.table.grant(self.processor, "dynamodb:GetItem")
+        # Only the handler's calls: the conditional PutItem, and GetItem when a failed
+        # condition returns no item (grant_write_data would add Batch/Update/Delete).
+        self.table.grant(self.processor, "dynamodb:PutItem", "dynamodb:GetItem")
         self.dlq.grant_send_messages(self.processor)
 
         self.stream_dlq = sqs.Queue(
@@ -387,9 +390,24 @@ class ShiplineStack(Stack):
         self.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(self.loader_fn)
         )
-        # read + write + delete: the loader quarantines a failed file under _quarantine/.
-        self.bucket.grant_read_write(self.loader_fn)
-        self.bucket.grant_delete(self.loader_fn)
+        # The loader's S3 calls: ListObjectsV2 and GetObject for the new key; quarantine is
+        # CopyObject (which copies the object's tags), PutObject of the reason file and
+        # DeleteObject (a delete marker: versioning keeps the file, so no DeleteObjectVersion).
+        self.loader_fn.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn])
+        )
+        self.loader_fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "s3:GetObject",
+                    "s3:GetObjectTagging",
+                    "s3:PutObject",
+                    "s3:PutObjectTagging",
+                    "s3:DeleteObject",
+                ],
+                resources=[self.bucket.arn_for_objects("*")],
+            )
+        )
         self.topic.grant_publish(self.loader_fn)
         self.warehouse_secret.grant_read(self.loader_fn)
 

@@ -656,31 +656,192 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+XRAY = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+READ_SECRET = {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+SEND_TO_QUEUE = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+# CDK adds these to a state machine that logs; CloudWatch Logs' delivery APIs take `*`.
+LOG_DELIVERY = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+EXPECTED_ACTIONS = {
+    "shipment-event-processor-dev": XRAY
+    | {
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueUrl",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    }
+    | {"dynamodb:PutItem", "dynamodb:GetItem"}
+    | SEND_TO_QUEUE,
+    "shipline-stream-dev": XRAY
+    | {
+        "dynamodb:ListStreams",
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+    }
+    | SEND_TO_QUEUE
+    | READ_SECRET,
+    "shipline-loader-dev": XRAY
+    | {
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:GetObjectTagging",
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:DeleteObject",
+    }
+    | SEND_TO_QUEUE
+    | {"sns:Publish"}
+    | READ_SECRET,
+    "shipline-base-dev": XRAY | READ_SECRET,
+    "shipline-verify-dev": XRAY | READ_SECRET,
+    "shipline-alerts-dev": XRAY | {"sns:Publish"} | READ_SECRET,
+    "state machine": {"lambda:InvokeFunction", "sns:Publish"}
+    | LOG_DELIVERY
+    | XRAY
+    | {"xray:GetSamplingRules", "xray:GetSamplingTargets"},
+    "nightly schedule": {"states:StartExecution"},
+    "warehouse": {"s3:GetObject*", "s3:GetBucket*", "s3:List*"},
+    "bucket notifications": {"s3:PutBucketNotification"},
+}
+# What each role may do on `*`: APIs that take no resource ARN (or, for X-Ray and the
+# stream listing, none narrower). All named actions.
+STAR_RESOURCE_ACTIONS = (
+    XRAY | {"xray:GetSamplingRules", "xray:GetSamplingTargets"} | LOG_DELIVERY
+) | {"dynamodb:ListStreams"}
+BASIC_EXECUTION = "service-role/AWSLambdaBasicExecutionRole"
+VPC_ACCESS = "service-role/AWSLambdaVPCAccessExecutionRole"
+
+
+def roles(resources: dict[str, Any]) -> dict[str, str]:
+    """Logical id of each role, by what uses it."""
+    found = {
+        name: function(resources, name)["Role"]["Fn::GetAtt"][0] for name in SHIPLINE_FUNCTIONS
+    }
+    (machine,) = of_type(resources, "AWS::StepFunctions::StateMachine").values()
+    found["state machine"] = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    schedule = of_type(resources, "AWS::Events::Rule")[
+        logical_id(resources, "AWS::Events::Rule", Name="shipline-nightly-dev")
+    ]
+    found["nightly schedule"] = schedule["Properties"]["Targets"][0]["RoleArn"]["Fn::GetAtt"][0]
+    found["warehouse"] = logical_id(
+        resources, "AWS::IAM::Role", Description="Lets Redshift COPY from the landing bucket"
+    )
+    (helper,) = [
+        fn["Properties"]["Role"]["Fn::GetAtt"][0]
+        for fn in of_type(resources, "AWS::Lambda::Function").values()
+        if fn["Properties"]["Handler"] == "index.handler"
+    ]
+    found["bucket notifications"] = helper
+    return found
+
+
+def role_statements(resources: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in of_type(resources, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def role_actions(resources: dict[str, Any], role: str) -> set[str]:
+    return {a for s in role_statements(resources, role) for a in as_list(s["Action"])}
+
+
+def test_every_role_is_accounted_for(resources: dict[str, Any]) -> None:
+    assert set(roles(resources).values()) == set(of_type(resources, "AWS::IAM::Role"))
+    assert set(roles(resources)) == set(EXPECTED_ACTIONS)
+
+
+@pytest.mark.parametrize("user", sorted(EXPECTED_ACTIONS))
+def test_exact_actions_of_each_role(resources: dict[str, Any], user: str) -> None:
+    assert role_actions(resources, roles(resources)[user]) == EXPECTED_ACTIONS[user]
+
+
 def test_no_wildcard_actions_on_all_resources(resources: dict[str, Any]) -> None:
     checked = 0
     for name, statement in statements(resources):
         actions = as_list(statement["Action"])
-        assert "*" not in actions, name
+        assert statement["Effect"] == "Allow", name
+        assert not [a for a in actions if a == "*" or a.endswith(":*")], name
         if "*" in as_list(statement["Resource"]):
-            assert not [a for a in actions if "*" in a], (name, statement)
+            assert set(actions) <= STAR_RESOURCE_ACTIONS, (name, statement)
         checked += 1
     assert checked > 10
+    # No customer managed policies or inline role policies hide elsewhere.
+    assert of_type(resources, "AWS::IAM::ManagedPolicy") == {}
+    for name, role in of_type(resources, "AWS::IAM::Role").items():
+        assert "Policies" not in role["Properties"], name
+
+
+def test_managed_policies_are_lambdas_execution_roles_only(resources: dict[str, Any]) -> None:
+    # AWS's AWSLambdaBasicExecutionRole (logs) and AWSLambdaVPCAccessExecutionRole (logs,
+    # network interfaces) name their actions; they apply to `*` (docs/aws.md, IAM).
+    vpc_functions = {f"shipline-{name}-dev" for name in WAREHOUSE_FUNCTIONS}
+    for user, role in roles(resources).items():
+        arns = of_type(resources, "AWS::IAM::Role")[role]["Properties"].get("ManagedPolicyArns", [])
+        managed = {arn["Fn::Join"][1][-1].split(":iam::aws:policy/")[-1] for arn in arns}
+        if user in vpc_functions:
+            assert managed == {BASIC_EXECUTION, VPC_ACCESS}, user
+        elif user in SHIPLINE_FUNCTIONS or user == "bucket notifications":
+            assert managed == {BASIC_EXECUTION}, user
+        else:
+            assert managed == set(), user
 
 
 def test_processor_least_privilege(resources: dict[str, Any]) -> None:
-    processor_role = of_type(resources, "AWS::Lambda::Function")[
-        logical_id(resources, "AWS::Lambda::Function", FunctionName="shipment-event-processor-dev")
-    ]["Properties"]["Role"]["Fn::GetAtt"][0]
-    actions = {
-        action
-        for _, policy in of_type(resources, "AWS::IAM::Policy").items()
-        if {"Ref": processor_role} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    table = logical_id(resources, "AWS::DynamoDB::Table", TableName="shipmentevents-dev")
+    queue = logical_id(resources, "AWS::SQS::Queue", QueueName="shipmentevents-queue-dev")
+    dlq = logical_id(resources, "AWS::SQS::Queue", QueueName="shipmentevents-dlq-dev")
+    where = {
+        action: as_list(statement["Resource"])
+        for statement in role_statements(
+            resources, roles(resources)["shipment-event-processor-dev"]
+        )
         for action in as_list(statement["Action"])
+        if action not in XRAY
     }
-    assert {"dynamodb:PutItem", "dynamodb:GetItem", "sqs:SendMessage"} <= actions
-    assert "sqs:ReceiveMessage" in actions
-    assert not [a for a in actions if a.startswith(("s3:", "secretsmanager:", "sns:"))]
+    for action in ("dynamodb:PutItem", "dynamodb:GetItem"):
+        assert {"Fn::GetAtt": [table, "Arn"]} in where[action]
+    assert where["sqs:ReceiveMessage"] == [{"Fn::GetAtt": [queue, "Arn"]}]
+    assert where["sqs:SendMessage"] == [{"Fn::GetAtt": [dlq, "Arn"]}]
+
+
+def test_loader_may_touch_only_the_landing_bucket(resources: dict[str, Any]) -> None:
+    bucket = next(iter(of_type(resources, "AWS::S3::Bucket")))
+    bucket_arn = {"Fn::GetAtt": [bucket, "Arn"]}
+    objects = {"Fn::Join": ["", [bucket_arn, "/*"]]}
+    s3 = {
+        action: as_list(statement["Resource"])
+        for statement in role_statements(resources, roles(resources)["shipline-loader-dev"])
+        for action in as_list(statement["Action"])
+        if action.startswith("s3:")
+    }
+    assert s3.pop("s3:ListBucket") == [bucket_arn]
+    assert s3 and all(resource == [objects] for resource in s3.values())
+
+
+def test_sns_publish_grants(resources: dict[str, Any]) -> None:
+    topic = topic_ref(resources)
+    by_role = {role: user for user, role in roles(resources).items()}
+    publishers = set()
+    for statement in statements(resources):
+        policy, body = statement
+        if "sns:Publish" in as_list(body["Action"]):
+            assert as_list(body["Resource"]) == [topic], policy
+            (role,) = of_type(resources, "AWS::IAM::Policy")[policy]["Properties"]["Roles"]
+            publishers.add(by_role[role["Ref"]])
+    assert publishers == {"shipline-loader-dev", "shipline-alerts-dev", "state machine"}
 
 
 # Environments -----------------------------------------------------------------------------
