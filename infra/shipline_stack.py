@@ -75,7 +75,7 @@ ARCHIVE_RETENTION = Duration.days(7)
 # The DynamoDB stream -> stream Lambda, one invocation at a time (each run moves the
 # one timeline checkpoint). At 10M events/day (~116/s, more at peaks) throughput is
 # batch size / run time, so batches are large: a stream record is ~1.3 KB, so 4,000
-# is ~5.4 MB, under Lambda's 6 MB payload (Lambda also cuts a batch at 6 MB). The
+# is ~5.2 MB, under Lambda's 6 MB payload (Lambda also cuts a batch at 6 MB). The
 # window lets a quiet shard gather a batch instead of invoking for a handful.
 STREAM_BATCH_SIZE = 4000
 STREAM_BATCH_WINDOW = Duration.seconds(60)
