@@ -120,9 +120,6 @@ class Construct:
     name: str
     why: str
     found: Callable[[str], bool]
-    awaiting: str | None = None
-    """A fix reported and not made yet: ``postgres_only`` passes it over unless asked,
-    and a strict xfail test asserts it, so the fix cannot land unnoticed."""
 
 
 def matching(pattern: str, unless: str | None = None) -> Callable[[str], bool]:
@@ -320,7 +317,6 @@ POSTGRES_ONLY: tuple[Construct, ...] = (
         "Redshift requires a ROWS frame on an aggregate, FIRST_VALUE, LAST_VALUE or"
         " NTH_VALUE window with an ORDER BY (PostgreSQL defaults to RANGE ... CURRENT ROW)",
         _ordered_window_without_frame,
-        awaiting="FIRST_VALUE(event_timestamp) OVER w in timeline/sql.py has no frame",
     ),
 )
 
@@ -328,18 +324,12 @@ POSTGRES_ONLY: tuple[Construct, ...] = (
 def postgres_only(
     statements: Iterable[str], constructs: Sequence[Construct] | None = None
 ) -> list[tuple[str, str]]:
-    """``(construct, statement)`` for each construct found in a statement, deduplicated.
-
-    By default the constructs of ``POSTGRES_ONLY`` not awaiting a fix.
-    """
-    chosen = constructs if constructs is not None else [c for c in POSTGRES_ONLY if not c.awaiting]
+    """``(construct, statement)`` for each construct found in a statement, deduplicated
+    (all of ``POSTGRES_ONLY`` unless ``constructs`` are named)."""
+    chosen = POSTGRES_ONLY if constructs is None else constructs
     return [
         (construct.name, statement)
         for statement in dict.fromkeys(statements)
         for construct in chosen
         if construct.found(statement)
     ]
-
-
-AWAITING_FIX = tuple(construct for construct in POSTGRES_ONLY if construct.awaiting)
-"""The constructs still sent to Redshift, each with the fix it waits for."""

@@ -30,7 +30,6 @@ from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 from tests.engines import fresh_database
 from tests.store.redshift_on_postgres import (
-    AWAITING_FIX,
     DRIVERS,
     RedshiftOnPostgres,
     event,
@@ -168,14 +167,6 @@ def exercise(pipeline: Pipeline, folder: Path) -> dict[str, Any]:
     return answers
 
 
-AWAITING_FIX_ANSWERS = {
-    "dwell": "dwell_hours is (sum(us) + 1800) / 3600 on Redshift, integral there (SUM of"
-    " BIGINT is BIGINT) but NUMERIC on the PostgreSQL that runs it here (SUM of BIGINT is"
-    " NUMERIC), so 5 hours reads 5.000001; it holds once the dividend is CAST AS BIGINT",
-}
-"""Answers that differ on Redshift's SQL until a reported fix lands, and why."""
-
-
 SEARCHES: dict[str, dict[str, Any]] = {
     "all": {},
     "prefix": {"query": "SHP"},
@@ -277,20 +268,7 @@ def test_every_path_answers_on_redshift_sql_as_on_postgres(
     on_redshift: RedshiftRun, on_postgres: dict[str, Any]
 ) -> None:
     for name, expected in on_postgres.items():
-        if name not in AWAITING_FIX_ANSWERS:
-            assert on_redshift.answers[name] == expected, name
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="awaiting a fix in shipline's SQL (AWAITING_FIX_ANSWERS);"
-    " when this passes, empty AWAITING_FIX_ANSWERS and drop this marker",
-)
-def test_no_answer_waits_for_a_redshift_fix(
-    on_redshift: RedshiftRun, on_postgres: dict[str, Any]
-) -> None:
-    for name in AWAITING_FIX_ANSWERS:
-        assert on_redshift.answers[name] == on_postgres[name], name
+        assert on_redshift.answers[name] == expected, name
 
 
 def test_every_path_on_redshift_sql_gives_the_expected_answers(on_redshift: RedshiftRun) -> None:
@@ -335,12 +313,3 @@ def test_every_path_on_redshift_sql_gives_the_expected_answers(on_redshift: Reds
 def test_no_statement_sent_to_redshift_holds_postgres_only_sql(on_redshift: RedshiftRun) -> None:
     assert len(on_redshift.statements) > 100
     assert postgres_only(on_redshift.statements) == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="awaiting a fix in shipline's SQL (see each construct's `awaiting`);"
-    " when this passes, drop `awaiting` and this marker",
-)
-def test_no_statement_waits_for_a_redshift_fix(on_redshift: RedshiftRun) -> None:
-    assert postgres_only(on_redshift.statements, AWAITING_FIX) == []

@@ -64,10 +64,48 @@ def _filtered_aggregates(node: exp.Expr) -> exp.Expr:
 
 
 def _integer_division(node: exp.Expr) -> exp.Expr:
-    """``a // b`` on integers as ``a / b``: exact, where sqlglot would go through a float."""
+    """``a // b`` on integers as ``CAST(a AS BIGINT) / b``: exact, where sqlglot would go
+    through a float (the cast keeps a NUMERIC sum from dividing with a fraction)."""
     if isinstance(node, exp.IntDiv):
-        return exp.Div(this=node.this, expression=node.expression, typed=True)
+        dividend = exp.cast(node.this, "BIGINT")
+        return exp.Div(this=dividend, expression=node.expression, typed=True)
     return node
+
+
+def _framed_first_values(node: exp.Expr) -> exp.Expr:
+    """An ordered ``first_value`` window with the frame Redshift insists on.
+
+    Redshift refuses an ordered FIRST_VALUE without a frame clause. The first row
+    of the partition is the same whatever the frame, so the whole partition is it.
+    A named window (``OVER w``) is spelled out first, as Redshift has no WINDOW clause.
+    """
+    if not (isinstance(node, exp.Window) and isinstance(node.this, exp.FirstValue)):
+        return node
+    if node.args.get("spec") is not None:
+        return node
+    definition: exp.Expr = node
+    select = node.find_ancestor(exp.Select)
+    alias = node.args.get("alias")
+    if alias is not None and select is not None:
+        for named in select.args.get("windows") or []:
+            if named.alias_or_name == alias.name:
+                definition = named
+    if definition.args.get("order") is None:
+        return node
+    partition = definition.args.get("partition_by") or []
+    return exp.Window(
+        this=node.this.copy(),
+        partition_by=[column.copy() for column in partition],
+        order=definition.args["order"].copy(),
+        spec=exp.WindowSpec(
+            kind="ROWS",
+            start="UNBOUNDED",
+            start_side="PRECEDING",
+            end="UNBOUNDED",
+            end_side="FOLLOWING",
+        ),
+        over="OVER",
+    )
 
 
 def _redshift_types_and_sets(node: exp.Expr) -> exp.Expr:
@@ -112,6 +150,7 @@ def render(sql: str, dialect: str) -> tuple[str, ...]:
                     part.transform(_null_safe_comparisons)
                     .transform(_filtered_aggregates)
                     .transform(_integer_division)
+                    .transform(_framed_first_values)
                     .transform(_redshift_types_and_sets)
                 )
             rendered.append(part.sql(dialect=dialect))
