@@ -294,7 +294,6 @@ class ShiplineStack(Stack):
             "SHIPLINE_AWS_WAREHOUSE_HOST": self.workgroup.attr_workgroup_endpoint_address,
             "SHIPLINE_AWS_WAREHOUSE_PORT": str(WAREHOUSE_PORT),
             "SHIPLINE_AWS_WAREHOUSE_DATABASE": WAREHOUSE_DATABASE,
-            "SHIPLINE_AWS_WAREHOUSE_WORKGROUP": f"shipline-{env_suffix}",
             "SHIPLINE_AWS_TOPIC_ARN": self.topic.topic_arn,
             "SHIPLINE_ENVIRONMENT": env_suffix,
         }
