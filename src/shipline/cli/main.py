@@ -296,9 +296,14 @@ def reference_load(
     path: Path,
 ) -> None:
     """Upsert a reference file (Parquet or CSV) by its key."""
+    if not path.is_file():
+        raise ValidationError(f"no such file: {path}")
     with _pipeline() as pipeline:
         rows = pipeline.load_reference(table, path)
     console.print(f"reference: {rows:,} rows upserted into {table}")
+
+
+DEAD_LETTER_STATES = ("open", "redriven", "purged", "all")
 
 
 @dlq_app.command("list")
@@ -308,6 +313,8 @@ def dlq_list(
     as_json: Json = False,
 ) -> None:
     """The newest dead letters."""
+    if state not in DEAD_LETTER_STATES:
+        raise ValidationError(f"--state: {state!r}; use open, redriven, purged or all")
     with _pipeline() as pipeline:
         rows = pipeline.dead_letters(None if state == "all" else state, limit)
     if as_json:
@@ -336,12 +343,16 @@ def dlq_redrive(
     as_json: Json = False,
 ) -> None:
     """Validate dead letters again and ingest them (after adding an alias, say)."""
+    # Checked here on the ids given: the pipeline counts the letters it finds, so an
+    # unknown second id would let one payload through to the first.
+    if payload is not None and len(set(ids)) != 1:
+        raise ValidationError("--payload fixes exactly one dead letter; give one id")
     with _pipeline() as pipeline:
         result = pipeline.redrive(ids, payload)
     if as_json:
         print_json(render.ingest_stats(result))
     else:
-        console.print(render.ingest_line(result).replace("ingest:", "redrive:", 1))
+        console.print(render.redrive_line(result, asked=len(set(ids))))
         for error in result.errors:
             console.print(f"  still refused: {'; '.join(error.errors)}", style="yellow")
 
@@ -351,7 +362,7 @@ def dlq_purge(ids: Annotated[list[int], typer.Argument(help="Dead letter ids.")]
     """Mark dead letters purged: kept for audit, no longer open."""
     with _pipeline() as pipeline:
         count = pipeline.purge_dead_letters(ids)
-    console.print(f"purged {count} dead letter(s)")
+    console.print(f"purged {count} dead letter(s)" + render.not_open_note(len(set(ids)), count))
 
 
 @app.command()

@@ -51,6 +51,30 @@ def ingest_line(result: IngestResult) -> str:
     )
 
 
+def redrive_line(result: IngestResult, asked: int) -> str:
+    """The one-line summary of a redrive of ``asked`` dead letters.
+
+    A record refused again stays open with its new reason; it is not a new dead letter.
+    """
+    line = (
+        f"redrive: {result.received:,} records, {result.accepted:,} accepted,"
+        f" {result.duplicates:,} duplicates, {result.rejected:,} still refused (left open)"
+        f" in {result.duration_ms:,.0f} ms"
+    )
+    return line + not_open_note(asked, result.received)
+
+
+def not_open_note(asked: int, acted_on: int) -> str:
+    """What to say when some of the dead letters asked for were not open ones."""
+    skipped = asked - acted_on
+    if skipped <= 0:
+        return ""
+    return (
+        f"; {skipped:,} of the {asked:,} ids asked for are not open dead letters"
+        " (see `shipline dlq list --state all`)"
+    )
+
+
 def ingest_stats(result: IngestResult) -> dict[str, Any]:
     """``--json`` stats of an ingest."""
     return {
