@@ -7,8 +7,6 @@ import re
 import subprocess
 from typing import Any
 
-import pytest
-
 from tests.conftest import Shipline
 from tests.engines import fresh_database
 
@@ -169,17 +167,9 @@ def test_reference_load_csv_locations(shipline: Shipline) -> None:
     assert (row["location_name"], row["region"]) == ("Alpha Hub", "emea")
 
 
-def test_reference_load_csv_packages(
-    engine: str, shipline: Shipline, request: pytest.FixtureRequest
-) -> None:
-    request.applymarker(
-        pytest.mark.xfail(
-            engine == "postgres",
-            reason="pyarrow reads a CSV's fractional-second timestamps as timestamp[ns, UTC],"
-            " which DuckDB calls TIMESTAMPTZ_NS; store.types has no PostgreSQL type for it,"
-            " so the staging table is refused",
-        )
-    )
+def test_reference_load_csv_packages(shipline: Shipline) -> None:
+    # pyarrow reads the fractional-second timestamps as timestamp[ns, UTC], which
+    # the server engines store as microseconds.
     (shipline.folder / "packages.csv").write_text(
         "shipment_id,service_level,promised_delivery_at,weight_kg,origin_location_id,"
         "destination_location_id\n"

@@ -42,6 +42,7 @@ _PORTABLE: dict[str, str] = {
     "TIMESTAMP_S": "TIMESTAMP",
     "TIMESTAMP_MS": "TIMESTAMP",
     "TIMESTAMP_NS": "TIMESTAMP",
+    "TIMESTAMPTZ_NS": "TIMESTAMPTZ",  # pyarrow's timestamp[ns, tz]; microseconds elsewhere
 }
 _NESTED = ("[]", "STRUCT(", "MAP(", "UNION(")
 
