@@ -200,9 +200,11 @@ class Pipeline:
         A record accepted (or found a duplicate) is marked redriven; one that fails
         again stays open with its new reason.
         """
-        letters = dead_letters.get_dead_letters(self.backend, ids)
-        if payload is not None and len(letters) != 1:
+        # Checked on the ids given, not the letters found: an unknown second id must
+        # not let one payload through to the first.
+        if payload is not None and len(set(ids)) != 1:
             raise ValidationError("--payload fixes exactly one dead letter; give one id")
+        letters = dead_letters.get_dead_letters(self.backend, ids)
         open_letters = [letter for letter in letters if letter["state"] == "open"]
         texts = [payload if payload is not None else str(d["payload"]) for d in open_letters]
         records = [_first_record(text) for text in texts]

@@ -216,6 +216,7 @@ def test_dlq_list_and_show_a_refused_record(shipline: Shipline) -> None:
     shown = json.loads(said(shipline("dlq", "show", str(letter))))
     assert json.loads(shown["payload"])["event_type"] == "nope"
     assert shown["source"] == "stdin"
+    assert shown["errors"][0].startswith('event_type: unknown value "nope"')  # a list, once
 
     assert refused(shipline("dlq", "show", "999"), 4) == "error: dead letter 999 does not exist"
     assert refused(shipline("dlq", "list", "--state", "closed"), 3) == (

@@ -343,10 +343,6 @@ def dlq_redrive(
     as_json: Json = False,
 ) -> None:
     """Validate dead letters again and ingest them (after adding an alias, say)."""
-    # Checked here on the ids given: the pipeline counts the letters it finds, so an
-    # unknown second id would let one payload through to the first.
-    if payload is not None and len(set(ids)) != 1:
-        raise ValidationError("--payload fixes exactly one dead letter; give one id")
     with _pipeline() as pipeline:
         result = pipeline.redrive(ids, payload)
     if as_json:

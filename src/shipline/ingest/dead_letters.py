@@ -69,15 +69,18 @@ def list_dead_letters(
 
 
 def get_dead_letters(backend: Backend, ids: Sequence[int]) -> list[dict[str, Any]]:
-    """Dead letters by id, in id order."""
+    """Dead letters by id, in id order, each with its field errors as a list."""
     if not ids:
         return []
     placeholders = ", ".join("?" for _ in ids)
-    return backend.fetch_dicts(
+    letters = backend.fetch_dicts(
         f"SELECT * FROM dead_letters WHERE dead_letter_id IN ({placeholders})"
         " ORDER BY dead_letter_id",
         list(ids),
     )
+    for letter in letters:
+        letter["errors"] = json.loads(letter["errors"]) if letter.get("errors") else []
+    return letters
 
 
 def mark_dead_letters(backend: Backend, ids: Sequence[int], state: str) -> int:
