@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -26,7 +27,13 @@ from shipline.settings import Settings, load_settings
 from shipline.store import Backend, open_backend
 from shipline.timeline.base import run_base
 from shipline.timeline.incremental import run_incremental
-from shipline.timeline.query import Status, shipment_summary, shipment_timeline, status
+from shipline.timeline.query import (
+    Status,
+    late_shipment_example,
+    shipment_summary,
+    shipment_timeline,
+    status,
+)
 from shipline.timeline.runs import RunResult
 from shipline.timeline.verify import VerifyResult, verify
 from shipline.timeline.views import ensure_views
@@ -116,6 +123,14 @@ class Pipeline:
         key = REFERENCE_KEYS[table]
         if key not in data.column_names:
             raise ValidationError(f"{path.name}: column {key!r} is required for {table}")
+        counts = data.group_by(key).aggregate([([], "count_all")])
+        repeated = counts.filter(pc.greater(counts["count_all"], 1))
+        if repeated.num_rows:
+            example = repeated[key][0].as_py()
+            raise ValidationError(
+                f"{path.name}: {key} {example!r} appears {repeated['count_all'][0].as_py()}"
+                f" times ({repeated.num_rows:,} value(s) repeat); keep one row per {key}"
+            )
         known = set(self.backend.columns_of(table))
         wanted = [name for name in data.column_names if name in known]
         names = ", ".join(wanted)
@@ -166,6 +181,10 @@ class Pipeline:
     def status(self) -> Status:
         """Checkpoint, counts and lag."""
         return status(self.backend)
+
+    def late_shipment_example(self) -> str | None:
+        """A shipment whose timeline an incremental run corrected for a late event."""
+        return late_shipment_example(self.backend)
 
     def timeline(self, shipment_id: str) -> list[dict[str, Any]]:
         """A shipment's timeline; NotFoundError if it is not in the view."""

@@ -182,6 +182,16 @@ def test_reference_load_csv_packages(shipline: Shipline) -> None:
     assert summary["promised_delivery_at"] == "2026-01-02T00:00:00+00:00"
 
 
+def test_reference_load_refuses_a_file_that_repeats_a_key(shipline: Shipline) -> None:
+    (shipline.folder / "locations.csv").write_text(
+        "location_id,location_name\nLOC-A,Alpha\nLOC-B,Beta\nLOC-A,Alpha again\n"
+    )
+    assert refused(shipline("reference", "load", "locations", "locations.csv"), 3) == (
+        "error: locations.csv: location_id 'LOC-A' appears 2 times (1 value(s) repeat);"
+        " keep one row per location_id"
+    )
+
+
 def test_reference_load_names_a_missing_file_or_table(shipline: Shipline) -> None:
     assert refused(shipline("reference", "load", "locations", "absent.csv"), 3) == (
         "error: no such file: absent.csv"

@@ -121,7 +121,7 @@ def _run(pipeline: Pipeline, files: GeneratedFiles, batches: int) -> str | None:
     if result.drift:
         raise DriftError(f"the demo found {result.drift} differences; please report it")
 
-    example = _late_shipment(pipeline)
+    example = pipeline.late_shipment_example()
     if example:
         console.rule(f"5. a shipment that received a late event: {example}")
         console.print(render.rows_table(pipeline.timeline(example), _DEMO_COLUMNS))
@@ -137,17 +137,3 @@ _DEMO_COLUMNS = [
     "cumulative_transit_hours",
     "process_type",
 ]
-
-
-def _late_shipment(pipeline: Pipeline) -> str | None:
-    """A long shipment one of whose events arrived, in the stream, after a later one."""
-    row = pipeline.backend.fetchone(
-        "SELECT late.shipment_id FROM shipment_events AS late"
-        " JOIN shipment_events AS earlier ON earlier.shipment_id = late.shipment_id"
-        " AND earlier.ingest_seq < late.ingest_seq"
-        " AND earlier.event_timestamp > late.event_timestamp"
-        " JOIN shipment_timeline_incremental AS i ON i.event_id = late.event_id"
-        " JOIN shipment_state AS s ON s.shipment_id = late.shipment_id AND s.in_view"
-        " ORDER BY s.event_sequence DESC, late.shipment_id LIMIT 1"
-    )
-    return None if row is None else str(row[0])

@@ -50,6 +50,21 @@ class Status:
         return data
 
 
+def late_shipment_example(backend: Backend) -> str | None:
+    """The longest shipment in the view one of whose events arrived after a later one
+    and was folded in by an incremental run: the example the demo shows."""
+    row = backend.fetchone(
+        "SELECT late.shipment_id FROM shipment_events AS late"
+        " JOIN shipment_events AS earlier ON earlier.shipment_id = late.shipment_id"
+        " AND earlier.ingest_seq < late.ingest_seq"
+        " AND earlier.event_timestamp > late.event_timestamp"
+        " JOIN shipment_timeline_incremental AS i ON i.event_id = late.event_id"
+        " JOIN shipment_state AS s ON s.shipment_id = late.shipment_id AND s.in_view"
+        " ORDER BY s.event_sequence DESC, late.shipment_id LIMIT 1"
+    )
+    return None if row is None else str(row[0])
+
+
 def status(backend: Backend) -> Status:
     """Checkpoint, counts and lag: the age of the oldest accepted, unprocessed event."""
     checkpoint = read_checkpoint(backend)
