@@ -15,11 +15,13 @@ from typer.testing import CliRunner
 
 from shipline.api.keys import Keyring, create_key
 from shipline.cli.main import app
+from shipline.cli.serve import serve_workers
 from shipline.errors import ConfigError
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 from tests.api.conftest import free_socket, wait_for
 from tests.engines import fresh_database
+from tests.store.redshift_on_postgres import redshift_on_postgres
 
 
 def test_duckdb_refuses_a_second_worker() -> None:
@@ -28,6 +30,18 @@ def test_duckdb_refuses_a_second_worker() -> None:
         result = CliRunner().invoke(app, ["--database", database, "serve", "--workers", "2"])
     assert isinstance(result.exception, ConfigError)
     assert "use --workers 1, or a PostgreSQL database" in str(result.exception)
+
+
+@pytest.mark.postgres
+def test_redshift_refuses_a_second_worker() -> None:
+    """No advisory locks on Redshift, so no lease to elect the worker that runs the
+    nightly base and the monitor: one process only."""
+    with fresh_database("postgres") as database:
+        pipeline = Pipeline(
+            Settings(database=database), backend=redshift_on_postgres(database, "psycopg")
+        )
+        with pytest.raises(ConfigError, match="Redshift has no advisory locks"):
+            serve_workers(pipeline, "127.0.0.1", 0, "warning", workers=2)
 
 
 @pytest.mark.postgres

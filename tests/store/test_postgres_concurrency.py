@@ -10,12 +10,13 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from shipline.errors import TransientBackendError
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
-from tests.engines import fresh_database
+from tests.engines import POSTGRES_URL, fresh_database
 
 pytestmark = [pytest.mark.postgres]
 
@@ -148,3 +149,16 @@ def test_a_writer_that_cannot_get_its_turn_is_told_to_retry() -> None:
                 waiting.ingest_records(batch(0, 0), "waiting")
         # Its turn comes once the holder commits, and the batch is stored.
         assert waiting.ingest_records(batch(0, 0), "waiting").accepted == BATCH
+
+
+def test_a_connection_lost_between_calls_is_replaced_on_the_next_one() -> None:
+    """After a server restart (here: its backend terminated), a long-lived thread goes on."""
+    with fresh_database("postgres") as database, Pipeline(Settings(database=database)) as pipeline:
+        pipeline.ingest_records(batch(0, 0), "before")
+        pid = pipeline.backend.scalar("SELECT pg_backend_pid()")
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        with pytest.raises(TransientBackendError):
+            pipeline.status()  # the call that finds the connection gone: retry it
+        assert pipeline.ingest_records(batch(0, 1), "after").accepted == BATCH
+        assert pipeline.backend.scalar("SELECT pg_backend_pid()") != pid

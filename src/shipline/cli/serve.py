@@ -36,7 +36,7 @@ def serve(
     )
     pipeline = Pipeline.open(database=_options.database)
     if workers > 1:
-        _serve_workers(pipeline, host, port, log_level, workers)
+        serve_workers(pipeline, host, port, log_level, workers)
         return
     try:
         app = create_app(pipeline, pipeline.settings)
@@ -60,7 +60,7 @@ def serve(
         pipeline.close()
 
 
-def _serve_workers(pipeline: Pipeline, host: str, port: int, log_level: str, workers: int) -> None:
+def serve_workers(pipeline: Pipeline, host: str, port: int, log_level: str, workers: int) -> None:
     """Several API processes over one PostgreSQL database.
 
     Each worker opens its own pipeline and processor; advisory locks make their
@@ -72,10 +72,16 @@ def _serve_workers(pipeline: Pipeline, host: str, port: int, log_level: str, wor
 
     database = pipeline.settings.database
     dialect = pipeline.backend.DIALECT
+    several = pipeline.backend.SEVERAL_WORKERS
     pipeline.close()
-    if dialect == "duckdb":
+    if not several:
+        why = {
+            "duckdb": "a DuckDB file is owned by one process",
+            "redshift": "Redshift has no advisory locks to elect the worker that runs the"
+            " nightly base and the monitor",
+        }.get(dialect, f"{dialect} cannot share its database between workers")
         raise ConfigError(
-            f"--workers {workers}: a DuckDB file is owned by one process; use --workers 1,"
+            f"--workers {workers}: {why}; use --workers 1,"
             " or a PostgreSQL database (--database postgresql://...)"
         )
     os.environ["SHIPLINE_DATABASE"] = database

@@ -38,6 +38,10 @@ class Backend(ABC):
     ALTERS_COLUMN_TYPES: ClassVar[bool] = True
     """Whether ``ALTER COLUMN ... SET DATA TYPE`` can widen a column in place."""
 
+    SEVERAL_WORKERS: ClassVar[bool] = False
+    """Whether several ``serve`` workers can share the database: their writers take
+    turns, and a lease elects the one that runs the nightly base and the monitor."""
+
     NESTED_TYPES: ClassVar[bool] = False
     """Whether a column can hold lists and structs (DuckDB's); elsewhere the loader
     refuses them and widens DuckDB-only types to portable ones."""

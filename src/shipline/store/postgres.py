@@ -33,6 +33,8 @@ def quote_identifier(name: str) -> str:
 
 
 LITERAL_PERCENT = re.compile(r"%(?!s)")
+CONNECT_TIMEOUT = 10
+"""Seconds to wait for a new connection, unless the URL says."""
 
 
 def escape_percent(statement: str) -> str:
@@ -80,6 +82,10 @@ class Connection(Protocol):
         """Whether the open transaction hit an error and accepts nothing but a rollback."""
         ...
 
+    def broken(self) -> bool:
+        """Whether the connection is lost (the server restarted, say): only a new one helps."""
+        ...
+
     def translate_errors(self) -> AbstractContextManager[None]:
         """Raise the driver's errors as shipline's ``BackendError``s."""
         ...
@@ -91,8 +97,12 @@ class PsycopgConnection:
     """A psycopg connection in autocommit mode (transactions are explicit)."""
 
     def __init__(self, url: str) -> None:
+        # libpq waits for ever by default; a URL may set its own connect_timeout.
+        conninfo = url
+        if "connect_timeout" not in url:
+            conninfo = psycopg.conninfo.make_conninfo(url, connect_timeout=CONNECT_TIMEOUT)
         try:
-            self._con = psycopg.connect(url, autocommit=True)
+            self._con = psycopg.connect(conninfo, autocommit=True)
         except psycopg.OperationalError as error:
             raise TransientBackendError(f"cannot connect to {url}: {error}") from error
 
@@ -108,6 +118,9 @@ class PsycopgConnection:
 
     def failed(self) -> bool:
         return self._con.info.transaction_status == TransactionStatus.INERROR
+
+    def broken(self) -> bool:
+        return self._con.broken or self._con.closed
 
     def translate_errors(self) -> AbstractContextManager[None]:
         return translate_errors()
@@ -127,6 +140,7 @@ class PostgresBackend(Backend):
     """
 
     DIALECT = "postgres"
+    SEVERAL_WORKERS = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -134,19 +148,43 @@ class PostgresBackend(Backend):
         self._opened: dict[int, tuple[threading.Thread, Connection]] = {}
         self._opened_lock = threading.Lock()
         self._leases: dict[str, Connection] = {}
+        self._lease_lock = threading.Lock()
+        self._closed = False
         self._con  # noqa: B018 - connect now, so a bad URL fails at once
 
     @property
     def _con(self) -> Connection:
-        """This thread's connection, opened on first use."""
+        """This thread's connection, opened on first use, and again once it is lost.
+
+        A lost connection inside a transaction is not replaced: the transaction's
+        next statement fails (a retryable error) and ends it; the call after that
+        reconnects. Threads that live as long as the process (the group commit, the
+        processor) so outlast a restart of the server.
+        """
         connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is not None and connection.broken() and not self._local.depth:
+            with self._opened_lock:
+                self._opened.pop(threading.get_ident(), None)
+            connection.close()
+            connection = None
         if connection is None:
-            connection = self._connect(self.url)
-            with connection.translate_errors():
-                connection.run("SET TIME ZONE 'UTC'")
+            if self._closed:
+                raise BackendError("this database connection was closed; open a new pipeline")
+            connection = self._open()
             self._local.connection = connection
             self._local.depth = 0
             self._keep(connection)
+        return connection
+
+    def _open(self) -> Connection:
+        """A new connection, set up as every statement expects (UTC)."""
+        connection = self._connect(self.url)
+        try:
+            with connection.translate_errors():
+                connection.run("SET TIME ZONE 'UTC'")
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     def _keep(self, connection: Connection) -> None:
@@ -202,7 +240,9 @@ class PostgresBackend(Backend):
             table, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed")
         )
         with self._con.translate_errors():
-            self._con.copy_in(f'COPY "{name}" FROM STDIN WITH (FORMAT csv)', buffer.getvalue())
+            self._con.copy_in(
+                f"COPY {quote_identifier(name)} FROM STDIN WITH (FORMAT csv)", buffer.getvalue()
+            )
 
     def _create_stage(self, name: str, schema: pa.Schema) -> None:
         """An empty temporary table with the columns of an Arrow schema."""
@@ -219,7 +259,7 @@ class PostgresBackend(Backend):
         # back (which drops the table anyway); a DROP now would hide the real error.
         if self._con.failed():
             return
-        self.execute(f'DROP TABLE IF EXISTS "{name}"')
+        self.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
 
     def index_for_lookups(self, table: str, columns: Sequence[str]) -> None:
         name = quote_identifier(f"{table}_lookup"[:63])
@@ -228,7 +268,7 @@ class PostgresBackend(Backend):
 
     def refresh_statistics(self, tables: Sequence[str]) -> None:
         for table in tables:
-            self.execute(f'ANALYZE "{table}"')
+            self.execute(f"ANALYZE {quote_identifier(table)}")
 
     def lock(self, name: str) -> None:
         # Advisory locks are database-wide: key them by schema too, so that two
@@ -239,16 +279,29 @@ class PostgresBackend(Backend):
 
     def hold_lease(self, name: str) -> bool:
         # A session-level advisory lock on a connection of its own: it lasts as long
-        # as that connection, so a process that dies hands the lease on.
-        with self._opened_lock:
-            if name in self._leases:
-                return True
-            connection = self._connect(self.url)
-            with connection.translate_errors():
-                taken = connection.run(
-                    "SELECT pg_try_advisory_lock(hashtext(current_schema()), hashtext(%s))",
-                    [name],
-                ).fetchall()[0][0]
+        # as that connection, so a process that dies hands the lease on. A held lease
+        # is checked on every call: if its connection was lost, so was the lock (and
+        # another process may have it now).
+        with self._lease_lock:
+            held = self._leases.get(name)
+            if held is not None:
+                try:
+                    with held.translate_errors():
+                        held.run("SELECT 1")
+                    return True
+                except BackendError:
+                    del self._leases[name]
+                    held.close()
+            connection = self._open()
+            try:
+                with connection.translate_errors():
+                    taken = connection.run(
+                        "SELECT pg_try_advisory_lock(hashtext(current_schema()), hashtext(%s))",
+                        [name],
+                    ).fetchall()[0][0]
+            except BaseException:
+                connection.close()
+                raise
             if not taken:
                 connection.close()
                 return False
@@ -275,8 +328,9 @@ class PostgresBackend(Backend):
             self._local.depth = 0
 
     def close(self) -> None:
-        """Close every thread's connection."""
-        with self._opened_lock:
+        """Close every thread's connection; the backend opens none after this."""
+        self._closed = True
+        with self._opened_lock, self._lease_lock:
             opened, self._opened = self._opened, {}
             leases, self._leases = self._leases, {}
         for connection in [*(con for _thread, con in opened.values()), *leases.values()]:

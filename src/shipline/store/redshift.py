@@ -68,6 +68,7 @@ class RedshiftBackend(PostgresBackend):
 
     DIALECT = "redshift"
     ALTERS_COLUMN_TYPES = False  # only a VARCHAR's length can change in place
+    SEVERAL_WORKERS = False  # no advisory locks, so no lease to elect a leader with
     LOCK_TABLES: ClassVar[dict[str, str]] = {
         "shipline.timeline": "processing_checkpoints",
         "shipline.ingest": "shipment_events",

@@ -82,12 +82,15 @@ class RedshiftConnectorConnection:
             raise TransientBackendError(f"cannot connect to {where}: {message(error)}") from error
         self._con.autocommit = True
         self._failed = False
+        self._broken = False
 
     def run(self, statement: str, params: Params = None) -> Cursor:
         try:
             return self._con.cursor().execute(statement, params)
-        except Exception:
+        except Exception as error:
             self._failed = self._con.in_transaction
+            # The driver's own errors, with no server response, mean the socket is gone.
+            self._broken = isinstance(error, InterfaceError | OSError) and not _fields(error)
             raise
 
     def copy_in(self, statement: str, data: bytes) -> None:
@@ -115,6 +118,9 @@ class RedshiftConnectorConnection:
 
     def failed(self) -> bool:
         return self._failed
+
+    def broken(self) -> bool:
+        return self._broken
 
     def translate_errors(self) -> AbstractContextManager[None]:
         return translate_errors()

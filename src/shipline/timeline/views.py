@@ -132,7 +132,7 @@ def ensure_views(backend: Backend) -> None:
     server engines (whose replacement is a DROP ... CASCADE), drop whatever a user
     built on top of the views. A digest of each definition says when it is needed.
     """
-    wanted = {name: _digest(sql) for name, sql in VIEWS}
+    wanted = {name: _digest(backend, sql) for name, sql in VIEWS}
     if _stored_digests(backend) == wanted:
         return
     with backend.transaction():
@@ -158,5 +158,8 @@ def _stored_digests(backend: Backend) -> dict[str, str]:
     return {str(name): str(digest) for name, digest in rows if name in present}
 
 
-def _digest(sql: str) -> str:
-    return hashlib.sha256(sql.encode()).hexdigest()
+def _digest(backend: Backend, sql: str) -> str:
+    """A digest of the view's SQL as this engine receives it: a change in shipline's
+    rendering (or in sqlglot) re-creates the view too."""
+    rendered = "\n".join(backend.render(sql))
+    return hashlib.sha256(f"{backend.DIALECT}\n{rendered}".encode()).hexdigest()
