@@ -79,7 +79,10 @@ ARCHIVE_RETENTION = Duration.days(7)
 # window lets a quiet shard gather a batch instead of invoking for a handful.
 STREAM_BATCH_SIZE = 4000
 STREAM_BATCH_WINDOW = Duration.seconds(60)
-STREAM_RETRY_ATTEMPTS = 3
+# Retried until the records expire from the stream (24 h): a failed batch is the
+# warehouse's failure (bad records are dead-lettered inside ingest), and giving up
+# early would leave its events out of the warehouse. The iterator-age alarm tells.
+STREAM_RETRY_ATTEMPTS = -1
 # Half the ProcessingLag rule's 30 minutes (docs/runbook.md): the stream Lambda is
 # falling behind well before the timelines are stale enough for that rule.
 ITERATOR_AGE_THRESHOLD = Duration.minutes(15)
