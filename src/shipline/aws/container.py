@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from shipline.aws.config import AwsSettings
-from shipline.aws.warehouse import warehouse_url
+from shipline.aws.warehouse import forget_warehouse_url, warehouse_url
+from shipline.errors import BackendError
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings, load_settings
 
@@ -45,16 +46,19 @@ class PipelineCache:
     def open(self, settings: Settings) -> Iterator[Pipeline]:
         """The pipeline over ``settings.database``, built on first use.
 
-        If the invocation fails, the pipeline is closed and forgotten: the failure may
-        have been its connection (the warehouse restarted, an idle connection was cut
-        while the container was frozen), and the backend does not reconnect, so the
-        next invocation starts afresh rather than fail the same way forever.
+        A lost connection is replaced by the backend itself. If the warehouse fails
+        the invocation (a ``BackendError``: refused credentials after the secret
+        rotated, say), the pipeline is closed and forgotten and the secret is read
+        again, so the next invocation starts afresh rather than fail the same way for
+        the container's life. Any other failure (a bad input, an SNS outage) leaves
+        the pipeline, and its warm connection, in place.
         """
         pipeline = self._get(settings)
         try:
             yield pipeline
-        except BaseException:
+        except BackendError:
             self.discard(settings.database)
+            forget_warehouse_url()
             raise
 
     def _get(self, settings: Settings) -> Pipeline:

@@ -52,6 +52,11 @@ def warehouse_url(aws: AwsSettings) -> str:
     )
 
 
+def forget_warehouse_url() -> None:
+    """Read the secret again at the next invocation (its password may have rotated)."""
+    _cached_url.cache_clear()
+
+
 @functools.lru_cache(maxsize=8)
 def _cached_url(secret_arn: str, host: str | None, port: int | None, database: str) -> str:
     secret = read_secret(boto3.client("secretsmanager"), secret_arn)
