@@ -8,7 +8,7 @@ from pathlib import Path
 from shipline.errors import LoadError
 from shipline.loader.service import FileOutcome
 from shipline.loader.sources import (
-    _IN_PROGRESS,
+    IN_PROGRESS_SUFFIXES,
     LandingFile,
     LocalSource,
     S3Source,
@@ -42,7 +42,8 @@ def s3_object(settings: Settings, url: str) -> tuple[S3Source, LandingFile | Fil
 
     source = s3_source(settings, url)
     key = source.prefix
-    if key.endswith("/") or key.startswith(source.quarantine_prefix) or key.endswith(_IN_PROGRESS):
+    in_progress = key.endswith(IN_PROGRESS_SUFFIXES)
+    if key.endswith("/") or key.startswith(source.quarantine_prefix) or in_progress:
         reason = "not a landing file (quarantine, folder marker or in-progress upload)"
         return source, FileOutcome(url, "skipped", error=reason)
     try:

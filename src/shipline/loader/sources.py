@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 QUARANTINE = "_quarantine"
 _PARTITION_TAIL = re.compile(r"^year=\d{4}$")
-_IN_PROGRESS = (".tmp", ".part", ".partial", ".crdownload")
+IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
+"""Names of uploads still being written; the loader leaves them for later."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class LocalSource:
             relative = path.relative_to(self.root)
             if any(part.startswith((".", "_")) for part in relative.parts):
                 continue
-            if path.name.endswith(_IN_PROGRESS) or not path.is_file():
+            if path.name.endswith(IN_PROGRESS_SUFFIXES) or not path.is_file():
                 continue
             if self.quarantine_dir in path.parents:
                 continue
@@ -162,7 +163,7 @@ class S3Source:
                 key = item["Key"]
                 if key.endswith("/") or key.startswith(self.quarantine_prefix):
                     continue
-                if key.endswith(_IN_PROGRESS):
+                if key.endswith(IN_PROGRESS_SUFFIXES):
                     continue
                 etag = item.get("ETag", "").strip('"')
                 found.append(
