@@ -116,8 +116,9 @@ class RedshiftBackend(PostgresBackend):
     ) -> bool:
         """Stage an S3 object as a temporary table by COPY; False if its format has no COPY.
 
-        Redshift reads the object itself, in parallel, so no row passes through
-        this process: the bulk path of the loader on Redshift.
+        Redshift reads the object itself, in parallel, so this process sends it no
+        rows (the loader still reads the file, for its checksum and schema): the bulk
+        path of the loader on Redshift.
         """
         statement = copy_statement(name, uri, file_format, gzipped, iam_role)
         if statement is None:
