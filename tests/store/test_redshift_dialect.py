@@ -11,6 +11,7 @@ Everything runs over both of the backend's drivers: psycopg, and AWS's
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -73,6 +74,20 @@ def test_the_whole_flow_in_redshift_sql_is_exact_and_free_of_postgres_only_sql(
     assert postgres_only(backend.statements) == []
     assert any("DATEDIFF(microsecond," in s for s in backend.statements)
     assert any("INTERVAL DAY TO SECOND" in s for s in backend.statements)
+    # Redshift finds one shipment's rows by the sort key (it has no indexes).
+    created = {
+        found.group(1): s
+        for s in backend.statements
+        if (found := re.search(r"CREATE TABLE IF NOT EXISTS (\w+) \(", s))
+    }
+    assert created["shipment_timeline_base"].endswith(
+        " DISTSTYLE KEY DISTKEY(shipment_id)"
+        " COMPOUND SORTKEY(shipment_id, event_timestamp, event_id)"
+    )
+    assert created["shipment_events"].endswith(
+        " DISTKEY(shipment_id) COMPOUND SORTKEY(shipment_id, event_timestamp)"
+    )
+    assert "SORTKEY" not in created["dead_letters"]
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

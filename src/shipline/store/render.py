@@ -119,6 +119,47 @@ def _redshift_types_and_sets(node: exp.Expr) -> exp.Expr:
     return node
 
 
+REDSHIFT_TABLE_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "shipment_events": ("shipment_id", ("shipment_id", "event_timestamp")),
+    "shipment_timeline_base": ("shipment_id", ("shipment_id", "event_timestamp", "event_id")),
+    "shipment_timeline_incremental": (
+        "shipment_id",
+        ("shipment_id", "event_timestamp", "event_id"),
+    ),
+    "shipment_state": ("shipment_id", ("shipment_id",)),
+}
+"""The distribution key and compound sort key of the tables read by shipment.
+
+Redshift has no indexes: one shipment's rows are found by zone maps over the sort
+key, and joins on ``shipment_id`` stay on one node when it is the distribution key.
+They are set when the table is created (migration 0001), as ``ALTER DISTKEY`` and
+friends cannot always run inside the migration's transaction.
+"""
+
+
+def _redshift_table_keys(statement: exp.Expr) -> exp.Expr:
+    """``CREATE TABLE`` of a table in ``REDSHIFT_TABLE_KEYS``, with its keys."""
+    if not (isinstance(statement, exp.Create) and str(statement.args.get("kind")) == "TABLE"):
+        return statement
+    if not isinstance(statement.this, exp.Schema) or statement.find(exp.TemporaryProperty):
+        return statement  # only the stored tables, spelled out column by column
+    table = statement.find(exp.Table)
+    keys = REDSHIFT_TABLE_KEYS.get(table.name) if table is not None else None
+    if keys is None:
+        return statement
+    distribution, sort = keys
+    statement = statement.copy()
+    properties = statement.args.get("properties") or exp.Properties(expressions=[])
+    properties.append("expressions", exp.DistStyleProperty(this=exp.var("KEY")))
+    properties.append("expressions", exp.DistKeyProperty(this=exp.to_identifier(distribution)))
+    properties.append(
+        "expressions",
+        exp.SortKeyProperty(this=[exp.to_identifier(name) for name in sort], compound=True),
+    )
+    statement.set("properties", properties)
+    return statement
+
+
 def _split(statement: exp.Expr) -> list[exp.Expr]:
     """``CREATE OR REPLACE TEMP TABLE`` as a DROP then a CREATE, which all engines have."""
     if isinstance(statement, exp.Create) and statement.args.get("replace"):
@@ -146,6 +187,7 @@ def render(sql: str, dialect: str) -> tuple[str, ...]:
         for part in _split(statement):
             part = part.transform(lambda node: _epoch_microseconds(node, dialect))
             if dialect == "redshift":
+                part = _redshift_table_keys(part)
                 part = (
                     part.transform(_null_safe_comparisons)
                     .transform(_filtered_aggregates)
