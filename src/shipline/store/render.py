@@ -132,8 +132,8 @@ REDSHIFT_TABLE_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 Redshift has no indexes: one shipment's rows are found by zone maps over the sort
 key, and joins on ``shipment_id`` stay on one node when it is the distribution key.
-They are set when the table is created (migration 0001), as ``ALTER DISTKEY`` and
-friends cannot always run inside the migration's transaction.
+They are set when the table is created (migration 0001), so no stored table has to
+be redistributed or re-sorted later by ``ALTER TABLE``.
 """
 
 
