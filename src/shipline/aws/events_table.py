@@ -17,6 +17,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from shipline.aws.errors import error_code
+from shipline.events.validate import RAW_COLUMNS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -24,15 +25,7 @@ if TYPE_CHECKING:
 PROCESSING_STATUS = "stored"
 """``processing_status`` of a stored event (the ``status-timestamp-index`` GSI's key)."""
 
-EVENT_FIELDS = (
-    "event_id",
-    "shipment_id",
-    "event_timestamp",
-    "event_type",
-    "status",
-    "location_id",
-    "carrier",
-)
+EVENT_FIELDS = tuple(name for name in RAW_COLUMNS if name != "event_data")
 """The item attributes that are event fields (``event_data`` is JSON text beside them)."""
 
 ITEM_SIZE_LIMIT = 400 * 1024
