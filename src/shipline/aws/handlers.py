@@ -320,7 +320,7 @@ def s3_objects(event: Mapping[str, Any]) -> list[str]:
 
 def base_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     """The daily base run (``shipline base``); ``{"as_of": "YYYY-MM-DD"}`` optionally."""
-    as_of = event.get("as_of") if isinstance(event, Mapping) else None
+    as_of = event.get("as_of")
     with pipelines.open(warehouse_settings(load_aws_settings())) as pipeline:
         run = pipeline.base(
             as_of=date.fromisoformat(str(as_of)) if as_of else None,

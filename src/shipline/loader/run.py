@@ -7,14 +7,7 @@ from pathlib import Path
 
 from shipline.errors import LoadError
 from shipline.loader.service import FileOutcome
-from shipline.loader.sources import (
-    IN_PROGRESS_SUFFIXES,
-    LandingFile,
-    LocalSource,
-    S3Source,
-    Source,
-    landing_root,
-)
+from shipline.loader.sources import LandingFile, LocalSource, S3Source, Source, landing_root
 from shipline.settings import Settings
 
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -42,8 +35,7 @@ def s3_object(settings: Settings, url: str) -> tuple[S3Source, LandingFile | Fil
 
     source = s3_source(settings, url)
     key = source.prefix
-    in_progress = key.endswith(IN_PROGRESS_SUFFIXES)
-    if key.endswith("/") or key.startswith(source.quarantine_prefix) or in_progress:
+    if not source.is_landing_key(key):
         reason = "not a landing file (quarantine, folder marker or in-progress upload)"
         return source, FileOutcome(url, "skipped", error=reason)
     try:

@@ -154,6 +154,15 @@ class S3Source:
             raise LoadError(f"{url!r} names no bucket; use s3://bucket/prefix")
         return bucket, prefix
 
+    def is_landing_key(self, key: str) -> bool:
+        """Whether an object is a file to load: not a folder marker, not in quarantine,
+        not an upload still in progress."""
+        return not (
+            key.endswith("/")
+            or key.startswith(self.quarantine_prefix)
+            or key.endswith(IN_PROGRESS_SUFFIXES)
+        )
+
     def list_files(self) -> list[LandingFile]:
         """Every object under the prefix except folders, quarantine and in-progress ones."""
         found = []
@@ -161,9 +170,7 @@ class S3Source:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             for item in page.get("Contents", []):
                 key = item["Key"]
-                if key.endswith("/") or key.startswith(self.quarantine_prefix):
-                    continue
-                if key.endswith(IN_PROGRESS_SUFFIXES):
+                if not self.is_landing_key(key):
                     continue
                 etag = item.get("ETag", "").strip('"')
                 found.append(
