@@ -48,6 +48,7 @@ from shipline.errors import (
     ValidationError,
 )
 from shipline.events.shapes import records_to_raw
+from shipline.ingest import dead_letters
 from shipline.jsonable import jsonable as jsonable  # re-exported for the dashboard
 from shipline.monitor import MonitorCollector
 from shipline.pipeline import Pipeline
@@ -410,7 +411,7 @@ def create_app(
     @app.get("/v1/dead-letters", tags=["dead letters"])
     def list_dead_letters(
         _key: AdminKey,
-        state: Annotated[str, Query(pattern="^(open|redriven|purged|all)$")] = "open",
+        state: Annotated[str, Query(pattern=f"^({'|'.join(dead_letters.STATES)}|all)$")] = "open",
         limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     ) -> Any:
         """The newest dead letters of a state (open by default)."""

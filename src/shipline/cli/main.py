@@ -17,6 +17,7 @@ from shipline.cli.render import console, print_json
 from shipline.cli.serve import register
 from shipline.errors import DriftError, ShiplineError, ValidationError
 from shipline.events.shapes import parse_json_body
+from shipline.ingest import dead_letters
 from shipline.jsonable import jsonable
 from shipline.pipeline import Pipeline
 
@@ -303,9 +304,6 @@ def reference_load(
     console.print(f"reference: {rows:,} rows upserted into {table}")
 
 
-DEAD_LETTER_STATES = ("open", "redriven", "purged", "all")
-
-
 @dlq_app.command("list")
 def dlq_list(
     state: Annotated[str, typer.Option(help="open, redriven, purged or all")] = "open",
@@ -313,8 +311,8 @@ def dlq_list(
     as_json: Json = False,
 ) -> None:
     """The newest dead letters."""
-    if state not in DEAD_LETTER_STATES:
-        raise ValidationError(f"--state: {state!r}; use open, redriven, purged or all")
+    if state not in (*dead_letters.STATES, "all"):
+        raise ValidationError(f"--state: {state!r}; use {', '.join(dead_letters.STATES)} or all")
     with _pipeline() as pipeline:
         rows = pipeline.dead_letters(None if state == "all" else state, limit)
     if as_json:

@@ -11,6 +11,9 @@ import pyarrow as pa
 
 from shipline.store import Backend
 
+STATES = ("open", "redriven", "purged")
+"""A dead letter's states: open until redriven (accepted) or purged (kept for audit)."""
+
 
 @dataclass(frozen=True)
 class DeadLetter:
