@@ -370,10 +370,10 @@ class Pipeline:
         The rules come from ``rules_path``, else ``alerts_file`` when it exists, else
         the packaged defaults.
         """
-        from shipline.monitor import evaluate_rules, load_rules, resolve_rules_path
+        from shipline.monitor import evaluate_rules
         from shipline.notify.config import build_notifier
 
-        rules = load_rules(resolve_rules_path(self.settings.alerts_file, rules_path))
+        rules = self.alert_rules(rules_path)
         notifier = build_notifier(self.settings) if notify else None
         return evaluate_rules(self.backend, rules, self.metrics(now), notifier, now)
 
@@ -410,10 +410,10 @@ class Pipeline:
         notifies it again, and the error propagates (the AWS alerts Lambda fails and
         its schedule runs it again).
         """
-        from shipline.monitor import evaluate_rules, load_rules, record_metrics, resolve_rules_path
+        from shipline.monitor import evaluate_rules, record_metrics
         from shipline.notify.config import build_notifier
 
-        rules = load_rules(resolve_rules_path(self.settings.alerts_file, rules_path))
+        rules = self.alert_rules(rules_path)
         now = now or datetime.now(UTC)
         values = self.metrics(now)
         record_metrics(self.backend, values, now, self.settings.monitor_retention_days)
