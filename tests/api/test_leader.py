@@ -6,6 +6,8 @@ it stops; then the next one that asks takes over.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import psycopg
 import pytest
 
@@ -20,38 +22,45 @@ def test_the_embedded_engine_has_one_process_which_always_leads(pipeline: Pipeli
     assert pipeline.leads() and pipeline.leads()
 
 
-@pytest.mark.postgres
-def test_one_of_two_workers_leads_and_the_lead_passes_on_when_it_stops() -> None:
+@pytest.fixture
+def two_workers() -> Iterator[tuple[str, Pipeline, Pipeline]]:
+    """A PostgreSQL database and two pipelines over it, as two ``serve`` workers."""
     with (
         fresh_database("postgres") as database,
         Pipeline(Settings(database=database)) as first,
         Pipeline(Settings(database=database)) as second,
     ):
-        assert first.leads()
-        assert not second.leads()
-        assert first.leads(), "a leader keeps its lead"
-        first.close()
-        assert second.leads()
+        yield database, first, second
 
 
 @pytest.mark.postgres
-def test_a_leader_whose_lease_connection_is_lost_no_longer_leads() -> None:
-    with (
-        fresh_database("postgres") as database,
-        Pipeline(Settings(database=database)) as first,
-        Pipeline(Settings(database=database)) as second,
-    ):
-        assert first.leads()
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
-            (pid,) = admin.execute(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND objid::text::bigint = (hashtext('shipline.leader')::bigint & 4294967295)"
-                " AND classid::text::bigint = (hashtext(%s)::bigint & 4294967295)",
-                [schema_of(database)],
-            ).fetchone() or (None,)
-            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-        assert second.leads(), "the lock went with the lost connection"
-        assert not first.leads(), "two workers never lead at once"
+def test_one_of_two_workers_leads_and_the_lead_passes_on_when_it_stops(
+    two_workers: tuple[str, Pipeline, Pipeline],
+) -> None:
+    _, first, second = two_workers
+    assert first.leads()
+    assert not second.leads()
+    assert first.leads(), "a leader keeps its lead"
+    first.close()
+    assert second.leads()
+
+
+@pytest.mark.postgres
+def test_a_leader_whose_lease_connection_is_lost_no_longer_leads(
+    two_workers: tuple[str, Pipeline, Pipeline],
+) -> None:
+    database, first, second = two_workers
+    assert first.leads()
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        (pid,) = admin.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND objid::text::bigint = (hashtext('shipline.leader')::bigint & 4294967295)"
+            " AND classid::text::bigint = (hashtext(%s)::bigint & 4294967295)",
+            [schema_of(database)],
+        ).fetchone() or (None,)
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    assert second.leads(), "the lock went with the lost connection"
+    assert not first.leads(), "two workers never lead at once"
 
 
 @pytest.mark.postgres
