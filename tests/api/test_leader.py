@@ -18,7 +18,7 @@ from tests.engines import POSTGRES_URL, fresh_database
 from tests.store.startup_proxy import schema_of
 
 
-def test_the_embedded_engine_has_one_process_which_always_leads(pipeline: Pipeline) -> None:
+def test_a_lone_worker_leads_and_keeps_leading(pipeline: Pipeline) -> None:
     assert pipeline.leads() and pipeline.leads()
 
 
