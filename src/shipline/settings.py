@@ -7,10 +7,11 @@ This is the only place that reads the environment. The facade receives a
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,6 +44,13 @@ class Settings(BaseSettings):
     incremental_batch_window_seconds: float = Field(default=0.25, ge=0)
     max_batch_records: int = Field(default=10_000, ge=1)
     aliases: Aliases = Field(default_factory=Aliases)
+    timestamp_min: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    """The earliest ``event_timestamp`` accepted (inclusive); earlier ones are refused."""
+    timestamp_max: datetime = datetime(2100, 1, 1, tzinfo=UTC)
+    """The end of the accepted ``event_timestamp`` range (exclusive)."""
+    verify_max_pending_seconds: float = Field(default=300, gt=0)
+    """``verify`` fails as stuck when an accepted event has waited longer than this
+    for a timeline run (or when any shipment is held)."""
     api_max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """The largest request body ``shipline serve`` accepts (413 above it)."""
     api_threads: int = Field(default=16, ge=1)
@@ -65,6 +73,8 @@ class Settings(BaseSettings):
     loader_s3_endpoint_url: str | None = None
     loader_s3_quarantine_prefix: str = "_quarantine/"
     loader_poll_seconds: float = Field(default=5.0, gt=0)
+    loader_max_uncompressed_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)
+    """The most a landing file may expand to when decompressed (gzip bombs are refused)."""
     loader_redshift_iam_role: str | None = None
     """On Redshift: the role (an ARN, or ``default``) its COPY assumes to read landing
     files from S3. Unset, the loader sends a file's rows by INSERT."""
@@ -102,6 +112,14 @@ class Settings(BaseSettings):
     """Events timestamped further than this in the future count as clock skew."""
     monitor_interval_seconds: float = Field(default=60, gt=0)
     """How often ``shipline serve`` records metrics and evaluates the alert rules."""
+
+    @model_validator(mode="after")
+    def _timestamp_range_is_not_empty(self) -> Settings:
+        if self.timestamp_min.tzinfo is None or self.timestamp_max.tzinfo is None:
+            raise ValueError("timestamp_min and timestamp_max need a UTC offset (Z or +HH:MM)")
+        if self.timestamp_min >= self.timestamp_max:
+            raise ValueError("timestamp_min must be earlier than timestamp_max")
+        return self
 
     @classmethod
     def settings_customise_sources(
