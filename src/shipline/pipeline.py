@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from shipline.errors import NotFoundError, ValidationError
 from shipline.events.shapes import parse_json_body, read_events_file, records_to_raw
-from shipline.events.validate import ValidatedBatch, validate
+from shipline.events.validate import Rules, ValidatedBatch
 from shipline.ingest import dead_letters
 from shipline.ingest.service import IngestResult, ingest_raw
 from shipline.notify.base import Notifier
@@ -44,19 +44,28 @@ REFERENCE_KEYS = {"locations": "location_id", "packages": "shipment_id"}
 class Pipeline:
     """Every operation shipline offers, over one backend."""
 
-    def __init__(self, settings: Settings | None = None, backend: Backend | None = None) -> None:
-        """Open the settings' database, or use ``backend`` when one is given."""
+    def __init__(
+        self, settings: Settings | None = None, backend: Backend | None = None, create: bool = True
+    ) -> None:
+        """Open the settings' database, or use ``backend`` when one is given.
+
+        ``create`` lets a DuckDB path where nothing is yet become a new database.
+        """
         self.settings = settings or load_settings()
-        self.backend: Backend = backend or open_backend(self.settings.database)
+        self.backend: Backend = backend or open_backend(self.settings.database, create=create)
         self.backend.migrate()
         ensure_views(self.backend)
         # One timeline run at a time: runs read the checkpoint, then move it.
         self._run_lock = threading.Lock()
 
     @classmethod
-    def open(cls, **overrides: Any) -> Pipeline:
-        """A pipeline over ``shipline.toml`` and ``SHIPLINE_*``, with overrides on top."""
-        return cls(load_settings(**overrides))
+    def open(cls, *, create: bool = False, **overrides: Any) -> Pipeline:
+        """A pipeline over ``shipline.toml`` and ``SHIPLINE_*``, with overrides on top.
+
+        The database they name must exist unless ``create``: a mistyped name is an
+        error, not a new, empty database.
+        """
+        return cls(load_settings(**overrides), create=create)
 
     def close(self) -> None:
         """Release the database."""
@@ -70,23 +79,18 @@ class Pipeline:
 
     # Ingest -----------------------------------------------------------------
 
+    @property
+    def rules(self) -> Rules:
+        """The event contract as the settings extend it (aliases, time range)."""
+        return validation_rules(self.settings)
+
     def ingest_table(self, raw: pa.Table, source: str) -> IngestResult:
         """Ingest a table of raw events (any subset of the event columns)."""
-        return ingest_raw(
-            self.backend,
-            raw,
-            source,
-            event_type_aliases=self.settings.aliases.event_type,
-            status_aliases=self.settings.aliases.status,
-        )
+        return ingest_raw(self.backend, raw, source, rules=self.rules)
 
     def ingest_records(self, records: Sequence[Any], source: str) -> IngestResult:
         """Ingest parsed JSON records (objects; anything else is rejected with a reason)."""
         return self.ingest_table(records_to_raw(records), source)
-
-    def ingest_body(self, body: bytes | str, source: str) -> IngestResult:
-        """Ingest a JSON object, a JSON array or NDJSON."""
-        return self.ingest_records(parse_json_body(body), source)
 
     @staticmethod
     def validate_records(
@@ -98,16 +102,24 @@ class Pipeline:
         that stores events elsewhere (the AWS ingest Lambda writes them to DynamoDB and
         opens no warehouse). ``ConfigError`` if an alias maps to no known value.
         """
-        aliases = (settings or load_settings()).aliases
-        return validate(records_to_raw(records), aliases.event_type, aliases.status)
+        return validation_rules(settings or load_settings()).validate(records_to_raw(records))
 
     def ingest_files(
         self, paths: Sequence[Path], on_file: Callable[[Path, IngestResult], None] | None = None
     ) -> IngestResult:
-        """Ingest files of events (Parquet, CSV, JSON, NDJSON), one transaction each."""
+        """Ingest files of events (Parquet, CSV, JSON, NDJSON), one transaction each.
+
+        A file that cannot be read at all (truncated, empty, of an unknown type) is
+        listed in ``refused_files`` with its reason, and the next file goes on.
+        """
         total = IngestResult(source="files", received=0, accepted=0, duplicates=0, rejected=0)
         for path in paths:
-            result = self.ingest_table(read_events_file(path), f"file:{path.name}")
+            try:
+                raw = read_events_file(path)
+            except ValidationError as error:
+                result = IngestResult(f"file:{path.name}", 0, 0, 0, 0, refused_files=[str(error)])
+            else:
+                result = self.ingest_table(raw, f"file:{path.name}")
             total = total.merge(result)
             if on_file is not None:
                 on_file(path, result)
@@ -228,12 +240,7 @@ class Pipeline:
         texts = [payload if payload is not None else str(d["payload"]) for d in open_letters]
         records = [_first_record(text) for text in texts]
         result = ingest_raw(
-            self.backend,
-            records_to_raw(records),
-            "redrive",
-            event_type_aliases=self.settings.aliases.event_type,
-            status_aliases=self.settings.aliases.status,
-            dead_letter=False,
+            self.backend, records_to_raw(records), "redrive", rules=self.rules, dead_letter=False
         )
         failed = {error.index: error for error in result.errors}
         with self.backend.transaction():
@@ -425,6 +432,15 @@ class Pipeline:
         from shipline.monitor import latest_metrics
 
         return latest_metrics(self.backend)
+
+
+def validation_rules(settings: Settings) -> Rules:
+    """The contract's rules as ``settings`` extend them."""
+    return Rules(
+        event_type_aliases=settings.aliases.event_type,
+        status_aliases=settings.aliases.status,
+        timestamp_range=(settings.timestamp_min, settings.timestamp_max),
+    )
 
 
 def _first_record(text: str) -> Any:

@@ -115,7 +115,8 @@ def test_ndjson_with_a_broken_line(server: Running) -> None:
     assert response.status_code == 200
     records = response.json()["records"]
     assert [r["outcome"] for r in records] == ["accepted", "rejected", "accepted"]
-    assert "line 2 is not valid JSON" in records[1]["errors"][0]
+    assert records[1]["line"] == 2
+    assert "not valid JSON" in records[1]["errors"][0]
 
 
 def test_duplicate_delivery_is_stored_once(server: Running) -> None:

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from shipline.errors import ConfigError
-from shipline.events.shapes import parse_json_body, records_to_raw
+from shipline.events.json_records import parse_json_lines
+from shipline.events.shapes import records_to_raw
 from shipline.events.validate import validate
 
 
@@ -77,7 +78,7 @@ def test_the_same_instant_with_another_offset_is_the_same_event() -> None:
         ),
         (
             {"shipment_id": "S", "event_timestamp": "yesterday+01:00", "event_type": "created"},
-            'event_timestamp: "yesterday+01:00" is not an ISO-8601 time',
+            'event_timestamp: "yesterday+01:00" is not an RFC 3339 time',
         ),
         (
             {
@@ -139,9 +140,10 @@ def test_ndjson_keeps_good_lines_beside_a_broken_one() -> None:
         '{"shipment_id": "S", "event_timestamp": "2026-01-01T00:00:00Z", "event_type": "created"}\n'
         "{not json\n"
     )
-    batch = validate(records_to_raw(parse_json_body(body)))
+    batch = validate(records_to_raw(*parse_json_lines(body)))
     assert batch.accepted.num_rows == 1
-    assert batch.rejected[0].errors[0].startswith("record: line 2 is not valid JSON")
+    assert batch.rejected[0].errors[0].startswith("record: not valid JSON")
+    assert batch.rejected[0].reason.startswith("line 2: record: not valid JSON")
     assert batch.rejected[0].payload == "{not json"
 
 

@@ -16,7 +16,6 @@ request (422). Clients authenticate with ``Authorization: Bearer KEY``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -47,6 +46,7 @@ from shipline.errors import (
     TransientBackendError,
     ValidationError,
 )
+from shipline.events.json_records import loads_strict
 from shipline.events.shapes import records_to_raw
 from shipline.ingest import dead_letters
 from shipline.jsonable import jsonable as jsonable  # re-exported for the dashboard
@@ -115,6 +115,39 @@ class _Timing:
             self.metrics.requests.labels(scope["method"], path, str(status[0])).observe(
                 time.perf_counter() - started
             )
+
+
+class _LastResort:
+    """Pure ASGI middleware: an error nobody handled still gets a response.
+
+    Without it the server logs the traceback and drops the connection, so a client
+    keeping it alive sees its next request reset. The error is logged here instead,
+    and the client reads a 500 with a JSON body, on a connection that stays usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            response = _error(500, "internal_error", "the server failed; it has been logged")
+            await response(scope, receive, send)
 
 
 def _status_for(error: ShiplineError) -> int:
@@ -240,6 +273,7 @@ def create_app(
     app.state.keys = keys
     app.state.batcher = batcher
     app.add_middleware(_Timing, metrics=metrics)
+    app.add_middleware(_LastResort)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
@@ -278,14 +312,14 @@ def create_app(
         body = await read_body(request, settings.api_max_request_bytes)
 
         def parse() -> pa.Table:
-            records = api_ingest.parse_body(body)
+            records, line_numbers = api_ingest.parse_body(body)
             if len(records) > settings.max_batch_records:
                 raise ApiError(
                     422,
                     "too_many_records",
                     f"{len(records)} records; at most {settings.max_batch_records} per request",
                 )
-            return records_to_raw(records)
+            return records_to_raw(records, line_numbers)
 
         raw = await run_in_threadpool(parse)
         outcomes = await batcher.ingest(raw, f"api:{key.key_id}")
@@ -302,8 +336,8 @@ def create_app(
 
     def route(body: bytes) -> tuple[api_ingest.RoutedEntries, pa.Table]:
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            payload = loads_strict(body.decode("utf-8"))
+        except ValueError as error:  # UnicodeDecodeError is one too
             raise ValidationError(f"body: not JSON ({error})") from error
         entries = payload.get("Entries") if isinstance(payload, dict) else None
         if isinstance(entries, list) and len(entries) > settings.max_batch_records:

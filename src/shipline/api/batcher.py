@@ -19,7 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from shipline.api.ingest import Outcome, ingest_table
+from shipline.api.ingest import Outcome
+from shipline.api.ingest import outcomes as outcomes_of
 from shipline.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,18 @@ class IngestBatcher:
 
     def _write(self, source: str, requests: list[_Request]) -> None:
         try:
-            combined = pa.concat_tables([request.raw for request in requests])
-            outcomes = ingest_table(self.pipeline, combined, source)
-        except BaseException as error:  # every waiting request hears of it
+            combined = pa.concat_tables(
+                [request.raw for request in requests], promote_options="default"
+            )
+            outcomes = outcomes_of(self.pipeline.ingest_table(combined, source))
+        except BaseException as error:
+            if len(requests) > 1 and not getattr(error, "transient", False):
+                # One request's failure must not cost the others theirs: write each
+                # alone, so only the request that fails again hears of it.
+                log.warning("group commit failed (%s); writing its requests one by one", error)
+                for request in requests:
+                    self._write(source, [request])
+                return
             for request in requests:
                 request.loop.call_soon_threadsafe(_fail, request.future, error)
             return
@@ -130,7 +140,7 @@ class IngestBatcher:
         for request in requests:
             n = request.raw.num_rows
             mine = [
-                Outcome(o.index - offset, o.outcome, o.errors, o.dead_letter_id)
+                Outcome(o.index - offset, o.outcome, o.errors, o.dead_letter_id, o.line_number)
                 for o in outcomes[offset : offset + n]
             ]
             offset += n

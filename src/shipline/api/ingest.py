@@ -1,24 +1,20 @@
-"""Ingest for the API: bodies to records, records to per-record outcomes.
+"""Ingest for the API: bodies to records, an ingest's result to per-record outcomes.
 
-The facade reports counts and the rejected records; the API also tells a client,
-record by record, whether it was ``accepted`` (stored now) or a ``duplicate``
-(stored before, or earlier in the same body).
+The API tells a client, record by record, whether it was ``accepted`` (stored
+now), a ``duplicate`` (stored before, or earlier in the same body) or
+``rejected`` (with its field errors and dead letter).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-
 from shipline.errors import ValidationError
-from shipline.events.shapes import parse_json_body, records_to_raw
-from shipline.events.validate import validate
+from shipline.events.json_records import Unparsable, loads_strict, parse_json_lines, printable
+from shipline.events.shapes import all_unparsable
 from shipline.ingest.service import IngestResult
-from shipline.pipeline import Pipeline
 
 ROUTED_SOURCE = "shipment.service"
 ROUTED_DETAIL_TYPE_PREFIX = "shipment."
@@ -32,92 +28,52 @@ class Outcome:
     outcome: str
     errors: list[str] = field(default_factory=list)
     dead_letter_id: int | None = None
+    line_number: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready; errors only for rejected records."""
+        """JSON-ready; errors only for rejected records, the line for NDJSON's."""
         data: dict[str, Any] = {"index": self.index, "outcome": self.outcome}
         if self.outcome == "rejected":
             data["errors"] = self.errors
             data["dead_letter_id"] = self.dead_letter_id
+            if self.line_number is not None:
+                data["line"] = self.line_number
         return data
 
 
-def parse_body(body: bytes) -> list[Any]:
-    """A JSON object, a JSON array or NDJSON, as records; ValidationError if unparsable.
+def parse_body(body: bytes) -> tuple[list[Any], list[int] | None]:
+    """A JSON object, a JSON array or NDJSON, as records (and NDJSON's line numbers).
 
-    A body in which no record parses at all is refused whole (HTTP 400); a body in
-    which only some NDJSON lines are broken gets those lines rejected one by one.
+    A body in which no record parses at all is refused whole (``ValidationError``,
+    HTTP 400); a body in which only some records are broken (a bad NDJSON line, an
+    element nested too deep, bytes that are not UTF-8) gets those rejected alone.
     """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValidationError(f"body: not UTF-8 ({error.reason} at byte {error.start})") from error
-    records = parse_json_body(text)
-    if records and all(type(record).__name__ == "_Unparsable" for record in records):
+    if not body.strip():
+        raise ValidationError("body: empty; send a JSON object, a JSON array or NDJSON")
+    records, line_numbers = parse_json_lines(body.decode("utf-8", errors="surrogateescape"))
+    if all_unparsable(records):
         raise ValidationError(
             "body: not JSON; send a JSON object, a JSON array of objects or NDJSON (one"
             " object per line)"
         )
-    return records
+    return records, line_numbers
 
 
-def ingest_records(pipeline: Pipeline, records: list[Any], source: str) -> list[Outcome]:
-    """Ingest records in one transaction and say what happened to each."""
-    return ingest_table(pipeline, records_to_raw(records), source)
-
-
-def ingest_table(pipeline: Pipeline, raw: pa.Table, source: str) -> list[Outcome]:
-    """Ingest a raw table (``records_to_raw``) in one transaction; each row's outcome."""
-    result = pipeline.ingest_table(raw, source)
-    return outcomes(pipeline, raw, result)
-
-
-def outcomes(pipeline: Pipeline, raw: pa.Table, result: IngestResult) -> list[Outcome]:
-    """Per-record outcomes of an ingest of ``raw``."""
+def outcomes(result: IngestResult) -> list[Outcome]:
+    """Per-record outcomes of one ingest, as the API reports them."""
     rejected = {error.index: error for error in result.errors}
-    n = result.received
-    if result.duplicates == 0:
-        return [
-            Outcome(i, "rejected", rejected[i].errors, rejected[i].dead_letter_id)
-            if i in rejected
-            else Outcome(i, "accepted")
-            for i in range(n)
-        ]
-    # Some were duplicates: which ones? Validation is pure and deterministic, so it
-    # gives each record's event_id; the events stored by this call are those with
-    # this call's ingest_seq range, and the first record of each is the one stored.
-    accepted = validate(
-        raw, pipeline.settings.aliases.event_type, pipeline.settings.aliases.status
-    ).accepted
-    stored: set[str] = set()
-    if result.first_ingest_seq is not None and result.last_ingest_seq is not None:
-        stored = {
-            str(row[0])
-            for row in pipeline.backend.fetchall(
-                "SELECT event_id FROM shipment_events WHERE ingest_seq BETWEEN ? AND ?",
-                [result.first_ingest_seq, result.last_ingest_seq],
-            )
-        }
-    event_ids = dict(
-        zip(
-            accepted.column("record_index").to_pylist(),
-            accepted.column("event_id").to_pylist(),
-            strict=True,
+    return [
+        Outcome(
+            index,
+            "rejected",
+            rejected[index].errors,
+            rejected[index].dead_letter_id,
+            rejected[index].line_number,
         )
-    )
-    seen: set[str] = set()
-    found: list[Outcome] = []
-    for i in range(n):
-        if i in rejected:
-            found.append(Outcome(i, "rejected", rejected[i].errors, rejected[i].dead_letter_id))
-            continue
-        event_id = event_ids.get(i)
-        if event_id in stored and event_id not in seen:
-            seen.add(event_id)
-            found.append(Outcome(i, "accepted"))
-        else:
-            found.append(Outcome(i, "duplicate"))
-    return found
+        if outcome == "rejected"
+        else Outcome(index, outcome)
+        for index, outcome in enumerate(result.outcomes())
+    ]
 
 
 @dataclass(frozen=True)
@@ -200,10 +156,10 @@ def route_entries(payload: Any) -> RoutedEntries:
             routed.results[position] = PutEventsEntryResult(event_id=str(uuid.uuid4()))
             continue
         try:
-            record = json.loads(detail)
-        except json.JSONDecodeError as error:
-            routed.malformed[position] = f"Detail: not JSON ({error.msg})"
-            record = detail
+            record = loads_strict(detail)
+        except ValueError as error:
+            routed.malformed[position] = f"Detail: not JSON ({error})"
+            record = Unparsable(printable(detail), f"record: Detail is not JSON ({error})")
         routed.positions.append(position)
         routed.records.append(record)
     return routed

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from string import Template
 
 import duckdb
@@ -55,7 +56,7 @@ ACCEPTED_SCHEMA = pa.schema(
 _VALIDATE_SQL = Template("""
 WITH raw AS (
     SELECT
-        record_index, payload, shape_errors,
+        record_index, payload, shape_errors, line_number,
         CAST(shipment_id AS VARCHAR) AS shipment_id,
         $timestamp_text AS timestamp_text,
         $timestamp_value AS timestamp_value,
@@ -75,44 +76,60 @@ resolved AS (
         CASE WHEN event_data IS NULL THEN NULL ELSE json_valid(event_data) END AS data_is_json,
         coalesce(
             timestamp_value,
-            CASE WHEN regexp_matches(timestamp_text, '(Z|z|[+-]\\d\\d(:?\\d\\d)?)$$')
-                THEN TRY_CAST(timestamp_text AS TIMESTAMPTZ) END
-        ) AS event_timestamp
+            CASE WHEN regexp_full_match(upper(timestamp_text), '$timestamp_pattern')
+                THEN TRY_CAST(upper(timestamp_text) AS TIMESTAMPTZ) END
+        ) AS parsed_timestamp
     FROM raw
     LEFT JOIN type_aliases AS ta ON ta.code = raw.event_type_raw
     LEFT JOIN type_vocabulary AS tv ON tv.code = lower(trim(raw.event_type_raw))
     LEFT JOIN status_aliases AS sa ON sa.code = raw.status_raw
     LEFT JOIN status_vocabulary AS sv ON sv.code = lower(trim(raw.status_raw))
 ),
-field_errors AS (
+ranged AS (
     SELECT
         resolved.*,
+        parsed_timestamp IS NOT NULL
+            AND NOT (parsed_timestamp >= $$1 AND parsed_timestamp < $$2) AS out_of_range,
+        CASE WHEN NOT coalesce(out_of_range, false) THEN parsed_timestamp END AS event_timestamp
+    FROM resolved
+),
+field_errors AS (
+    SELECT
+        ranged.*,
         CASE
             WHEN shipment_id IS NULL OR shipment_id = '' THEN 'shipment_id: required'
             WHEN length(shipment_id) > 64 THEN
                 'shipment_id: ' || length(shipment_id) || ' characters; at most 64 are allowed'
             WHEN NOT regexp_full_match(shipment_id, '[A-Za-z0-9._:-]+') THEN
-                'shipment_id: ' || to_json(shipment_id)
+                'shipment_id: ' || quoted(shipment_id)
                 || ' may hold only letters, digits and . _ : -'
         END AS shipment_id_error,
         CASE
             WHEN event_timestamp IS NOT NULL THEN NULL
+            WHEN out_of_range THEN
+                'event_timestamp: '
+                || quoted(coalesce(timestamp_text, CAST(parsed_timestamp AS VARCHAR)))
+                || ' is outside the accepted range, from '
+                || strftime($$1, '%Y-%m-%dT%H:%M:%SZ') || ' until '
+                || strftime($$2, '%Y-%m-%dT%H:%M:%SZ')
+                || '; widen timestamp_min/timestamp_max in shipline.toml if it is right'
             WHEN timestamp_text IS NULL OR timestamp_text = '' THEN 'event_timestamp: required'
-            WHEN NOT regexp_matches(timestamp_text, '(Z|z|[+-]\\d\\d(:?\\d\\d)?)$$') THEN
-                'event_timestamp: ' || to_json(timestamp_text)
+            WHEN NOT regexp_matches(upper(timestamp_text), '$offset_pattern') THEN
+                'event_timestamp: ' || quoted(timestamp_text)
                 || ' has no UTC offset; write it as ISO-8601 with Z or +HH:MM'
-            ELSE 'event_timestamp: ' || to_json(timestamp_text) || ' is not an ISO-8601 time'
+            ELSE 'event_timestamp: ' || quoted(timestamp_text) || ' is not an RFC 3339 time;'
+                || ' write YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or an offset within ±18:00'
         END AS event_timestamp_error,
         CASE
             WHEN event_type_raw IS NULL OR event_type_raw = '' THEN 'event_type: required'
             WHEN event_type IS NULL THEN
-                'event_type: unknown value ' || to_json(event_type_raw)
+                'event_type: unknown value ' || quoted(event_type_raw)
                 || '; use one of $event_types or add an alias under'
                 || ' [aliases.event_type] in shipline.toml, then redrive'
         END AS event_type_error,
         CASE
             WHEN status_raw IS NOT NULL AND status_raw <> '' AND given_status IS NULL THEN
-                'status: unknown value ' || to_json(status_raw)
+                'status: unknown value ' || quoted(status_raw)
                 || '; use one of $statuses or add an alias under'
                 || ' [aliases.status] in shipline.toml, then redrive'
         END AS status_error,
@@ -130,7 +147,7 @@ field_errors AS (
         END AS location_id_error,
         CASE WHEN length(carrier) > 128 THEN 'carrier: longer than 128 characters' END
             AS carrier_error
-    FROM resolved
+    FROM ranged
 ),
 checked AS (
     SELECT
@@ -200,14 +217,32 @@ SELECT
     record_index,
     coalesce(payload, CAST(to_json({
         'shipment_id': shipment_id,
-        'event_timestamp': coalesce(timestamp_text, CAST(timestamp_value AS VARCHAR)),
+        'event_timestamp': coalesce(timestamp_text, CASE WHEN isfinite(timestamp_value)
+            THEN strftime(timestamp_value, '%Y-%m-%dT%H:%M:%S.%fZ')
+            ELSE CAST(timestamp_value AS VARCHAR) END),
         'event_type': event_type_raw, 'status': status_raw, 'location_id': location_id,
         'carrier': carrier, 'event_id': event_id, 'event_data': event_data
     }) AS VARCHAR)) AS payload,
-    errors
+    errors,
+    line_number
 FROM rejected
 ORDER BY record_index
 """
+
+
+TIMESTAMP_PATTERN = (
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    r"(\.\d{1,9})?(Z|[+-]((0\d|1[0-7])(:?[0-5]\d)?|18(:?00)?))"
+)
+"""An instant as RFC 3339 writes it (upper-cased first, so ``t`` and ``z`` do too):
+date, ``T`` (or a space), time with seconds and up to nine fractional digits, then
+``Z`` or an offset within ±18:00 (``+HH:MM``, ``+HHMM`` or ``+HH``). Digits beyond
+the sixth fractional one are truncated: instants are kept to the microsecond."""
+
+_OFFSET_AT_END = r"(Z|[+-]\d\d(:?\d\d)?)$"
+
+DEFAULT_TIMESTAMP_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+"""The instants a shipment can have: from (inclusive) and until (exclusive)."""
 
 
 @dataclass(frozen=True)
@@ -217,11 +252,27 @@ class Rejection:
     record_index: int
     payload: str
     errors: list[str]
+    line_number: int | None = None
 
     @property
     def reason(self) -> str:
-        """All field errors in one line, as stored in ``dead_letters.reason``."""
-        return "; ".join(self.errors)
+        """All field errors in one line, as stored in ``dead_letters.reason``; a file's
+        record says its line."""
+        where = f"line {self.line_number}: " if self.line_number is not None else ""
+        return where + "; ".join(self.errors)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the settings add to the contract: aliases and the accepted time range."""
+
+    event_type_aliases: Mapping[str, str] = field(default_factory=dict)
+    status_aliases: Mapping[str, str] = field(default_factory=dict)
+    timestamp_range: tuple[datetime, datetime] = DEFAULT_TIMESTAMP_RANGE
+
+    def validate(self, raw: pa.Table) -> ValidatedBatch:
+        """``validate`` under these rules."""
+        return validate(raw, self.event_type_aliases, self.status_aliases, self.timestamp_range)
 
 
 @dataclass(frozen=True)
@@ -236,12 +287,15 @@ def validate(
     raw: pa.Table,
     event_type_aliases: Mapping[str, str] | None = None,
     status_aliases: Mapping[str, str] | None = None,
+    timestamp_range: tuple[datetime, datetime] = DEFAULT_TIMESTAMP_RANGE,
 ) -> ValidatedBatch:
     """Check and normalise a table of raw events.
 
     ``raw`` may hold any subset of ``RAW_COLUMNS`` (missing ones are null), plus the
     optional ``record_index``, ``payload`` (the original text of the record, kept
-    for dead letters) and ``shape_errors`` (list of messages found while parsing).
+    for dead letters), ``shape_errors`` (list of messages found while parsing) and
+    ``line_number`` (where a file's record came from). ``timestamp_range`` bounds
+    ``event_timestamp``: from (inclusive), until (exclusive).
     """
     raw = _complete(raw)
     con = _connection(event_type_aliases or {}, status_aliases or {})
@@ -253,10 +307,12 @@ def validate(
         ),
         statuses=", ".join(sorted(STATUSES)),
         event_types=", ".join(sorted(DEFAULT_STATUS)),
+        timestamp_pattern=TIMESTAMP_PATTERN,
+        offset_pattern=_OFFSET_AT_END,
     )
     con.register("raw_events", raw)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {sql}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {sql}", list(timestamp_range))
         accepted = con.sql(_ACCEPTED_SQL).to_arrow_table().cast(ACCEPTED_SCHEMA)
         rows = con.execute(_REJECTED_SQL).fetchall()
     finally:
@@ -265,7 +321,8 @@ def validate(
     return ValidatedBatch(
         accepted=accepted,
         rejected=[
-            Rejection(int(index), str(payload), list(errors)) for index, payload, errors in rows
+            Rejection(int(index), str(payload), list(errors), line)
+            for index, payload, errors, line in rows
         ],
     )
 
@@ -287,6 +344,12 @@ def _connection(
         return cached[1]
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    # A refused value is quoted in its message, shortened: a 7 MB event_type must
+    # not make a 7 MB reason.
+    con.execute(
+        "CREATE MACRO quoted(value) AS to_json(CASE WHEN length(value) > 80"
+        " THEN left(value, 80) || '…' ELSE value END)"
+    )
     _register_vocabulary(con, event_type_aliases, status_aliases)
     if cached is not None:
         cached[1].close()
@@ -306,6 +369,8 @@ def _complete(raw: pa.Table) -> pa.Table:
         raw = raw.append_column("payload", pa.nulls(n, pa.string()))
     if "shape_errors" not in raw.column_names:
         raw = raw.append_column("shape_errors", pa.nulls(n, pa.list_(pa.string())))
+    if "line_number" not in raw.column_names:
+        raw = raw.append_column("line_number", pa.nulls(n, pa.int64()))
     return raw
 
 

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from shipline.events.validate import validate
+from shipline.errors import ShiplineError
+from shipline.events.validate import Rules
 from shipline.ingest.dead_letters import DeadLetter, record_dead_letters
-from shipline.ingest.store_events import store_events
+from shipline.ingest.store_events import Conflict, store_events
 from shipline.store import Backend
 
 
 @dataclass(frozen=True)
 class RecordError:
-    """Why one record of a batch was refused; ``index`` is its position in the batch."""
+    """Why one record of a batch was refused; ``index`` is its position in the batch,
+    ``line_number`` its line in a file."""
 
     index: int
     errors: list[str]
     dead_letter_id: int | None = None
+    line_number: int | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,19 @@ class IngestResult:
     first_ingest_seq: int | None = None
     last_ingest_seq: int | None = None
     duration_ms: float = 0.0
+    duplicate_indexes: list[int] = field(default_factory=list)
+    """The records found already stored (or earlier in the same batch)."""
+    refused_files: list[str] = field(default_factory=list)
+    """Files that could not be read at all, each with its reason."""
+
+    def outcomes(self) -> list[str]:
+        """Each record's outcome in batch order: accepted, duplicate or rejected."""
+        outcomes = ["accepted"] * self.received
+        for index in self.duplicate_indexes:
+            outcomes[index] = "duplicate"
+        for error in self.errors:
+            outcomes[error.index] = "rejected"
+        return outcomes
 
     def merge(self, other: IngestResult) -> IngestResult:
         """Counts of two batches together (record indexes are not renumbered)."""
@@ -51,6 +66,8 @@ class IngestResult:
             first_ingest_seq=min(seqs) if seqs else None,
             last_ingest_seq=max(lasts) if lasts else None,
             duration_ms=self.duration_ms + other.duration_ms,
+            duplicate_indexes=[*self.duplicate_indexes, *other.duplicate_indexes],
+            refused_files=[*self.refused_files, *other.refused_files],
         )
 
 
@@ -59,8 +76,7 @@ def ingest_raw(
     raw: pa.Table,
     source: str,
     *,
-    event_type_aliases: Mapping[str, str] | None = None,
-    status_aliases: Mapping[str, str] | None = None,
+    rules: Rules | None = None,
     dead_letter: bool = True,
 ) -> IngestResult:
     """Validate ``raw`` and store it; the events and dead letters commit together.
@@ -69,14 +85,15 @@ def ingest_raw(
     its existing dead letters instead of adding new ones).
     """
     started = time.perf_counter()
-    batch = validate(raw, event_type_aliases, status_aliases)
+    batch = (rules or Rules()).validate(raw)
+    lines = _line_numbers(raw)
     with backend.transaction():
         stored = store_events(backend, batch.accepted, source)
         letters = [
             (r.record_index, DeadLetter(source, r.payload, r.reason, r.errors))
             for r in batch.rejected
         ] + [
-            (c.record_index, DeadLetter(source, c.payload, c.reason, [c.reason]))
+            (c.record_index, DeadLetter(source, c.payload, _at_line(lines, c), [c.reason]))
             for c in stored.conflicts
         ]
         letters.sort(key=lambda pair: pair[0])
@@ -85,18 +102,48 @@ def ingest_raw(
             if dead_letter
             else [None] * len(letters)
         )
-    errors = [
-        RecordError(index, letter.errors, dead_letter_id)
-        for (index, letter), dead_letter_id in zip(letters, ids, strict=True)
-    ]
-    return IngestResult(
-        source=source,
-        received=raw.num_rows,
-        accepted=stored.stored,
-        duplicates=stored.duplicates,
-        rejected=len(errors),
-        errors=errors,
-        first_ingest_seq=stored.first_ingest_seq,
-        last_ingest_seq=stored.last_ingest_seq,
-        duration_ms=(time.perf_counter() - started) * 1000,
+        result = IngestResult(
+            source=source,
+            received=raw.num_rows,
+            accepted=stored.stored,
+            duplicates=stored.duplicates,
+            rejected=len(letters),
+            errors=[
+                RecordError(index, letter.errors, dead_letter_id, lines.get(index))
+                for (index, letter), dead_letter_id in zip(letters, ids, strict=True)
+            ],
+            first_ingest_seq=stored.first_ingest_seq,
+            last_ingest_seq=stored.last_ingest_seq,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            duplicate_indexes=stored.duplicate_indexes,
+        )
+        # Every record is accounted for, or nothing commits: a record that vanished
+        # between validation and storage would be lost without a trace.
+        if result.received != result.accepted + result.duplicates + result.rejected:
+            raise ShiplineError(
+                f"ingest of {result.received} records accounted for only"
+                f" {result.accepted + result.duplicates + result.rejected}; nothing was"
+                " stored. Please report this with the input"
+            )
+    return result
+
+
+def _line_numbers(raw: pa.Table) -> dict[int, int]:
+    """Record index -> line in its file, for records read from a file."""
+    if "line_number" not in raw.column_names:
+        return {}
+    indexes = (
+        raw.column("record_index").to_pylist()
+        if "record_index" in raw.column_names
+        else range(raw.num_rows)
     )
+    return {
+        index: line
+        for index, line in zip(indexes, raw.column("line_number").to_pylist(), strict=True)
+        if line is not None
+    }
+
+
+def _at_line(lines: dict[int, int], conflict: Conflict) -> str:
+    line = lines.get(conflict.record_index)
+    return conflict.reason if line is None else f"line {line}: {conflict.reason}"

@@ -117,6 +117,7 @@ class StoreOutcome:
     conflicts: list[Conflict]
     first_ingest_seq: int | None
     last_ingest_seq: int | None
+    duplicate_indexes: list[int]
 
 
 def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutcome:
@@ -126,7 +127,7 @@ def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutc
     the same batch commit together.
     """
     if accepted.num_rows == 0:
-        return StoreOutcome(0, 0, [], None, None)
+        return StoreOutcome(0, 0, [], None, None, [])
     backend.register("incoming_events", accepted)
     try:
         # Writers take turns from here to commit, so ingest_seq follows commit order
@@ -139,6 +140,13 @@ def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutc
         before = int(backend.scalar("SELECT coalesce(max(ingest_seq), 0) FROM shipment_events"))
         backend.execute(_INSERT_SQL, [before, source])
         conflicts = [_conflict(row) for row in backend.fetch_dicts(_CONFLICTS_SQL)]
+        duplicate_indexes = [
+            int(row[0])
+            for row in backend.fetchall(
+                "SELECT record_index FROM incoming_classified WHERE outcome = 'duplicate'"
+                " ORDER BY record_index"
+            )
+        ]
         stored = int(counts.get("accepted", 0))
         last = before + stored if stored else None
         backend.execute("DROP TABLE incoming_classified")
@@ -150,4 +158,5 @@ def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutc
         conflicts=conflicts,
         first_ingest_seq=None if last is None else int(last) - stored + 1,
         last_ingest_seq=None if last is None else int(last),
+        duplicate_indexes=duplicate_indexes,
     )
