@@ -7,7 +7,9 @@ a few overrides, in the manner of SQLMesh's engine adapters.
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import sqlglot
 
+from shipline.errors import ConfigError
 from shipline.store.render import render
 from shipline.store.types import canonical
 
@@ -233,8 +236,19 @@ def _applies_to(script: str, dialect: str) -> bool:
     return dialect in {name.strip() for name in first.split(":", 1)[1].split(",")}
 
 
-def open_backend(database: str) -> Backend:
-    """Open the backend a database URL or path names; DuckDB for a plain path."""
+SERVER_SCHEMES = ("postgresql://", "postgres://", "redshift://")
+"""The URL schemes of the server engines; anything else is a DuckDB file path."""
+
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def open_backend(database: str, *, create: bool = True) -> Backend:
+    """Open the backend a database URL or path names; DuckDB for a plain path.
+
+    ``create`` lets a DuckDB path where nothing is yet become a new database; without
+    it such a path is a ``ConfigError``, so that a mistyped name is not an empty
+    database. A URL of an engine shipline has no backend for is refused either way.
+    """
     if database.startswith("redshift://"):
         from shipline.store.redshift import RedshiftBackend
 
@@ -243,6 +257,28 @@ def open_backend(database: str) -> Backend:
         from shipline.store.postgres import PostgresBackend
 
         return PostgresBackend(database)
+    if _URL.match(database):
+        raise _unknown_scheme(database)
     from shipline.store.duckdb import DuckDBBackend
 
-    return DuckDBBackend(database)
+    return DuckDBBackend(database, create=create)
+
+
+def is_new_database(database: str) -> bool:
+    """Whether ``open_backend(database, create=True)`` would make a new DuckDB database."""
+    if database.startswith(SERVER_SCHEMES) or _URL.match(database):
+        return False
+    from shipline.store.duckdb import is_new_database as is_new_file
+
+    return is_new_file(database)
+
+
+def _unknown_scheme(database: str) -> ConfigError:
+    # Only the scheme is repeated: the rest of a URL may hold a password.
+    scheme = database.split("://", 1)[0] + "://"
+    close = difflib.get_close_matches(scheme.lower(), SERVER_SCHEMES, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return ConfigError(
+        f"database {scheme}...: shipline has no backend for {scheme} URLs{hint}; use a"
+        " DuckDB file path, a postgresql:// (or postgres://) URL or a redshift:// URL"
+    )

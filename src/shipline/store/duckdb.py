@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,8 +12,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from shipline.errors import BackendError, TransientBackendError
+from shipline.errors import BackendError, ConfigError, TransientBackendError
 from shipline.store.backend import Backend, Params
+
+IN_MEMORY = ":memory:"
+
+MAGIC = b"DUCK"
+MAGIC_OFFSET = 8
+"""Every DuckDB database file has ``DUCK`` here, after an 8-byte checksum."""
 
 
 class DuckDBBackend(Backend):
@@ -23,10 +30,20 @@ class DuckDBBackend(Backend):
     NESTED_TYPES = True
     SCANS_ARROW = True
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, create: bool = True) -> None:
+        """Open the DuckDB file at ``path``; make a new one there only when ``create``.
+
+        A file that is not a DuckDB database is refused whatever ``create`` says:
+        DuckDB would otherwise report it as a lock held by another process.
+        """
         self.path = path
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if is_new_database(path):
+            if not create:
+                raise _not_there(path)
+            if path != IN_MEMORY:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            _require_database_file(Path(path))
         try:
             self._con = duckdb.connect(path)
         except duckdb.IOException as error:
@@ -94,6 +111,47 @@ class DuckDBBackend(Backend):
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+def is_new_database(path: str) -> bool:
+    """Whether opening ``path`` makes a new database: nothing is there yet, or ``:memory:``."""
+    return path == IN_MEMORY or not os.path.lexists(path)
+
+
+def _not_there(path: str) -> ConfigError:
+    if path == IN_MEMORY:
+        return ConfigError(
+            f"{IN_MEMORY} is a new, empty database that is gone when the command ends;"
+            " name a DuckDB file (`shipline init` creates one) or a postgresql:// URL"
+        )
+    return ConfigError(f"no database at {path}: run `shipline init` or set `database`")
+
+
+def _require_database_file(path: Path) -> None:
+    """Refuse anything at ``path`` but a DuckDB database: a typo must not open as one."""
+    if path.is_dir():
+        raise ConfigError(
+            f"{path} is a folder, not a DuckDB database; name a file inside it"
+            f" (e.g. {path / 'shipline.duckdb'}) or a postgresql:// URL"
+        )
+    try:
+        with path.open("rb") as file:
+            header = file.read(MAGIC_OFFSET + len(MAGIC))
+    except OSError as error:
+        raise ConfigError(f"cannot read the database {path}: {error.strerror}") from error
+    if header[MAGIC_OFFSET:] != MAGIC:
+        raise ConfigError(
+            f"{path} is not a DuckDB database ({_what(header)}); name a DuckDB file"
+            " or a postgresql:// URL"
+        )
+
+
+def _what(header: bytes) -> str:
+    if not header:
+        return "it is empty"
+    if header.startswith(b"PAR1"):
+        return "it is a Parquet file"
+    return "its header has no DUCK signature"
 
 
 @contextmanager
