@@ -6,18 +6,24 @@ This is the only place that reads the environment. The facade receives a
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
+import typing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from shipline.errors import ConfigError
 
 
 class Aliases(BaseModel):
@@ -33,6 +39,8 @@ class Settings(BaseSettings):
     ``database`` is a DuckDB file path (the embedded default).
     """
 
+    # Extra keys are ignored here so that unrelated SHIPLINE_* variables pass; the
+    # settings file's keys are checked on their own (see _checked_toml).
     model_config = SettingsConfigDict(
         env_prefix="SHIPLINE_", env_nested_delimiter="__", extra="ignore"
     )
@@ -130,15 +138,96 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = Path(os.environ.get("SHIPLINE_CONFIG", "shipline.toml"))
-        return (
-            init_settings,
-            env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
-        )
+        return (init_settings, env_settings, _checked_toml(settings_cls, config_file()))
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings; explicit overrides (from CLI flags) win over everything."""
+    """Read the settings; explicit overrides (from CLI flags) win over everything.
+
+    ``ConfigError`` when a value breaks its rule, naming the setting and the rule.
+    """
     clean = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**clean)
+    try:
+        return Settings(**clean)
+    except PydanticValidationError as error:
+        raise ConfigError(_describe_invalid(error)) from error
+
+
+def config_file() -> Path:
+    """The settings file: ``SHIPLINE_CONFIG``, else ``shipline.toml`` in the working folder."""
+    return Path(os.environ.get("SHIPLINE_CONFIG", "shipline.toml"))
+
+
+def _checked_toml(settings_cls: type[BaseSettings], path: Path) -> TomlConfigSettingsSource:
+    """The settings file as a source, refused when it is not TOML or has unknown keys.
+
+    A mistyped key would otherwise be ignored, and its setting left at the default
+    (``databse = ...`` would open a new ``shipline.duckdb``). A missing file is no
+    settings at all.
+    """
+    try:
+        source = TomlConfigSettingsSource(settings_cls, toml_file=path)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from error
+    unknown = _unknown_keys(source.toml_data, settings_cls)
+    if unknown:
+        raise ConfigError(f"{path}: " + "; ".join(unknown))
+    return source
+
+
+def _unknown_keys(table: dict[str, Any], model: type[BaseModel], prefix: str = "") -> list[str]:
+    """A line per key of ``table`` that ``model`` has no field for, with the likeliest one.
+
+    Tables of a nested model (``[aliases]``) are checked too; dictionaries of free
+    keys (``[loader_keys]``) are not.
+    """
+    fields = model.model_fields
+    problems = []
+    for key, value in table.items():
+        field = fields.get(key)
+        if field is None:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f"did you mean '{prefix}{close[0]}'?" if close else "remove it or fix its name"
+            problems.append(f"unknown setting '{prefix}{key}'; {hint}")
+            continue
+        nested = field.annotation
+        if isinstance(value, dict) and _is_model(nested):
+            problems += _unknown_keys(value, nested, f"{prefix}{key}.")
+    return problems
+
+
+def _is_model(annotation: Any) -> TypeGuard[type[BaseModel]]:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _describe_invalid(error: PydanticValidationError) -> str:
+    """One message for every broken rule: the setting, its value, the rule, where to fix it."""
+    problems, variables = [], []
+    for item in error.errors():
+        place = [str(part) for part in item["loc"]]
+        rule = item["msg"].removeprefix("Value error, ")
+        if not place:
+            problems.append(rule)  # a rule over several settings (the timestamp range)
+            continue
+        value = item["input"]
+        shown = f" = {value!r}" if _may_show(place[0], value) else ""
+        problems.append(f"{'.'.join(place)}{shown} ({rule})")
+        variables.append(f"SHIPLINE_{place[0].upper()}")
+    where = ", ".join(dict.fromkeys(variables)) or "the SHIPLINE_* variables"
+    return f"invalid settings: {'; '.join(problems)}; fix them in {config_file()} or {where}"
+
+
+def _may_show(name: str, value: Any) -> bool:
+    """Whether a refused value can be repeated: a short scalar, and not a secret."""
+    field = Settings.model_fields.get(name)
+    secret = field is not None and SecretStr in _types_in(field.annotation)
+    return not secret and isinstance(value, int | float | str) and len(repr(value)) <= 60
+
+
+def _types_in(annotation: Any) -> set[Any]:
+    found = {annotation}
+    for argument in typing.get_args(annotation):
+        found |= _types_in(argument)
+    return found
