@@ -13,7 +13,6 @@ from shipline.cli.render import console
 from shipline.errors import ConfigError, DriftError
 from shipline.generate import GeneratedFiles, generate_dataset, write_dataset
 from shipline.pipeline import Pipeline
-from shipline.settings import load_settings
 
 HISTORY_SHARE = 0.8
 """The first 80% of arrivals are history, ingested before the base run."""
@@ -42,7 +41,9 @@ def run_demo(
     # and repeating it would print a password the user kept off the command line.
     command = "shipline" if database_from_env else f"shipline --database {shlex.quote(database)}"
 
-    with Pipeline(load_settings(database=database)) as pipeline:
+    from shipline.cli.main import _pipeline
+
+    with _pipeline(create=True, database=database) as pipeline:
         _require_empty(pipeline, workdir)
         files = _generate(events, workdir)
         example = _run(pipeline, files, batches)

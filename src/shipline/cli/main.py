@@ -56,7 +56,8 @@ def _global(
             "--database",
             "-d",
             envvar="SHIPLINE_DATABASE",
-            help="A DuckDB file (default ./shipline.duckdb) or a postgresql:// URL.",
+            help="A DuckDB file (default ./shipline.duckdb; `shipline init` creates it),"
+            " a postgresql:// or a redshift:// URL.",
         ),
     ] = None,
 ) -> None:
@@ -68,8 +69,24 @@ def _global(
     _options.database_from_env = source is not None and source.name == "ENVIRONMENT"
 
 
-def _pipeline() -> Pipeline:
-    return Pipeline.open(database=_options.database)
+def _pipeline(*, create: bool = False, database: str | None = None) -> Pipeline:
+    """The pipeline over ``database`` (by default the one --database and the settings name).
+
+    Only ``init``, ``serve`` and ``demo`` pass ``create``, and say when they made a new
+    DuckDB file; every other command refuses a database that is not there, so that a
+    mistyped name is an error rather than an empty database.
+    """
+    from shipline.settings import load_settings
+    from shipline.store.backend import is_new_database
+
+    if not create:
+        return Pipeline.open(database=database or _options.database)
+    settings = load_settings(database=database or _options.database)
+    new = is_new_database(settings.database)
+    pipeline = Pipeline(settings, create=True)
+    if new:
+        console.print(f"created new database at {settings.database}", markup=False)
+    return pipeline
 
 
 def _progress() -> Progress:
@@ -85,8 +102,8 @@ def _progress() -> Progress:
 
 @app.command()
 def init() -> None:
-    """Create every table and view (commands also do this when they are missing)."""
-    with _pipeline() as pipeline:
+    """Create the database if it is a new DuckDB file, and every table and view in it."""
+    with _pipeline(create=True) as pipeline:
         tables = pipeline.tables()
     console.print(f"initialised {pipeline.settings.database}: " + ", ".join(tables))
 

@@ -29,12 +29,12 @@ def serve(
     import uvicorn
 
     from shipline.api.app import create_app
-    from shipline.cli.main import _options
+    from shipline.cli.main import _pipeline
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    pipeline = Pipeline.open(database=_options.database)
+    pipeline = _pipeline(create=True)
     if workers > 1:
         serve_workers(pipeline, host, port, log_level, workers)
         return
