@@ -57,6 +57,13 @@ class DriftError(ShiplineError):
     exit_code = 6
 
 
+class StuckError(ShiplineError):
+    """`verify` found the view behind the store: held shipments, or events waiting
+    longer than ``verify_max_pending_seconds``."""
+
+    exit_code = 8
+
+
 class LoadError(ShiplineError):
     """A landing-zone file could not be loaded into its table."""
 

@@ -221,7 +221,7 @@ def test_dlq_list_and_show_a_refused_record(shipline: Shipline) -> None:
 
     (listed,) = json.loads(said(shipline("dlq", "list", "--json")))
     assert (listed["dead_letter_id"], listed["state"]) == (letter, "open")
-    assert listed["reason"].startswith('event_type: unknown value "nope"')
+    assert listed["reason"].startswith('line 3: event_type: unknown value "nope"')
 
     shown = json.loads(said(shipline("dlq", "show", str(letter))))
     assert json.loads(shown["payload"])["event_type"] == "nope"

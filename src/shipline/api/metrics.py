@@ -65,6 +65,11 @@ class Metrics:
         self.dead_letters = Gauge(
             "shipline_dead_letters_open", "Dead letters waiting to be fixed.", registry=r
         )
+        self.held = Gauge(
+            "shipline_held_shipments",
+            "Shipments held out of the timeline runs because their data made one fail.",
+            registry=r,
+        )
 
     def observe_run(self, result: RunResult) -> None:
         """Count a run that succeeded."""
@@ -80,4 +85,5 @@ class Metrics:
         self.checkpoint.set(current.checkpoint.last_ingest_seq)
         self.newest.set(current.newest_ingest_seq)
         self.dead_letters.set(current.open_dead_letters)
+        self.held.set(current.held_shipments)
         return generate_latest(self.registry)

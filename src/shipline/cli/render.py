@@ -86,9 +86,15 @@ def ingest_stats(result: IngestResult) -> dict[str, Any]:
         "last_ingest_seq": result.last_ingest_seq,
         "duration_ms": round(result.duration_ms, 3),
         "errors": [
-            {"index": e.index, "errors": e.errors, "dead_letter_id": e.dead_letter_id}
+            {
+                "index": e.index,
+                "line": e.line_number,
+                "errors": e.errors,
+                "dead_letter_id": e.dead_letter_id,
+            }
             for e in result.errors[:100]
         ],
+        "refused_files": result.refused_files,
     }
 
 

@@ -55,6 +55,9 @@ METRICS: dict[str, MetricSpec] = {
         "ratio", "1 - rows_written / full_recompute_rows over the window's incremental runs."
     ),
     "dead_letters_open": MetricSpec("count", "Dead letters waiting to be fixed."),
+    "held_shipments": MetricSpec(
+        "count", "Shipments held out of the timeline runs because their data made one fail."
+    ),
     "missing_events": MetricSpec(
         "count",
         "In-view shipments in a non-terminal status whose next event is overdue"
@@ -84,7 +87,8 @@ SELECT
     (SELECT count(*) FROM dead_letters WHERE received_at >= ?),
     (SELECT count(*) FROM dead_letters WHERE state = 'open'),
     (SELECT count(*) FROM shipment_events WHERE event_timestamp > ?),
-    (SELECT count(*) FROM shipment_events)
+    (SELECT count(*) FROM shipment_events),
+    (SELECT count(*) FROM shipment_holds)
 """
 
 # Parameters: the window start six times, then the day start twice.
@@ -155,7 +159,7 @@ def collect_metrics(
     )
     runs = backend.fetchone(_RUNS, [now - window] * 6 + [now - _DAY] * 2)
     assert counts is not None and runs is not None
-    oldest_pending, pending, newest, accepted, rejected, open_letters, future, total = counts
+    oldest_pending, pending, newest, accepted, rejected, open_letters, future, total, held = counts
     (
         run_count,
         mean_ms,
@@ -188,6 +192,7 @@ def collect_metrics(
         "full_recompute_rows": float(full_rows),
         "work_saved_ratio": 1 - float(rows_written) / float(full_rows) if full_rows else 0.0,
         "dead_letters_open": float(open_letters),
+        "held_shipments": float(held),
         "missing_events": float(overdue),
         "future_events": float(future),
         "daily_cost": float(day_events) / 1e6 * settings.cost_per_million_events

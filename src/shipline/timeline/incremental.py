@@ -8,24 +8,26 @@ of three paths:
   from ``shipment_state`` (the last row) without reading history, and the old last
   row is rewritten, because a successor changes its ``next_event_timestamp`` and
   ``status_duration``.
-* ``recompute``: a late event sorts before its last row, it is outside the view, or
-  a replay asked for it. It is recomputed from its whole history, and the rows from
-  the predecessor of its earliest new event onward are rewritten.
+* ``recompute``: a late event sorts before its last row, it is outside the view, a
+  replay asked for it, or it was held and is retried. It is recomputed from its
+  whole history, and the rows from the predecessor of its earliest new event
+  onward are rewritten.
 
 Output rows, state and checkpoint commit in one transaction, so a crash at any
-point loses and duplicates nothing.
+point loses and duplicates nothing. A run that fails on a shipment's data holds
+that shipment and commits the others (``timeline.holds``).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from string import Template
 
 from shipline.store import Backend
-from shipline.timeline.base import EVENT_COLUMNS, whole_shipments
+from shipline.timeline.holds import RolledBack, isolate_failures, record_holds, release_retried
 from shipline.timeline.runs import (
     TIMELINE_LOCK,
     RunResult,
@@ -34,31 +36,75 @@ from shipline.timeline.runs import (
     record_run,
     write_checkpoint,
 )
-from shipline.timeline.sql import STATE_COLUMNS, TIMELINE_COLUMNS, columns, timeline_rows
+from shipline.timeline.sql import (
+    EVENT_COLUMNS,
+    STATE_COLUMNS,
+    TIMELINE_COLUMNS,
+    columns,
+    timeline_rows,
+    whole_shipments,
+)
 
 _NEW_EVENTS = f"""
 CREATE OR REPLACE TEMP TABLE new_events AS
-SELECT {columns(EVENT_COLUMNS)} FROM shipment_events WHERE ingest_seq > ? AND ingest_seq <= ?
+SELECT {columns(EVENT_COLUMNS, "e.")} FROM shipment_events AS e
+WHERE e.ingest_seq > ? AND e.ingest_seq <= ?
+  AND NOT EXISTS (SELECT 1 FROM run_excluded AS x WHERE x.shipment_id = e.shipment_id)
 """
 
-_REPLAYED = """
-CREATE OR REPLACE TEMP TABLE replayed AS
-SELECT DISTINCT shipment_id FROM shipment_events
-WHERE ingest_seq <= ? AND (ingested_at >= ? OR event_timestamp >= ?)
+# Shipments recomputed whole whatever their new events: those a replay selects (every
+# event ingested or timestamped at or after its time) and held ones being retried.
+_FORCED = """
+CREATE OR REPLACE TEMP TABLE forced AS
+SELECT DISTINCT e.shipment_id FROM shipment_events AS e
+WHERE e.ingest_seq <= ?
+  AND (e.ingested_at >= CAST(? AS TIMESTAMPTZ) OR e.event_timestamp >= CAST(? AS TIMESTAMPTZ))
+  AND NOT EXISTS (SELECT 1 FROM run_excluded AS x WHERE x.shipment_id = e.shipment_id)
+UNION
+SELECT h.shipment_id FROM shipment_holds AS h
+WHERE (h.retry OR h.shipment_id IN (SELECT shipment_id FROM new_events))
+  AND NOT EXISTS (SELECT 1 FROM run_excluded AS x WHERE x.shipment_id = h.shipment_id)
 """
 
-_AFFECTED = Template("""
+_TOUCHED = """
+CREATE OR REPLACE TEMP TABLE touched AS
+SELECT DISTINCT shipment_id FROM new_events
+UNION SELECT shipment_id FROM forced
+"""
+
+# The state rows of the touched shipments, read once: shipment_state holds every
+# shipment, so each further join against it would cost a scan.
+_TOUCHED_STATE = """
+CREATE OR REPLACE TEMP TABLE touched_state AS
+SELECT * FROM shipment_state WHERE shipment_id IN (SELECT shipment_id FROM touched)
+"""
+
+# Where rows are found by scanning (DuckDB), find the touched rows' rowids first,
+# reading one column, then fetch and later delete them by rowid: a wide scan of the
+# state table per run would grow with the store.
+_TOUCHED_STATE_ROWIDS = """
+CREATE OR REPLACE TEMP TABLE touched_rows AS
+SELECT rowid AS state_row FROM shipment_state
+WHERE shipment_id IN (SELECT shipment_id FROM touched)
+"""
+
+_TOUCHED_STATE_BY_ROWID = """
+CREATE OR REPLACE TEMP TABLE touched_state AS
+SELECT rowid AS state_row, * FROM shipment_state
+WHERE rowid IN (SELECT state_row FROM touched_rows)
+"""
+
+_AFFECTED = """
 CREATE OR REPLACE TEMP TABLE affected AS
-WITH touched AS (
-    SELECT shipment_id, count(*) AS new_events, min(event_timestamp) AS first_new_timestamp,
-        false AS replay
-    FROM new_events GROUP BY shipment_id
-    $replay_union
-),
-touched_once AS (
-    SELECT shipment_id, sum(new_events) AS new_events,
-        min(first_new_timestamp) AS first_new_timestamp, bool_or(replay) AS replay
-    FROM touched GROUP BY shipment_id
+WITH touched_once AS (
+    SELECT t.shipment_id, coalesce(n.new_events, 0) AS new_events,
+        n.first_new_timestamp, f.shipment_id IS NOT NULL AS forced
+    FROM touched AS t
+    LEFT JOIN (
+        SELECT shipment_id, count(*) AS new_events, min(event_timestamp) AS first_new_timestamp
+        FROM new_events GROUP BY shipment_id
+    ) AS n ON n.shipment_id = t.shipment_id
+    LEFT JOIN forced AS f ON f.shipment_id = t.shipment_id
 ),
 late AS (
     SELECT n.shipment_id
@@ -71,38 +117,17 @@ SELECT
     t.shipment_id,
     t.new_events,
     t.first_new_timestamp,
-    t.replay,
+    t.forced,
     coalesce(s.in_view, false) AS was_in_view,
     CASE
-        WHEN s.shipment_id IS NULL THEN 'new'
-        WHEN t.replay OR NOT s.in_view OR t.shipment_id IN (SELECT shipment_id FROM late)
+        WHEN s.shipment_id IS NULL AND NOT t.forced THEN 'new'
+        WHEN t.forced OR NOT s.in_view OR t.shipment_id IN (SELECT shipment_id FROM late)
             THEN 'recompute'
         ELSE 'append'
     END AS path
 FROM touched_once AS t
 LEFT JOIN touched_state AS s ON s.shipment_id = t.shipment_id
-""")
-
-# The state rows of the touched shipments, read once: shipment_state holds every
-# shipment, so each further join against it would cost a scan.
-_TOUCHED_STATE = Template("""
-CREATE OR REPLACE TEMP TABLE touched_state AS
-SELECT * FROM shipment_state
-WHERE shipment_id IN (SELECT shipment_id FROM new_events $replay_union)
-""")
-
-# Where rows are found by scanning (DuckDB), find the touched rows' locators
-# first, reading one column, then fetch and later delete them by locator: the
-# state table has a row per shipment ever seen, and a wide scan of it per run
-# would grow with the store.
-_TOUCHED_STATE_BY_LOCATOR = Template("""
-CREATE OR REPLACE TEMP TABLE touched_rows AS
-SELECT $locator AS state_row FROM shipment_state
-WHERE shipment_id IN (SELECT shipment_id FROM new_events $replay_union);
-CREATE OR REPLACE TEMP TABLE touched_state AS
-SELECT $locator AS state_row, * FROM shipment_state
-WHERE $locator IN (SELECT state_row FROM touched_rows)
-""")
+"""
 
 _SEEDED_EVENTS = f"""
 (SELECT {columns(EVENT_COLUMNS, "n.")},
@@ -118,80 +143,102 @@ JOIN affected AS a ON a.shipment_id = n.shipment_id AND a.path IN ('new', 'appen
 LEFT JOIN touched_state AS s ON s.shipment_id = n.shipment_id)
 """
 
-_PREDECESSORS = f"""
-SELECT {
-    ", ".join(
-        f"a.first_new_timestamp AS {c}"
-        if c == "next_event_timestamp"
-        else f"a.first_new_timestamp - s.event_timestamp AS {c}"
-        if c == "status_duration"
-        else f"s.{c}"
-        for c in TIMELINE_COLUMNS
-    )
-}
+_PREDECESSOR_COLUMNS = ", ".join(
+    "a.first_new_timestamp AS next_event_timestamp"
+    if name == "next_event_timestamp"
+    else "a.first_new_timestamp - s.event_timestamp AS status_duration"
+    if name == "status_duration"
+    else f"s.{name}"
+    for name in TIMELINE_COLUMNS
+)
+
+_CONTINUED = f"""
+CREATE OR REPLACE TEMP TABLE computed AS
+SELECT {columns(TIMELINE_COLUMNS)} FROM ({timeline_rows(_SEEDED_EVENTS)}) AS continued
+UNION ALL
+SELECT {_PREDECESSOR_COLUMNS}
 FROM touched_state AS s JOIN affected AS a ON a.shipment_id = s.shipment_id
 WHERE a.path = 'append'
 """
 
-_CONTINUED = f"""
-SELECT {columns(TIMELINE_COLUMNS)} FROM ({timeline_rows(_SEEDED_EVENTS)}) AS continued
-UNION ALL
-{_PREDECESSORS}
-"""
-
 _RECOMPUTED = f"""
+INSERT INTO computed
 SELECT {columns(TIMELINE_COLUMNS, "r.")}
 FROM ({timeline_rows(whole_shipments("recomputed"))}) AS r
 JOIN affected AS a ON a.shipment_id = r.shipment_id
 -- Rows before the predecessor of the earliest new event are unchanged; rewriting
 -- them would cost without changing the view.
-WHERE a.replay OR NOT a.was_in_view
+WHERE a.forced OR NOT a.was_in_view
    OR coalesce(r.next_event_timestamp, r.event_timestamp) >= a.first_new_timestamp
 """
+
+_SCRATCH = ("new_events", "forced", "touched", "affected", "recomputed", "computed")
 
 
 def run_incremental(backend: Backend, *, replay_from: datetime | None = None) -> RunResult:
     """Process every event accepted since the checkpoint (and, with ``replay_from``,
-    every event ingested or timestamped at or after it, again)."""
+    every event ingested or timestamped at or after it, again).
+
+    A shipment whose data makes the run fail is held, and the others commit.
+    """
+    return isolate_failures(
+        backend,
+        "incremental",
+        candidates=lambda: _candidates(backend, replay_from),
+        attempt=lambda excluded, commit: _run(backend, replay_from, excluded, commit),
+    )
+
+
+def _candidates(backend: Backend, replay_from: datetime | None) -> list[str]:
+    """The shipments a run would touch now: the ones to search for a failing one."""
+    since, upto = read_checkpoint(backend).last_ingest_seq, max_ingest_seq(backend)
+    rows = backend.fetchall(
+        "SELECT DISTINCT shipment_id FROM shipment_events"
+        " WHERE (ingest_seq > ? AND ingest_seq <= ?) OR (ingest_seq <= ?"
+        " AND (ingested_at >= CAST(? AS TIMESTAMPTZ) OR event_timestamp >= CAST(? AS TIMESTAMPTZ)))"
+        " UNION SELECT shipment_id FROM shipment_holds WHERE retry ORDER BY 1",
+        [since, upto, upto, replay_from, replay_from],
+    )
+    return [str(row[0]) for row in rows]
+
+
+def _run(
+    backend: Backend, replay_from: datetime | None, excluded: Mapping[str, str], commit: bool
+) -> RunResult:
+    """One run over every touched shipment but ``excluded``, which are held (when
+    ``commit``) or left out of a trial (when not: the run then rolls back)."""
     started = time.perf_counter()
     batch_id = str(uuid.uuid4())
     with backend.transaction():
         backend.lock(TIMELINE_LOCK)
         checkpoint = read_checkpoint(backend)
         since, upto = checkpoint.last_ingest_seq, max_ingest_seq(backend)
-        if upto <= since and replay_from is None:
+        if upto <= since and replay_from is None and not excluded and not _retries(backend):
             return RunResult("incremental", 0, 0, 0, checkpoint.view_rows, since, since, 0.0)
         backend.execute(_NEW_EVENTS, [since, upto])
-        replay_union = ""
-        if replay_from is not None:
-            backend.execute(_REPLAYED, [upto, replay_from, replay_from])
-            replay_union = (
-                "UNION ALL SELECT shipment_id, 0, CAST(NULL AS TIMESTAMPTZ), true FROM replayed"
-            )
-        replayed = "UNION ALL SELECT shipment_id FROM replayed" if replay_from else ""
+        # Without a replay the times are NULL, and no event is selected by them.
+        backend.execute(_FORCED, [upto, replay_from, replay_from])
+        backend.execute(_TOUCHED)
         if backend.ROW_LOCATOR:
-            for statement in _TOUCHED_STATE_BY_LOCATOR.substitute(
-                locator=backend.ROW_LOCATOR, replay_union=replayed
-            ).split(";"):
-                backend.execute(statement)
+            backend.execute(_TOUCHED_STATE_ROWIDS)
+            backend.execute(_TOUCHED_STATE_BY_ROWID)
         else:
-            backend.execute(_TOUCHED_STATE.substitute(replay_union=replayed))
-        backend.execute(_AFFECTED.substitute(replay_union=replay_union))
+            backend.execute(_TOUCHED_STATE)
+        backend.execute(_AFFECTED)
         stats = backend.fetchone(
             "SELECT count(*), count(*) FILTER (WHERE path = 'recompute'),"
             " coalesce(sum(new_events) FILTER (WHERE was_in_view), 0) FROM affected"
         )
-        assert stats is not None
-        shipments, late, new_in_view = (int(v) for v in stats)
-        backend.execute(f"CREATE OR REPLACE TEMP TABLE computed AS {_CONTINUED}")
+        shipments, late, new_in_view = (int(v) for v in stats or (0, 0, 0))
+        backend.execute(_CONTINUED)
         if late:
-            # Only late, replayed or returning shipments read history; an in-order
-            # run never scans shipment_events beyond its new events.
+            # Only late, replayed, retried or returning shipments read history; an
+            # in-order run never scans shipment_events beyond its new events.
             backend.execute(
                 "CREATE OR REPLACE TEMP TABLE recomputed AS"
                 " SELECT shipment_id FROM affected WHERE path = 'recompute'"
             )
-            backend.execute(f"INSERT INTO computed {_RECOMPUTED}", [upto])
+            backend.execute(_RECOMPUTED, [upto])
         joined_rows = int(
             backend.scalar(
                 "SELECT count(*) FROM computed WHERE shipment_id IN"
@@ -199,6 +246,9 @@ def run_incremental(backend: Backend, *, replay_from: datetime | None = None) ->
             )
         )
         rows_written = _write(backend, batch_id)
+        release_retried(backend)
+        if commit:
+            record_holds(backend, excluded, "incremental")
         events = int(backend.scalar("SELECT count(*) FROM new_events"))
         view_rows = checkpoint.view_rows + new_in_view + joined_rows
         write_checkpoint(
@@ -227,20 +277,18 @@ def run_incremental(backend: Backend, *, replay_from: datetime | None = None) ->
             duration_ms=(time.perf_counter() - started) * 1000,
             late_shipments=late,
             run_id=batch_id,
+            held_shipments=len(excluded) if commit else 0,
         )
         record_run(backend, result)
-        for table in (
-            "new_events",
-            "touched_rows",
-            "touched_state",
-            "affected",
-            "recomputed",
-            "computed",
-        ):
+        for table in (*_SCRATCH, "touched_rows", "touched_state"):
             backend.execute(f"DROP TABLE IF EXISTS {table}")
-        if replay_from is not None:
-            backend.execute("DROP TABLE IF EXISTS replayed")
+        if not commit:
+            raise RolledBack(result)
     return result
+
+
+def _retries(backend: Backend) -> bool:
+    return bool(backend.scalar("SELECT count(*) FROM shipment_holds WHERE retry"))
 
 
 def _write(backend: Backend, batch_id: str) -> int:
@@ -256,8 +304,7 @@ def _write(backend: Backend, batch_id: str) -> int:
     )
     if backend.ROW_LOCATOR:
         backend.execute(
-            f"DELETE FROM shipment_state WHERE {backend.ROW_LOCATOR} IN"
-            " (SELECT state_row FROM touched_state)"
+            "DELETE FROM shipment_state WHERE rowid IN (SELECT state_row FROM touched_state)"
         )
     else:
         backend.execute(

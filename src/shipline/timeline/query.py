@@ -39,6 +39,7 @@ class Status:
     incremental_rows: int
     shipments: int
     open_dead_letters: int
+    held_shipments: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready status."""
@@ -89,4 +90,5 @@ def status(backend: Backend) -> Status:
         open_dead_letters=int(
             backend.scalar("SELECT count(*) FROM dead_letters WHERE state = 'open'")
         ),
+        held_shipments=int(backend.scalar("SELECT count(*) FROM shipment_holds")),
     )

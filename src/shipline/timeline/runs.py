@@ -80,6 +80,8 @@ class RunResult:
     to_ingest_seq: int
     duration_ms: float
     late_shipments: int = 0
+    held_shipments: int = 0
+    """Shipments this run put on hold because their data made it fail."""
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 

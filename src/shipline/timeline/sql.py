@@ -36,6 +36,9 @@ TIMELINE_COLUMNS = (
 )
 """The stored columns of a timeline row, before processing metadata."""
 
+EVENT_COLUMNS = TIMELINE_COLUMNS[:7]
+"""The event's own columns, the first of a timeline row."""
+
 CONTRACT_COLUMNS = (
     *(c for c in TIMELINE_COLUMNS if c != "first_event_timestamp"),
     "location_name",
@@ -159,6 +162,14 @@ def timeline_rows(events: str) -> str:
     return _TIMELINE.substitute(
         events=events,
         cumulative_hours=hours_between("first_event_timestamp", "event_timestamp"),
+    )
+
+
+def whole_shipments(scope: str) -> str:
+    """Events (unseeded) up to ingest_seq ``?`` of every shipment in relation ``scope``."""
+    return (
+        f"(SELECT {columns(EVENT_COLUMNS, 'e.')}, {NO_SEED} FROM shipment_events AS e"
+        f" WHERE e.ingest_seq <= ? AND e.shipment_id IN (SELECT shipment_id FROM {scope}))"
     )
 
 

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from shipline.store import Backend
-from shipline.timeline.base import base_cutoff, whole_shipments
+from shipline.timeline.base import base_cutoff
 from shipline.timeline.runs import TIMELINE_LOCK, read_checkpoint
-from shipline.timeline.sql import CONTRACT_COLUMNS, TIMELINE_COLUMNS, columns, timeline_rows
+from shipline.timeline.sql import (
+    CONTRACT_COLUMNS,
+    TIMELINE_COLUMNS,
+    columns,
+    timeline_rows,
+    whole_shipments,
+)
 from shipline.timeline.views import SUMMARY_COLUMNS, summary_rows
+
+_NOT_HELD = "NOT EXISTS (SELECT 1 FROM shipment_holds AS h WHERE h.shipment_id = s.shipment_id)"
 
 _EXPECTED = f"""
 CREATE OR REPLACE TEMP TABLE expected_timeline AS
@@ -28,7 +37,8 @@ LEFT JOIN locations AS l ON l.location_id = r.location_id
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """How far the view is from a full recompute; ``drift`` must be zero."""
+    """How far the view is from a full recompute (``drift`` must be zero), and how far
+    it is behind the store (``stuck`` must be false)."""
 
     shipments_checked: int
     rows_checked: int
@@ -37,17 +47,42 @@ class VerifyResult:
     missing_shipments: int
     duration_ms: float
     examples: list[dict[str, Any]] = field(default_factory=list)
+    pending_events: int = 0
+    """Accepted events past the checkpoint: stored, not yet in the view."""
+    oldest_pending_seconds: float = 0.0
+    """How long the oldest of them has waited."""
+    held_shipments: int = 0
+    """Shipments left out of the runs because their data made one fail; not drift."""
+    max_pending_seconds: float = float("inf")
 
     @property
     def drift(self) -> int:
         """Rows, summaries and shipments that differ from the full recompute."""
         return self.differing_rows + self.differing_summaries + self.missing_shipments
 
+    @property
+    def stuck(self) -> bool:
+        """Whether the view has stopped following the store: a held shipment, or an
+        event waiting longer than a run ever should."""
+        return self.held_shipments > 0 or self.oldest_pending_seconds > self.max_pending_seconds
 
-def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> VerifyResult:
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, with ``drift`` and ``stuck``."""
+        data = {key: value for key, value in self.__dict__.items() if key != "max_pending_seconds"}
+        return {**data, "drift": self.drift, "stuck": self.stuck}
+
+
+def verify(
+    backend: Backend,
+    *,
+    lookback_days: int,
+    examples: int = 5,
+    max_pending_seconds: float = float("inf"),
+) -> VerifyResult:
     """Compare the real-time view and the summary with a full recompute.
 
     ``lookback_days`` is the base run's, to tell which shipments belong in the view.
+    Held shipments are reported, not compared: their rows are known to be stale.
     """
     started = time.perf_counter()
     contract = columns(CONTRACT_COLUMNS)
@@ -58,12 +93,13 @@ def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> Verify
         checkpoint = read_checkpoint(backend)
         backend.execute(
             "CREATE OR REPLACE TEMP TABLE in_view AS"
-            " SELECT shipment_id FROM shipment_state WHERE in_view"
+            " SELECT shipment_id FROM shipment_state AS s WHERE in_view"
+            f" AND {_NOT_HELD}"
         )
         backend.execute(_EXPECTED, [checkpoint.last_ingest_seq])
         backend.execute(
             "CREATE OR REPLACE TEMP TABLE actual_timeline AS"
-            " SELECT * FROM shipment_timeline_realtime"
+            f" SELECT * FROM shipment_timeline_realtime AS s WHERE {_NOT_HELD}"
         )
         backend.execute(
             "CREATE OR REPLACE TEMP TABLE timeline_drift AS"
@@ -77,7 +113,7 @@ def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> Verify
         expected_summary = (
             f"SELECT {summary} FROM ({summary_rows('expected_timeline')}) AS expected"
         )
-        actual_summary = f"SELECT {summary} FROM shipment_summary"
+        actual_summary = f"SELECT {summary} FROM shipment_summary AS s WHERE {_NOT_HELD}"
         differing_summaries = int(
             backend.scalar(
                 f"SELECT count(*) FROM (({expected_summary} EXCEPT ALL {actual_summary})"
@@ -92,8 +128,8 @@ def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> Verify
                     # unanalysed temporary table into a nested loop (hours at 10M events).
                     "SELECT count(*) FROM (SELECT shipment_id FROM shipment_events"
                     " WHERE ingest_seq <= ? GROUP BY shipment_id HAVING max(event_timestamp) >= ?)"
-                    " AS expected_in_view WHERE NOT EXISTS (SELECT 1 FROM in_view AS v"
-                    " WHERE v.shipment_id = expected_in_view.shipment_id)",
+                    " AS s WHERE NOT EXISTS (SELECT 1 FROM in_view AS v"
+                    f" WHERE v.shipment_id = s.shipment_id) AND {_NOT_HELD}",
                     [checkpoint.last_ingest_seq, base_cutoff(checkpoint.base_date, lookback_days)],
                 )
             )
@@ -103,6 +139,11 @@ def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> Verify
         )
         shipments = int(backend.scalar("SELECT count(*) FROM in_view"))
         rows = int(backend.scalar("SELECT count(*) FROM expected_timeline"))
+        held = int(backend.scalar("SELECT count(*) FROM shipment_holds"))
+        pending, oldest = backend.fetchone(
+            "SELECT count(*), min(ingested_at) FROM shipment_events WHERE ingest_seq > ?",
+            [checkpoint.last_ingest_seq],
+        ) or (0, None)
         for table in ("in_view", "expected_timeline", "actual_timeline", "timeline_drift"):
             backend.execute(f"DROP TABLE {table}")
     return VerifyResult(
@@ -113,4 +154,10 @@ def verify(backend: Backend, *, lookback_days: int, examples: int = 5) -> Verify
         missing_shipments=missing,
         duration_ms=(time.perf_counter() - started) * 1000,
         examples=found,
+        pending_events=int(pending),
+        oldest_pending_seconds=(
+            0.0 if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+        ),
+        held_shipments=held,
+        max_pending_seconds=max_pending_seconds,
     )
