@@ -21,7 +21,9 @@ runner = CliRunner()
 
 @pytest.fixture
 def db(engine: str) -> Iterator[str]:
+    """A fresh database that exists (the CLI refuses to make one but for ``init``)."""
     with fresh_database(engine) as database:
+        Pipeline(Settings(database=database)).close()
         yield database
 
 
