@@ -2,17 +2,15 @@
 
 Reading is pyarrow's: a Parquet file keeps the schema in its metadata; CSV and JSON
 schemas are inferred. Every reader refuses with a ``LoadError`` that says what is
-wrong with the file and what to do.
+wrong with the file and what to do, and nothing reaches a reader past the limits of
+``loader.limits`` (the decompression cap, the JSON nesting depth).
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import re
-import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +20,8 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from shipline.errors import LoadError
+from shipline.loader.limits import MAX_UNCOMPRESSED_BYTES, check_json_depth
+from shipline.loader.limits import decompress as decompress_capped
 
 FileFormat = Literal["parquet", "csv", "json", "ndjson"]
 
@@ -39,6 +39,7 @@ _DATED_NAME = re.compile(r"^(?P<table>.+?)_\d{8}(?:_\d+)?$")
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
+_FIRST_BYTE = re.compile(rb"\s*(\S)")
 
 
 @dataclass(frozen=True)
@@ -101,23 +102,34 @@ def table_for_key(key: str) -> str:
     return table.lower()
 
 
-def decompress(key: str, data: bytes, kind: FileKind) -> bytes:
-    """The file's bytes without gzip."""
-    if not kind.gzipped:
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as error:
-        raise LoadError(
-            f"{_base_name(key)}: not a readable gzip file ({error}); upload it again or"
-            " remove the .gz suffix"
-        ) from error
+def decompress(
+    key: str, data: bytes, kind: FileKind, max_bytes: int = MAX_UNCOMPRESSED_BYTES
+) -> bytes | bytearray:
+    """The file's bytes without gzip; ``LoadError`` past ``max_bytes`` of them."""
+    return decompress_capped(_base_name(key), data, kind.gzipped, max_bytes)
 
 
-def read_table(key: str, data: bytes, kind: FileKind | None = None) -> pa.Table:
-    """Read a file's bytes into an Arrow table; ``LoadError`` if it cannot be read."""
+def check_readable(
+    key: str, data: bytes, kind: FileKind, max_bytes: int = MAX_UNCOMPRESSED_BYTES
+) -> None:
+    """``LoadError`` if a file is past the limits: decompressed size, JSON depth."""
+    raw = decompress(key, data, kind, max_bytes)
+    if kind.format in ("json", "ndjson"):
+        check_json_depth(_base_name(key), raw)
+
+
+def read_table(
+    key: str,
+    data: bytes,
+    kind: FileKind | None = None,
+    max_bytes: int = MAX_UNCOMPRESSED_BYTES,
+) -> pa.Table:
+    """Read a file's bytes into an Arrow table; ``LoadError`` if it cannot be read.
+
+    The file may expand to ``max_bytes`` when decompressed (``LoadError`` past that).
+    """
     kind = kind or detect_kind(key, data)
-    raw = decompress(key, data, kind)
+    raw = decompress(key, data, kind, max_bytes)
     name = _base_name(key)
     try:
         if kind.format == "parquet":
@@ -130,10 +142,11 @@ def read_table(key: str, data: bytes, kind: FileKind | None = None) -> pa.Table:
         elif kind.format == "csv":
             table = pacsv.read_csv(pa.BufferReader(raw))
         else:
+            check_json_depth(name, raw)
             table = _read_json(raw)
     except LoadError:
         raise
-    except (pa.ArrowException, ValueError, UnicodeDecodeError) as error:
+    except (pa.ArrowException, ValueError, UnicodeDecodeError, RecursionError) as error:
         raise LoadError(
             f"{name}: cannot be read as {kind.format} ({error}); fix or re-export the file"
         ) from error
@@ -148,16 +161,16 @@ def read_table(key: str, data: bytes, kind: FileKind | None = None) -> pa.Table:
     return table
 
 
-def _read_json(raw: bytes) -> pa.Table:
+def _read_json(raw: bytes | bytearray) -> pa.Table:
     """A JSON array of objects or NDJSON (one object a line), with pyarrow's inference."""
-    head = raw.lstrip()[:1]
-    if head == b"[":
+    first = _FIRST_BYTE.match(raw)
+    if first is None:
+        return pa.table({})
+    if first.group(1) == b"[":
         records = json.loads(raw)
         if not all(isinstance(r, dict) for r in records):
             raise ValueError("a JSON array must hold objects only, one record per object")
-        raw = "\n".join(json.dumps(r) for r in records).encode()
-        if not raw:
+        if not records:
             return pa.table({})
-    if not raw.strip():
-        return pa.table({})
-    return pajson.read_json(io.BytesIO(raw))
+        raw = "\n".join(json.dumps(r) for r in records).encode()
+    return pajson.read_json(pa.BufferReader(raw))
