@@ -41,7 +41,8 @@ def test_load_reports_each_file_and_fails_when_one_did(
     assert "1 of 2 file(s) failed" in str(result.exception)
     assert "loaded" in result.output and "order_summary: 1 rows" in result.output
     assert "key column(s) 'line_number' missing" in " ".join(result.output.split())
-    assert (tmp_path / "_quarantine" / "order_items_20251113_001.csv").is_file()
+    assert (landing / "_quarantine" / "order_items_20251113_001.csv").is_file()
+    assert not (tmp_path / "_quarantine").exists()  # never outside the landing folder
 
     again = runner.invoke(app, ["-d", db, "load", str(landing), "--json"])
     assert again.exit_code == 0, again.output

@@ -96,7 +96,7 @@ def _failing_case(
     moved = Path(bad_outcome.quarantined_to)
     assert moved.is_file()
     assert moved.parts[-6] == "_quarantine"
-    assert (landing.parent / "_quarantine") in moved.parents
+    assert (landing / "_quarantine") in moved.parents
     assert Path(str(moved) + ".reason.txt").read_text().strip() == bad_outcome.error
     ledger = list_loads(backend, status="failed")
     assert ledger[0]["error"] == bad_outcome.error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def s3_object(settings: Settings, url: str) -> tuple[S3Source, LandingFile | Fil
 
 
 def local_source(settings: Settings, root: Path) -> LocalSource:
-    """A local landing zone rooted at ``root``."""
+    """A local landing zone rooted at ``root`` (quarantine inside it by default)."""
     quarantine = settings.loader_quarantine_dir
     return LocalSource(root, Path(quarantine) if quarantine else None)
 
@@ -71,7 +72,11 @@ def source_for(settings: Settings, location: str) -> Source:
 
 
 def resolve(settings: Settings, locations: Sequence[str]) -> list[tuple[Source, list[LandingFile]]]:
-    """Files to load for each location: every file of a folder or prefix, or one file."""
+    """Files to load for each location: every file of a folder or prefix, or one file.
+
+    A file's landing root is found from the path as given, links and all (see
+    ``landing_root``): a link is refused and quarantined there, never followed.
+    """
     plan: list[tuple[Source, list[LandingFile]]] = []
     for location in locations:
         if location.startswith("s3://"):
@@ -82,9 +87,10 @@ def resolve(settings: Settings, locations: Sequence[str]) -> list[tuple[Source, 
         if path.is_dir():
             local = local_source(settings, path)
             plan.append((local, local.list_files()))
-        elif path.is_file():
-            local = local_source(settings, landing_root(path.resolve()))
-            plan.append((local, [local.describe(path)]))
+        elif path.is_file() or path.is_symlink():
+            given = Path(os.path.abspath(path))
+            local = local_source(settings, landing_root(given))
+            plan.append((local, [local.describe(given)]))
         else:
             raise LoadError(f"{location}: no such file or folder; check the path")
     return plan

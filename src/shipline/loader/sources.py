@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shipline.errors import LoadError
+from shipline.loader import nofollow
 from shipline.loader.files import sha256
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
 
 QUARANTINE = "_quarantine"
 _PARTITION_TAIL = re.compile(r"^year=\d{4}$")
@@ -29,13 +35,15 @@ class LandingFile:
 
     ``key`` names it in the ledger (a path, or ``s3://bucket/key``); ``relative`` is
     its key below the landing root, which names its table. ``stamp`` changes when the
-    file does (size and mtime, or the ETag).
+    file does (size and mtime, or the ETag). ``link`` says it is a symbolic link (to a
+    file or a folder), which the loader refuses and never follows.
     """
 
     key: str
     relative: str
     size: int
     stamp: str
+    link: bool = False
 
 
 class Source(Protocol):
@@ -69,42 +77,82 @@ def landing_root(path: Path) -> Path:
 
 
 class LocalSource:
-    """A local folder. Quarantine goes to ``_quarantine/`` beside the folder."""
+    """A local folder. Quarantine goes to ``_quarantine/`` inside it.
+
+    Nothing below the root is reached through a symbolic link: a link, to a file or to
+    a folder, is a landing file of its own (``link``), which the loader refuses, and
+    quarantine moves the link itself, never what it points to. Nothing is written
+    outside the root, but to a ``quarantine_dir`` given outside it.
+    """
 
     def __init__(self, root: Path, quarantine_dir: Path | None = None) -> None:
+        self.given_root = Path(os.path.abspath(root))
         self.root = root.resolve()
-        self.quarantine_dir = (quarantine_dir or self.root.parent / QUARANTINE).resolve()
+        self.quarantine_dir = quarantine_dir.resolve() if quarantine_dir else self.root / QUARANTINE
 
     def describe(self, path: Path) -> LandingFile:
-        """The landing file for one path below the root."""
-        path = path.resolve()
-        stat = path.stat()
-        relative = path.relative_to(self.root).as_posix()
+        """The landing file for one path below the root, or for the first link on its way."""
+        relative = self._relative(path)
+        for depth in range(1, len(relative.parts)):
+            folder = PurePosixPath(*relative.parts[:depth])
+            info = os.lstat(self.root / folder)
+            if stat.S_ISLNK(info.st_mode):
+                return self._landing_file(folder, info, link=True)
+        info = os.lstat(self.root / relative)
+        return self._landing_file(relative, info, link=stat.S_ISLNK(info.st_mode))
+
+    def _relative(self, path: Path) -> PurePosixPath:
+        absolute = Path(os.path.abspath(path))
+        for root in (self.root, self.given_root):
+            if absolute != root and absolute.is_relative_to(root):
+                return PurePosixPath(absolute.relative_to(root).as_posix())
+        raise LoadError(f"{path}: not inside the landing folder {self.root}; give a path in it")
+
+    def _landing_file(
+        self, relative: PurePosixPath, info: os.stat_result, *, link: bool
+    ) -> LandingFile:
         return LandingFile(
-            key=str(path),
-            relative=relative,
-            size=int(stat.st_size),
-            stamp=f"{stat.st_size}:{stat.st_mtime_ns}",
+            key=str(self.root / relative),
+            relative=relative.as_posix(),
+            size=int(info.st_size),
+            stamp=f"{info.st_size}:{info.st_mtime_ns}",
+            link=link,
         )
 
     def list_files(self) -> list[LandingFile]:
-        """Every file below the root, except hidden, underscored and in-progress ones."""
+        """Every file and link below the root, except hidden, underscored and in-progress
+        ones; folders are entered, never through a link."""
         found = []
-        for path in sorted(self.root.rglob("*")):
-            relative = path.relative_to(self.root)
-            if any(part.startswith((".", "_")) for part in relative.parts):
+        waiting = [PurePosixPath()]
+        while waiting:  # a loop, not recursion: a landing tree may be deeper than the stack
+            folder = waiting.pop()
+            try:
+                with os.scandir(self.root / folder) as scan:
+                    entries = list(scan)
+            except OSError as error:
+                log.warning("cannot list %s: %s; its files wait", self.root / folder, error)
                 continue
-            if path.name.endswith(IN_PROGRESS_SUFFIXES) or not path.is_file():
-                continue
-            if self.quarantine_dir in path.parents:
-                continue
-            found.append(self.describe(path))
-        return found
+            for entry in entries:
+                if entry.name.startswith((".", "_")):
+                    continue
+                relative = folder / entry.name
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:  # gone since the folder was listed
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if self.root / relative != self.quarantine_dir:
+                        waiting.append(relative)
+                elif entry.name.endswith(IN_PROGRESS_SUFFIXES):
+                    continue
+                elif entry.is_symlink() or entry.is_file(follow_symlinks=False):
+                    found.append(self._landing_file(relative, info, link=entry.is_symlink()))
+        return sorted(found, key=lambda file: PurePosixPath(file.relative).parts)
 
     def read(self, file: LandingFile) -> bytes:
-        """The file's bytes; ``LoadError`` if it vanished."""
+        """The file's bytes; ``LoadError`` if it vanished or became a link since listed."""
         try:
-            return Path(file.key).read_bytes()
+            return nofollow.read_bytes(self.root, PurePosixPath(file.relative).parts)
         except OSError as error:
             raise LoadError(f"{file.key}: cannot be read ({error}); check the file") from error
 
@@ -117,20 +165,35 @@ class LocalSource:
         return None
 
     def quarantine(self, file: LandingFile, reason: str) -> str:
-        """Move the file under the quarantine folder, keeping its relative key."""
-        target = self.quarantine_dir / file.relative
-        if target.exists():
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-            target = target.with_name(f"{stamp}_{target.name}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Path(file.key).replace(target)
-        target.with_name(target.name + ".reason.txt").write_text(reason + "\n")
-        return str(target)
+        """Move the file (a link itself) under the quarantine folder, keeping its relative
+        key, with its reason beside it."""
+        relative = PurePosixPath(file.relative)
+        folders = relative.parent.parts
+        if self.quarantine_dir.is_relative_to(self.root):
+            base, inside = self.root, self.quarantine_dir.relative_to(self.root).parts
+        else:
+            self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+            base, inside = self.quarantine_dir, ()
+        with (
+            nofollow.folder(self.root, folders) as origin,
+            nofollow.folder(base, (*inside, *folders), create=True) as target,
+        ):
+            name = relative.name
+            if nofollow.exists(target, name):
+                name = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}_{name}"
+            # The reason first: if it cannot be written, the file has not moved.
+            nofollow.write_text(target, f"{name}.reason.txt", reason + "\n")
+            try:
+                os.rename(relative.name, name, src_dir_fd=origin, dst_dir_fd=target)
+            except OSError:
+                os.unlink(f"{name}.reason.txt", dir_fd=target)
+                raise
+        return str(self.quarantine_dir.joinpath(*folders, name))
 
-    @contextmanager
-    def local_copy(self, file: LandingFile, data: bytes) -> Iterator[Path]:
-        """The file itself."""
-        yield Path(file.key)
+    def local_copy(self, file: LandingFile, data: bytes) -> Any:
+        """The bytes read, in a temporary file with the same name (not the path: it may
+        have become a link since it was read)."""
+        return temporary_copy(file, data)
 
 
 class S3Source:
@@ -210,10 +273,15 @@ class S3Source:
         self.client.delete_object(Bucket=self.bucket, Key=file.relative)
         return f"s3://{self.bucket}/{target}"
 
-    @contextmanager
-    def local_copy(self, file: LandingFile, data: bytes) -> Iterator[Path]:
+    def local_copy(self, file: LandingFile, data: bytes) -> Any:
         """The object's bytes in a temporary file with the same name."""
-        with TemporaryDirectory(prefix="shipline-") as folder:
-            path = Path(folder) / file.relative.rsplit("/", 1)[-1]
-            path.write_bytes(data)
-            yield path
+        return temporary_copy(file, data)
+
+
+@contextmanager
+def temporary_copy(file: LandingFile, data: bytes) -> Iterator[Path]:
+    """A file's bytes in a temporary file of the same name, removed afterwards."""
+    with TemporaryDirectory(prefix="shipline-") as folder:
+        path = Path(folder) / PurePosixPath(file.relative).name
+        path.write_bytes(data)
+        yield path
