@@ -37,6 +37,25 @@ def already_loaded(backend: Backend, file_key: str, checksum: str) -> bool:
     return bool(found)
 
 
+def earlier_outcome(backend: Backend, file_key: str, checksum: str) -> str | None:
+    """What became of this exact file (same key, same checksum) before, if it matters now.
+
+    ``LOADED`` if it was loaded; ``FAILED`` if its latest attempt failed and the file
+    could not be moved to quarantine, so it is still there as it was; else None (new,
+    changed, or back from quarantine: load it).
+    """
+    if already_loaded(backend, file_key, checksum):
+        return LOADED
+    latest = backend.fetchone(
+        "SELECT checksum, status, quarantined_to FROM load_ledger WHERE file_key = ?"
+        " ORDER BY load_id DESC LIMIT 1",
+        [file_key],
+    )
+    if latest is not None and tuple(latest) == (checksum, FAILED, None):
+        return FAILED
+    return None
+
+
 def record(backend: Backend, entry: LedgerEntry) -> int:
     """Append one ledger row; return its id.
 

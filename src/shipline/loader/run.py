@@ -45,14 +45,18 @@ def s3_object(settings: Settings, url: str) -> tuple[S3Source, LandingFile | Fil
         if str(error.response.get("Error", {}).get("Code", "")) in _MISSING_CODES:
             reason = "no such object now (moved or deleted since it was announced)"
             return source, FileOutcome(url, "skipped", error=reason)
-        return source, FileOutcome(url, "failed", error=f"cannot be read: {error}; retry later")
+        return source, _unreadable(url, error)
     except BotoCoreError as error:
-        return source, FileOutcome(url, "failed", error=f"cannot be read: {error}; retry later")
+        return source, _unreadable(url, error)
     etag = str(head.get("ETag", "")).strip('"')
     size = int(head.get("ContentLength", 0))
     return source, LandingFile(
         key=f"s3://{source.bucket}/{key}", relative=key, size=size, stamp=etag
     )
+
+
+def _unreadable(url: str, error: Exception) -> FileOutcome:
+    return FileOutcome(url, "failed", error=f"cannot be read: {error}; retry later", retryable=True)
 
 
 def local_source(settings: Settings, root: Path) -> LocalSource:

@@ -1,9 +1,13 @@
 """The loader: one file at a time, one transaction per file, a ledger and notifications.
 
 A file already in the ledger with the same checksum is skipped. A file that cannot
-be loaded leaves its table untouched (the transaction rolls back), is moved to
-quarantine, and is recorded in the ledger and in the dead letters (source
-``loader``); the next file loads regardless.
+be loaded, for any reason (a symbolic link, past the decompression cap, unreadable,
+refused by its table, or any error at all while it loads), leaves its table
+untouched (the transaction rolls back), is moved to quarantine, and is recorded in
+the ledger and in the dead letters (source ``loader``); the next file loads
+regardless. A file that cannot be moved to quarantine is recorded the same way,
+once: it stays where it is and is skipped until it changes. Only a file that cannot
+be read (gone, storage unreachable) or a busy database is worth retrying as it is.
 """
 
 from __future__ import annotations
@@ -18,10 +22,17 @@ from typing import Literal
 
 import pyarrow as pa
 
-from shipline.errors import BackendError, LoadError, TransientBackendError, ValidationError
+from shipline.errors import LoadError, ShiplineError, TransientBackendError
 from shipline.ingest.dead_letters import DeadLetter, record_dead_letters
 from shipline.loader import ledger
-from shipline.loader.files import FileKind, detect_kind, read_table, table_for_key
+from shipline.loader.files import (
+    FileKind,
+    check_readable,
+    detect_kind,
+    read_table,
+    table_for_key,
+)
+from shipline.loader.limits import MAX_UNCOMPRESSED_BYTES, too_big
 from shipline.loader.sources import LandingFile, Source
 from shipline.loader.warehouse import UpsertResult, upsert
 from shipline.notify.base import (
@@ -56,6 +67,10 @@ PROTECTED_TABLES = frozenset(
     }
 )
 
+LINK_REFUSAL = (
+    "symlink; the loader does not follow links; put the file itself in the landing folder"
+)
+
 Status = Literal["loaded", "skipped", "failed"]
 EventsLoader = Callable[[Path], tuple[int, int, int]]
 """Ingest a file of shipment events; return (received, accepted, duplicates + rejected)."""
@@ -63,7 +78,12 @@ EventsLoader = Callable[[Path], tuple[int, int, int]]
 
 @dataclass(frozen=True)
 class FileOutcome:
-    """What happened to one file."""
+    """What happened to one file.
+
+    ``retryable`` says the same file may load if tried again (it could not be read, or
+    the database was busy): nothing was recorded. Every other failure is recorded
+    once, and the file is not tried again until it changes.
+    """
 
     file_key: str
     status: Status
@@ -75,6 +95,7 @@ class FileOutcome:
     error: str | None = None
     quarantined_to: str | None = None
     load_id: int | None = None
+    retryable: bool = False
 
     def as_dict(self) -> dict[str, object]:
         """The outcome as plain values."""
@@ -92,12 +113,14 @@ class Loader:
         keys: Mapping[str, Sequence[str]] | None = None,
         events_loader: EventsLoader | None = None,
         redshift_iam_role: str | None = None,
+        max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
     ) -> None:
         self.backend = backend
         self.notifier = notifier
         self.keys = {k.lower(): list(v) for k, v in (keys or DEFAULT_KEYS).items()}
         self.events_loader = events_loader
         self.redshift_iam_role = redshift_iam_role
+        self.max_uncompressed_bytes = max_uncompressed_bytes
 
     def load_all(self, source: Source) -> list[FileOutcome]:
         """Load every file waiting in a landing zone, in key order."""
@@ -107,40 +130,38 @@ class Loader:
         """Load one file; never raises for a bad file (see the outcome instead)."""
         started = time.perf_counter()
         known = source.known_checksum(file)
-        if known is not None and ledger.already_loaded(self.backend, file.key, known):
-            return FileOutcome(file.key, "skipped", error="already loaded with this checksum")
+        if known is not None and (earlier := self._earlier(file, known)) is not None:
+            return earlier
+        refusal = self._refusal(file)
+        data = b""
+        if refusal is None:
+            try:
+                data = source.read(file)
+                checksum = source.checksum(file, data)
+            except Exception as error:  # vanished, or storage unreachable: try again later
+                log.warning("cannot read %s: %s", file.key, error)
+                error_text = f"cannot be read: {error}; retry later"
+                return FileOutcome(file.key, "failed", error=error_text, retryable=True)
+        else:
+            # Not read: a link has no bytes of its own; a file past the cap stays on disk.
+            checksum = known or f"unread {file.stamp}"
+        if known is None and (earlier := self._earlier(file, checksum)) is not None:
+            return earlier
         try:
-            data = source.read(file)
-        except Exception as error:  # vanished, or storage unreachable: try again later
-            log.warning("cannot read %s: %s", file.key, error)
-            return FileOutcome(file.key, "failed", error=f"cannot be read: {error}; retry later")
-        checksum = source.checksum(file, data)
-        if ledger.already_loaded(self.backend, file.key, checksum):
-            return FileOutcome(file.key, "skipped", error="already loaded with this checksum")
-        table: str | None = None
-        try:
-            table = table_for_key(file.relative)
+            table: str | None = table_for_key(file.relative)
         except LoadError:
             table = None
         self.notifier.send(upload_message(file.key, file.size, table))
+        if refusal is not None:
+            return self._fail(source, file, checksum, table, refusal, started)
         try:
-            kind = detect_kind(file.relative, data)
-            table = table_for_key(file.relative)
-            if table in PROTECTED_TABLES:
-                raise LoadError(
-                    f"table {table} belongs to shipline and cannot be loaded from files;"
-                    " rename the file or its folder"
-                )
-            if table == EVENTS_TABLE:
-                outcome = self._load_events(source, file, data, checksum, started)
-            else:
-                outcome = self._load_table(file, data, checksum, table, kind, started)
+            outcome = self._load_read(source, file, data, checksum, started)
         except TransientBackendError as error:
             # The database is busy: leave the file where it is for the next attempt.
             log.warning("load of %s postponed: %s", file.key, error)
-            return FileOutcome(file.key, "failed", table=table, error=str(error))
-        except (LoadError, BackendError, ValidationError) as error:
-            return self._fail(source, file, data, checksum, table, str(error), started)
+            return FileOutcome(file.key, "failed", table=table, error=str(error), retryable=True)
+        except Exception as error:  # anything else is this file's: quarantine it, go on
+            return self._fail(source, file, checksum, table, _reason(file, error), started)
         self.notifier.send(
             success_message(
                 file.key,
@@ -152,6 +173,44 @@ class Loader:
             )
         )
         return outcome
+
+    def _earlier(self, file: LandingFile, checksum: str) -> FileOutcome | None:
+        """A skip if this exact file was loaded before, or failed and is still here."""
+        earlier = ledger.earlier_outcome(self.backend, file.key, checksum)
+        if earlier == ledger.LOADED:
+            return FileOutcome(file.key, "skipped", error="already loaded with this checksum")
+        if earlier == ledger.FAILED:
+            reason = (
+                "failed before with this checksum and could not be moved to quarantine; fix"
+                " or remove the file (`shipline loads list --status failed` says why)"
+            )
+            return FileOutcome(file.key, "skipped", error=reason)
+        return None
+
+    def _refusal(self, file: LandingFile) -> str | None:
+        """Why a file is refused unread: a link, or more bytes than the cap."""
+        if file.link:
+            return LINK_REFUSAL
+        if file.size > self.max_uncompressed_bytes:
+            name = file.relative.rsplit("/", 1)[-1]
+            return str(too_big(name, file.size, self.max_uncompressed_bytes))
+        return None
+
+    def _load_read(
+        self, source: Source, file: LandingFile, data: bytes, checksum: str, started: float
+    ) -> FileOutcome:
+        """Load a file's bytes into its table (or the event ingest path)."""
+        kind = detect_kind(file.relative, data)
+        table = table_for_key(file.relative)
+        if table in PROTECTED_TABLES:
+            raise LoadError(
+                f"table {table} belongs to shipline and cannot be loaded from files;"
+                " rename the file or its folder"
+            )
+        if table == EVENTS_TABLE:
+            check_readable(file.relative, data, kind, self.max_uncompressed_bytes)
+            return self._load_events(source, file, data, checksum, started)
+        return self._load_table(file, data, checksum, table, kind, started)
 
     def _load_table(
         self,
@@ -168,7 +227,7 @@ class Loader:
                 f"table {table} has no key configured; set loader_keys.{table} to its key"
                 " column(s) so rows can be upserted"
             )
-        rows = read_table(file.relative, data, kind)
+        rows = read_table(file.relative, data, kind, self.max_uncompressed_bytes)
         load_ids: list[int] = []
 
         def record(result: UpsertResult) -> None:
@@ -268,18 +327,21 @@ class Loader:
         self,
         source: Source,
         file: LandingFile,
-        data: bytes,
         checksum: str,
         table: str | None,
         reason: str,
         started: float,
     ) -> FileOutcome:
+        """Quarantine a file that failed, record it, notify; the outcome says so."""
         quarantined_to: str | None = None
         try:
             quarantined_to = source.quarantine(file, reason)
         except Exception as error:  # keep the record even if the move fails
             log.warning("could not quarantine %s: %s", file.key, error)
-            reason = f"{reason} (not quarantined: {error})"
+            reason = (
+                f"{reason} (not quarantined: {error}; the file stays where it is and is not"
+                " tried again until it changes)"
+            )
         duration_ms = (time.perf_counter() - started) * 1000
         with self.backend.transaction():
             load_id = ledger.record(
@@ -331,7 +393,8 @@ class Loader:
         """Poll a landing zone; yield each poll's outcomes until ``should_stop()``.
 
         A file is loaded once it is unchanged between two polls (so half-written
-        files wait), and a file already loaded is not read again while unchanged.
+        files wait), and a file already loaded or failed is not read again while
+        unchanged (same size and mtime, or ETag); only a retryable failure is.
         """
         seen: dict[str, str] = {}
         done: dict[str, str] = {}
@@ -344,7 +407,7 @@ class Loader:
                     seen[file.key] = file.stamp
                     continue
                 outcome = self.load(source, file)
-                if outcome.status != "failed" or outcome.quarantined_to:
+                if not outcome.retryable:
                     done[file.key] = file.stamp
                 outcomes.append(outcome)
                 if on_outcome is not None and outcome.status != "skipped":
@@ -353,3 +416,13 @@ class Loader:
             if should_stop():
                 return
             time.sleep(interval_seconds)
+
+
+def _reason(file: LandingFile, error: Exception) -> str:
+    """What to record for a file that failed: shipline's own message, else the error's."""
+    if isinstance(error, ShiplineError):
+        return str(error)
+    log.exception("unexpected error loading %s", file.key)
+    if isinstance(error, RecursionError):
+        return "nested too deeply to be read; flatten the file"
+    return f"cannot be loaded ({type(error).__name__}: {error}); fix or re-export the file"
