@@ -88,6 +88,12 @@ def test_memory_is_new_every_time_and_opens_only_when_creating() -> None:
         open_backend(":memory:", create=False)
 
 
+@pytest.mark.parametrize("create", [True, False])
+def test_an_empty_name_is_refused(create: bool) -> None:
+    with pytest.raises(ConfigError, match="database is empty"):
+        open_backend(" ", create=create)
+
+
 def test_a_server_url_is_never_new() -> None:
     assert not is_new_database(POSTGRES_URL)
     assert not is_new_database("redshift://u@host:5439/dev")

@@ -259,6 +259,11 @@ def open_backend(database: str, *, create: bool = True) -> Backend:
         return PostgresBackend(database)
     if _URL.match(database):
         raise _unknown_scheme(database)
+    if not database.strip():
+        # DuckDB would open "" as a database in memory, gone when the process ends.
+        raise ConfigError(
+            "database is empty; name a DuckDB file, a postgresql:// or a redshift:// URL"
+        )
     from shipline.store.duckdb import DuckDBBackend
 
     return DuckDBBackend(database, create=create)
