@@ -1,9 +1,12 @@
 """The product's core promise, as a property (DESIGN section 3).
 
 Random events arrive in random batches and orders, with duplicates, conflicts and
-late events, between interleaved base, incremental, replay and rebuild runs. After
-every run the real-time view and the summary equal a full recompute: both the
-engine's own ``verify`` and an independent Python reading of the contract.
+late events, between interleaved base, incremental, replay and rebuild runs; in
+some scenarios one shipment is poisoned (events no run can compute, as an older
+version stored them). After every run the poisoned shipment, and only it, is
+held, and for every other shipment the real-time view and the summary equal a
+full recompute: both the engine's own ``verify`` and an independent Python
+reading of the contract.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 from tests.engines import fresh_database
 from tests.oracle import expected_summary, expected_timeline
+from tests.timeline.test_holds import store_poison
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LOCATIONS = {"HUB-1": ("Hub One", "north"), "HUB-2": ("Hub Two", "south")}
@@ -69,22 +73,38 @@ def scenarios(draw: st.DrawFn) -> list[tuple[str, Any]]:
             steps.append(("ingest", stream[start:end]))
         steps.append(draw(runs))
     steps.append(draw(runs))
+    if draw(st.booleans()):
+        steps.insert(draw(st.integers(0, len(steps))), ("poison", POISONED))
     return steps
 
 
-def accepted_events(pipeline: Pipeline, upto: int) -> list[dict[str, Any]]:
-    return pipeline.backend.fetch_dicts(
-        "SELECT * FROM shipment_events WHERE ingest_seq <= ?", [upto]
-    )
+POISONED = "S4"
+"""The shipment a scenario may poison."""
 
 
-def assert_exact(pipeline: Pipeline, expected_shipments: set[str]) -> None:
-    """The view equals the Python contract over every accepted, processed event."""
+def accepted_events(pipeline: Pipeline, upto: int, held: set[str]) -> list[dict[str, Any]]:
+    """The stored events up to ``upto``, but the held shipments' (a poisoned one's
+    timestamps are beyond what a client of PostgreSQL can even read)."""
+    return [
+        event
+        for event in pipeline.backend.fetch_dicts(
+            "SELECT * FROM shipment_events WHERE ingest_seq <= ? AND shipment_id <> ?",
+            [upto, POISONED if held else ""],
+        )
+        if event["shipment_id"] not in held
+    ]
+
+
+def assert_exact(pipeline: Pipeline, expected_shipments: set[str], poisoned: bool) -> None:
+    """The poisoned shipment is held, and the view equals the Python contract over
+    every accepted, processed event of every other shipment."""
+    held = {hold.shipment_id for hold in pipeline.holds()}
+    assert held == ({POISONED} if poisoned else set())
     checkpoint = pipeline.status().checkpoint
     accepted = [
         e
-        for e in accepted_events(pipeline, checkpoint.last_ingest_seq)
-        if e["shipment_id"] in expected_shipments
+        for e in accepted_events(pipeline, checkpoint.last_ingest_seq, held)
+        if e["shipment_id"] in expected_shipments - held
     ]
     expected = expected_timeline(accepted, LOCATIONS)
     actual = {
@@ -92,6 +112,7 @@ def assert_exact(pipeline: Pipeline, expected_shipments: set[str]) -> None:
             key: row[key] for key in next(iter(expected.values()), {})
         }
         for row in pipeline.backend.fetch_dicts("SELECT * FROM shipment_timeline_realtime")
+        if row["shipment_id"] not in held
     }
     assert actual.keys() == expected.keys()
     for key, row in expected.items():
@@ -102,7 +123,9 @@ def assert_exact(pipeline: Pipeline, expected_shipments: set[str]) -> None:
     }
     for shipment_id, metrics in expected_summary(expected).items():
         assert {k: summaries[shipment_id][k] for k in metrics} == metrics
-    assert pipeline.verify().drift == 0
+    verified = pipeline.verify()
+    assert verified.drift == 0
+    assert verified.held_shipments == len(held)
 
 
 @pytest.mark.slow
@@ -131,9 +154,13 @@ def run_steps(pipeline: Pipeline, steps: list[tuple[str, Any]]) -> None:
         " ('HUB-1', 'Hub One', 'north'), ('HUB-2', 'Hub Two', 'south')"
     )
     in_view: set[str] = set()
+    poisoned = False
     for action, argument in steps:
         if action == "ingest":
             pipeline.ingest_records(argument, "test")
+        elif action == "poison":
+            store_poison(pipeline, argument)
+            poisoned = True
         elif action in ("incremental", "replay"):
             before = pipeline.status().checkpoint.last_ingest_seq
             replay_from = T0 + timedelta(hours=7 * argument) if action == "replay" else None
@@ -144,7 +171,7 @@ def run_steps(pipeline: Pipeline, steps: list[tuple[str, Any]]) -> None:
                 [before, replay_from, replay_from] if replay_from else [before],
             )
             in_view |= {row[0] for row in touched}
-            assert_exact(pipeline, in_view)
+            assert_exact(pipeline, in_view, poisoned)
         elif action in ("base", "rebuild"):
             as_of = date(2026, 1, 1) + timedelta(days=argument)
             pipeline.base(as_of=as_of, rebuild=action == "rebuild")
@@ -157,4 +184,4 @@ def run_steps(pipeline: Pipeline, steps: list[tuple[str, Any]]) -> None:
                     [cutoff],
                 )
             }
-            assert_exact(pipeline, in_view)
+            assert_exact(pipeline, in_view, poisoned)

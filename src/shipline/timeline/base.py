@@ -113,7 +113,9 @@ def _run(
         newest = backend.scalar(
             "SELECT max(e.event_timestamp) FROM shipment_events AS e WHERE e.ingest_seq <= ?"
             " AND NOT EXISTS (SELECT 1 FROM shipment_holds AS h"
-            " WHERE h.shipment_id = e.shipment_id)",
+            " WHERE h.shipment_id = e.shipment_id)"
+            " AND NOT EXISTS (SELECT 1 FROM run_excluded AS x"
+            " WHERE x.shipment_id = e.shipment_id)",
             [upto],
         )
         write_checkpoint(
