@@ -1,7 +1,9 @@
 """Databases for tests, one fresh one per test, on each engine that runs here.
 
-DuckDB gets a file in a temporary folder. PostgreSQL (127.0.0.1:5432, trust auth)
-gets a schema of its own on the ``postgres`` database, dropped afterwards.
+DuckDB gets an empty database file in a temporary folder (as ``shipline init``
+would leave it: commands refuse a database that is not there). PostgreSQL
+(127.0.0.1:5432, trust auth) gets a schema of its own on the ``postgres``
+database, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+import duckdb
 import psycopg
 
 POSTGRES_URL = os.environ.get(
@@ -27,7 +30,9 @@ def fresh_database(engine: str) -> Iterator[str]:
     """A database URL (or DuckDB path) nobody else uses; removed on exit."""
     if engine == "duckdb":
         with tempfile.TemporaryDirectory(prefix="shipline-test-") as folder:
-            yield str(Path(folder) / "shipline.duckdb")
+            path = Path(folder) / "shipline.duckdb"
+            duckdb.connect(str(path)).close()
+            yield str(path)
         return
     schema = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
