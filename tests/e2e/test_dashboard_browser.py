@@ -91,6 +91,7 @@ STATUS_FIGURES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "#stat-pending": lambda s: s["pending_events"],
     "#stat-shipments": lambda s: s["shipments"],
     "#stat-dead-letters": lambda s: s["open_dead_letters"],
+    "#stat-held": lambda s: s["held_shipments"],
     "#stat-base-rows": lambda s: s["base_rows"],
     "#stat-incremental-rows": lambda s: s["incremental_rows"],
 }

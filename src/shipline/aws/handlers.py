@@ -340,6 +340,9 @@ def verify_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
         "differing_rows": result.differing_rows,
         "differing_summaries": result.differing_summaries,
         "missing_shipments": result.missing_shipments,
+        "held_shipments": result.held_shipments,
+        "pending_events": result.pending_events,
+        "stuck": result.stuck,
         "duration_ms": result.duration_ms,
         "examples": json.loads(json.dumps(result.examples, default=str)),
     }

@@ -225,7 +225,8 @@
     setLine("engine", 1, "= checkpoint");
     setLine("engine", 2, `pending ${int(s.pending_events)} · lag ${seconds(s.lag_seconds)}`);
     setLine("engine", 3, `${num(st.timeline.processed_per_second, 2)} ev/s processed`);
-    setLine("engine", 4, `${int(st.timeline.runs_total)} runs, ${int(st.timeline.runs_last_window)} last min`);
+    setLine("engine", 4, `${int(st.timeline.runs_total)} runs, ${int(st.timeline.runs_last_window)} last min`
+      + (s.held_shipments ? ` · ${int(s.held_shipments)} held` : ""));
     setLine("serve", 0, `${int(s.base_rows + s.incremental_rows)} rows`);
     setLine("serve", 1, `base ${int(s.base_rows)}`);
     setLine("serve", 2, `incremental ${int(s.incremental_rows)}`);
@@ -261,6 +262,8 @@
     setStat("stat-base-rows", s.base_rows);
     setStat("stat-incremental-rows", s.incremental_rows);
     setStat("stat-dead-letters", s.open_dead_letters);
+    setStat("stat-held", s.held_shipments, s.held_shipments
+      ? `${int(s.held_shipments)}: shipline holds list` : "0");
     setStat("stat-processor", s.processor.waiting_events,
       `${int(s.processor.waiting_events)} waiting · ${int(s.processor.failures)} failures`);
     const share = s.newest_ingest_seq ? cp.last_ingest_seq / s.newest_ingest_seq : 1;

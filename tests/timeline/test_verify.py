@@ -1,0 +1,69 @@
+"""``verify`` finds drift: each kind of corruption is reported, not only a clean view.
+
+Without these, every ``verify().drift == 0`` in the suite would pass for a verify
+that always answered 0.
+"""
+
+from __future__ import annotations
+
+import json
+
+from shipline.pipeline import Pipeline
+from tests.conftest import Shipline
+from tests.timeline.test_holds import event
+
+
+def built(pipeline: Pipeline) -> None:
+    pipeline.ingest_records(
+        [event("A", 8, "picked_up"), event("A", 9), event("B", 8, "picked_up")], "test"
+    )
+    pipeline.incremental()
+    assert pipeline.verify().drift == 0
+
+
+def test_a_wrong_timeline_row_is_drift_in_rows_and_summary(pipeline: Pipeline) -> None:
+    built(pipeline)
+    pipeline.backend.execute(
+        "UPDATE shipment_timeline_incremental SET cumulative_transit_hours = 99"
+        " WHERE shipment_id = 'A' AND event_sequence = 2"
+    )
+
+    result = pipeline.verify()
+
+    assert result.differing_rows == 2  # the wrong row seen, the right one missing
+    assert result.differing_summaries == 2
+    assert {example["shipment_id"] for example in result.examples} == {"A"}
+
+
+def test_a_wrong_state_row_shows_as_drift_after_the_next_run(pipeline: Pipeline) -> None:
+    built(pipeline)
+    pipeline.backend.execute("UPDATE shipment_state SET event_sequence = 7 WHERE shipment_id = 'B'")
+    pipeline.ingest_records([event("B", 12)], "test")
+    pipeline.incremental()  # continues B from its (wrong) last row
+
+    assert pipeline.verify().differing_rows > 0
+
+
+def test_a_shipment_missing_from_the_view_is_drift(pipeline: Pipeline) -> None:
+    built(pipeline)
+    pipeline.base()
+    pipeline.backend.execute("DELETE FROM shipment_timeline_base WHERE shipment_id = 'B'")
+
+    result = pipeline.verify()
+
+    assert result.drift > 0
+    assert result.differing_rows == 1
+
+
+def test_the_cli_exits_6_on_drift(shipline: Shipline) -> None:
+    with Pipeline.open(database=shipline.database) as pipeline:
+        built(pipeline)
+        pipeline.backend.execute(
+            "UPDATE shipment_timeline_incremental SET status = 'delivered' WHERE shipment_id = 'B'"
+        )
+
+    verified = shipline("verify")
+
+    assert verified.returncode == 6, verified.stdout + verified.stderr
+    assert "differences from a full recompute" in verified.stderr
+    assert json.loads(shipline("verify", "--json").stdout)["drift"] > 0
