@@ -28,15 +28,22 @@ __all__ = [
     "parse_json_lines",
     "parse_json_records",
     "printable",
+    "unicode_problem",
 ]
 
 
 @dataclass(frozen=True)
 class Unparsable:
-    """A record whose text could not be parsed, kept whole for its dead letter."""
+    """A record whose text could not be parsed, kept whole for its dead letter.
+
+    ``not_json`` tells text that is not JSON at all from JSON the contract refuses
+    (a repeated key, ``NaN``, a lone surrogate, nesting too deep): a body of nothing
+    but the former is refused whole, the latter is a record's own error.
+    """
 
     text: str
     reason: str
+    not_json: bool = False
 
 
 class _StrictJsonError(ValueError):
@@ -88,13 +95,30 @@ def parse_json_lines(text: str) -> tuple[list[Any], list[int] | None]:
     try:
         parsed = loads_strict(stripped)
     except ValueError:
-        if stripped.startswith("["):
-            elements = _array_elements(stripped)
-            if elements is not None:
-                return elements, None
-        numbered = list(_lines(text))
-        return [_parse_line(line) for _, line in numbered], [n for n, _ in numbered]
-    return (parsed if isinstance(parsed, list) else [parsed]), None
+        parsed = _UNPARSED
+    if parsed is not _UNPARSED and not _may_hold_surrogates(stripped):
+        return (parsed if isinstance(parsed, list) else [parsed]), None
+    # Something in the body needs each record judged on its own text: parse the
+    # elements of an array, or the lines of NDJSON, one by one.
+    if stripped.startswith("["):
+        elements = _array_elements(stripped)
+        if elements is not None:
+            return elements, None
+    numbered = list(_lines(text))
+    return [_parse_record(line) for _, line in numbered], [n for n, _ in numbered]
+
+
+_UNPARSED = object()
+
+
+def _may_hold_surrogates(text: str) -> bool:
+    """Whether parsed text may hold a lone surrogate: an escaped one (``\\ud800``),
+    or a byte that was not UTF-8. Paired escapes (an emoji) are fine, but rare
+    enough that checking them record by record costs nothing that matters."""
+    return ("\\u" in text and _SURROGATE_ESCAPE.search(text) is not None) or not is_unicode(text)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _reason(error: ValueError) -> str:
@@ -112,11 +136,38 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
             yield number, line.rstrip("\r")
 
 
-def _parse_line(line: str) -> Any:
+def _parse_record(text: str) -> Any:
+    """One record from its own text, or an ``Unparsable`` that keeps the text."""
     try:
-        return loads_strict(line)
+        value = loads_strict(text)
     except ValueError as error:
-        return Unparsable(printable(line), f"record: {_reason(error)}")
+        return Unparsable(
+            printable(text), f"record: {_reason(error)}", isinstance(error, json.JSONDecodeError)
+        )
+    problem = unicode_problem(value)
+    return value if problem is None else Unparsable(printable(text), problem)
+
+
+def unicode_problem(record: Any) -> str | None:
+    """Why a parsed record cannot be stored as UTF-8 text, naming its field; None if it can."""
+    try:
+        if is_unicode(json.dumps(record, ensure_ascii=False)):
+            return None
+    except (RecursionError, ValueError):
+        return "record: nested too deeply to parse"
+    where = ""
+    if isinstance(record, dict):
+        bad = [
+            name
+            for name, value in record.items()
+            if not (is_unicode(name) and is_unicode(json.dumps(value, ensure_ascii=False)))
+        ]
+        if bad and is_unicode(bad[0]):
+            where = f" in {bad[0]}"
+    return (
+        f"record: text{where} is not valid Unicode (an unpaired surrogate such as \\ud800,"
+        " or a byte that is not UTF-8); send UTF-8 text"
+    )
 
 
 _STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
@@ -137,13 +188,14 @@ def _array_elements(text: str) -> list[Any] | None:
     while position < len(text):
         try:
             value, end = _DECODER.raw_decode(text, position)
-            records.append(value)
         except (ValueError, RecursionError) as error:
             end = _end_of_value(text, position)
-            reason = (
-                _reason(error) if isinstance(error, ValueError) else "nested too deeply to parse"
+            records.append(_unparsable_element(text[position:end], error))
+        else:
+            problem = unicode_problem(value)
+            records.append(
+                value if problem is None else Unparsable(printable(text[position:end]), problem)
             )
-            records.append(Unparsable(printable(text[position:end]), f"record: {reason}"))
         position = _skip_space(text, end)
         if text.startswith(",", position):
             position = _skip_space(text, position + 1)
@@ -152,6 +204,14 @@ def _array_elements(text: str) -> list[Any] | None:
         else:
             return None
     return None
+
+
+def _unparsable_element(text: str, error: ValueError | RecursionError) -> Unparsable:
+    if isinstance(error, RecursionError):
+        return Unparsable(printable(text), "record: nested too deeply to parse")
+    return Unparsable(
+        printable(text), f"record: {_reason(error)}", isinstance(error, json.JSONDecodeError)
+    )
 
 
 def _end_of_value(text: str, start: int) -> int:

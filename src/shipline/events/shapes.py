@@ -16,16 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from shipline.errors import ValidationError
 from shipline.events.json_records import (
     Unparsable,
-    is_unicode,
+    loads_strict,
     parse_json_lines,
     parse_json_records,
     printable,
+    unicode_problem,
 )
 from shipline.events.validate import RAW_COLUMNS
 
@@ -47,8 +49,14 @@ def parse_json_body(body: bytes | str) -> list[Any]:
 
 
 def all_unparsable(records: Sequence[Any]) -> bool:
-    """Whether no record of a body parsed at all (the body is not JSON)."""
-    return bool(records) and all(isinstance(record, Unparsable) for record in records)
+    """Whether a body is not JSON at all: no record of it is JSON text.
+
+    A body of one record that is JSON the contract refuses (``NaN``, a repeated key,
+    nesting too deep) is not that: it gets the record's own error and dead letter.
+    """
+    return bool(records) and all(
+        isinstance(record, Unparsable) and record.not_json for record in records
+    )
 
 
 def records_to_raw(records: Sequence[Any], line_numbers: Sequence[int] | None = None) -> pa.Table:
@@ -105,23 +113,15 @@ def _record_columns(record: Any) -> tuple[str, dict[str, Any], list[str]]:
 
 
 def _unicode_checked(record: Any) -> Any:
-    """The record, or an ``Unparsable`` naming its field that is not valid Unicode."""
-    if isinstance(record, Unparsable) or is_unicode(json.dumps(record, ensure_ascii=False)):
+    """The record, or an ``Unparsable`` naming its field that is not valid Unicode.
+
+    Bodies and files never get here with such a record (their parser keeps each
+    record's own text); this is for records built in code.
+    """
+    if isinstance(record, Unparsable):
         return record
-    where = ""
-    if isinstance(record, dict):
-        bad = [
-            name
-            for name, value in record.items()
-            if not (is_unicode(name) and is_unicode(json.dumps(value, ensure_ascii=False)))
-        ]
-        if bad and is_unicode(bad[0]):
-            where = f" in {bad[0]}"
-    return Unparsable(
-        json.dumps(record),  # ASCII, the bad character escaped: exactly what came
-        f"record: text{where} is not valid Unicode (an unpaired surrogate such as"
-        " \\ud800, or a byte that is not UTF-8); send UTF-8 text",
-    )
+    problem = unicode_problem(record)
+    return record if problem is None else Unparsable(json.dumps(record), problem)
 
 
 def _json_type(value: Any) -> str:
@@ -177,7 +177,7 @@ def read_events_file(path: Path) -> pa.Table:
     if not data.strip():
         raise ValidationError(f"{path.name}: the file is empty")
     if kind == "csv":
-        return _read_csv(path.name, data)
+        return strict_event_data(_read_csv(path.name, data))
     records, line_numbers = parse_json_lines(data.decode("utf-8", errors="surrogateescape"))
     return records_to_raw(records, line_numbers)
 
@@ -185,7 +185,83 @@ def read_events_file(path: Path) -> pa.Table:
 def _read_parquet(path: Path) -> pa.Table:
     schema = pq.read_schema(path)
     wanted = [name for name in RAW_COLUMNS if name in schema.names]
-    return pq.read_table(path, columns=wanted)
+    return strict_event_data(pq.read_table(path, columns=wanted))
+
+
+_SUSPECT_JSON = r"NaN|Infinity|\\u[dD][89a-fA-F]|[0-9]{1000}"
+"""What may make JSON text one the contract refuses; such values are parsed again."""
+
+_DEEP = 256
+"""Brackets past which a value is parsed again, for its depth."""
+
+
+def strict_event_data(table: pa.Table) -> pa.Table:
+    """A file's ``event_data`` text judged as a JSON body's is: a value with ``NaN``,
+    a lone surrogate, a huge number or deep nesting refuses its row.
+
+    Only values a vectorised scan finds suspect are parsed in Python, so a file of
+    plain objects costs one pass of pyarrow. (A key repeated inside a nested
+    object of a file's ``event_data`` is not looked for: it would need every value
+    parsed; a repeated top-level key is refused by validation.)
+    """
+    if "event_data" not in table.column_names:
+        return table
+    column = table.column("event_data").combine_chunks()
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        return table
+    suspect = pc.or_kleene(
+        pc.match_substring_regex(column, _SUSPECT_JSON),
+        pc.greater(pc.count_substring_regex(column, r"[\[{]"), _DEEP),
+    )
+    positions = pc.indices_nonzero(pc.fill_null(suspect, False)).to_pylist()
+    problems = {}
+    for position in positions:
+        text = column[position].as_py()
+        try:
+            problem = unicode_problem(loads_strict(text))
+        except ValueError as error:
+            problem = f"event_data: not valid JSON ({error})"
+        if problem is not None:
+            problems[position] = problem.replace("record: text", "event_data: text", 1)
+    if not problems:
+        return table
+    return _refuse_rows(table, column, problems)
+
+
+def _refuse_rows(table: pa.Table, column: pa.Array, problems: dict[int, str]) -> pa.Table:
+    """The table with these rows' ``event_data`` kept only in their payload, refused."""
+    values = column.to_pylist()
+    existing = (
+        table.column("shape_errors").to_pylist()
+        if "shape_errors" in table.column_names
+        else [None] * table.num_rows
+    )
+    errors = list(existing)
+    payloads: list[str | None] = (
+        table.column("payload").to_pylist()
+        if "payload" in table.column_names
+        else [None] * table.num_rows
+    )
+    for position, problem in problems.items():
+        errors[position] = [*(existing[position] or []), problem]
+        row = {
+            name: table.column(name)[position].as_py()
+            for name in table.column_names
+            if name in RAW_COLUMNS and name != "event_data"
+        }
+        payloads[position] = json.dumps(
+            {**row, "event_data": printable(values[position])}, default=str
+        )
+        values[position] = None  # never handed to the engine's JSON parser
+    for name, array in (
+        ("event_data", pa.array(values, pa.string())),
+        ("shape_errors", pa.array(errors, pa.list_(pa.string()))),
+        ("payload", pa.array(payloads, pa.string())),
+    ):
+        if name in table.column_names:
+            table = table.drop_columns([name])
+        table = table.append_column(name, array)
+    return table
 
 
 def _read_csv(name: str, data: bytes) -> pa.Table:
@@ -219,6 +295,7 @@ def _read_csv(name: str, data: bytes) -> pa.Table:
     rows = _csv_rows(table.select(wanted), _good_row_numbers(table.num_rows, ragged))
     if ragged:
         rows = pa.concat_tables([rows, _ragged_rows(ragged, len(names))], promote_options="default")
+        rows = rows.sort_by("line_number")  # each record's index is its place in the file
     return rows
 
 

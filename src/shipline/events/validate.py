@@ -141,6 +141,9 @@ field_errors AS (
             WHEN data_is_json = false THEN 'event_data: not valid JSON'
             WHEN data_is_json AND json_type(event_data) <> 'OBJECT' THEN
                 'event_data: must be a JSON object, not ' || lower(json_type(event_data))
+            WHEN data_is_json
+                AND len(json_keys(event_data)) <> len(list_distinct(json_keys(event_data)))
+                THEN 'event_data: a key appears twice in the object'
         END AS event_data_error,
         CASE
             WHEN length(location_id) > 128 THEN 'location_id: longer than 128 characters'
