@@ -11,14 +11,27 @@ from shipline.monitor import load_rules, parse_rules, resolve_rules_path
 from shipline.monitor.rules import parse_condition
 
 
-def test_the_packaged_defaults_are_seed_000s_four_rules() -> None:
+def test_the_packaged_defaults_are_seed_000s_four_rules_and_one_for_holds() -> None:
     rules = {rule.name: rule for rule in load_rules()}
-    assert list(rules) == ["ProcessingLag", "HighErrorRate", "DataQualityIssue", "CostAnomaly"]
+    assert list(rules) == [
+        "ProcessingLag",
+        "HighErrorRate",
+        "DataQualityIssue",
+        "CostAnomaly",
+        "ShipmentsHeld",
+    ]
+    assert rules["ShipmentsHeld"].condition.threshold == 0
     assert rules["ProcessingLag"].condition.threshold == 1800
     assert rules["HighErrorRate"].condition.threshold == pytest.approx(0.05)
     assert rules["DataQualityIssue"].condition.threshold == 1000
     assert rules["CostAnomaly"].condition.threshold == 150
-    assert [r.severity for r in rules.values()] == ["WARNING", "CRITICAL", "WARNING", "INFO"]
+    assert [r.severity for r in rules.values()] == [
+        "WARNING",
+        "CRITICAL",
+        "WARNING",
+        "INFO",
+        "CRITICAL",
+    ]
     assert rules["HighErrorRate"].action == "Page on-call engineer"
 
 
