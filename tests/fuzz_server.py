@@ -502,7 +502,12 @@ def keeps_raw(record: Record, payload: Any) -> bool:
     text = record.text
     if not record.keeps_raw or text is None:
         return True
-    return payload.strip() == text.strip()
+    if payload.strip() == text.strip():
+        return True
+    # A "record" that is itself a JSON array, sent alone, is a body of records: its
+    # elements are the records, each kept as its own text.
+    inner = text.strip()
+    return inner.startswith("[") and payload.strip() == inner[1:-1].strip()
 
 
 def check_ingest_cli(

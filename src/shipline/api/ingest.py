@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipline.errors import ValidationError
-from shipline.events.json_records import Unparsable, loads_strict, parse_json_lines, printable
+from shipline.events.json_records import (
+    Unparsable,
+    loads_strict,
+    parse_json_lines,
+    printable,
+    unicode_problem,
+)
 from shipline.events.shapes import all_unparsable
 from shipline.ingest.service import IngestResult
 
@@ -160,6 +166,10 @@ def route_entries(payload: Any) -> RoutedEntries:
         except ValueError as error:
             routed.malformed[position] = f"Detail: not JSON ({error})"
             record = Unparsable(printable(detail), f"record: Detail is not JSON ({error})")
+        else:
+            problem = unicode_problem(record)
+            if problem is not None:  # keep the Detail as it came, for its dead letter
+                record = Unparsable(printable(detail), problem)
         routed.positions.append(position)
         routed.records.append(record)
     return routed
