@@ -26,6 +26,7 @@ from shipline.notify.base import Notifier
 from shipline.settings import Settings, load_settings
 from shipline.store import Backend, open_backend
 from shipline.timeline.base import run_base
+from shipline.timeline.holds import Hold, list_holds, release_holds
 from shipline.timeline.incremental import run_incremental
 from shipline.timeline.query import (
     Status,
@@ -177,9 +178,22 @@ class Pipeline:
             return run_incremental(self.backend, replay_from=replay_from)
 
     def verify(self) -> VerifyResult:
-        """The drift audit: the view against a full recompute."""
+        """The drift audit: the view against a full recompute, and how far the view is
+        behind the store (pending events, held shipments)."""
         with self._run_lock:
-            return verify(self.backend, lookback_days=self.settings.lookback_days)
+            return verify(
+                self.backend,
+                lookback_days=self.settings.lookback_days,
+                max_pending_seconds=self.settings.verify_max_pending_seconds,
+            )
+
+    def holds(self) -> list[Hold]:
+        """The shipments held out of the timeline runs, each with the error it caused."""
+        return list_holds(self.backend)
+
+    def release_holds(self, shipment_ids: Sequence[str]) -> int:
+        """Retry held shipments in the next incremental run; how many were held."""
+        return release_holds(self.backend, shipment_ids)
 
     def leads(self) -> bool:
         """Whether this process runs the duties that run once among several workers

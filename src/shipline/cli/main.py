@@ -11,12 +11,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shipline.cli import render
+from shipline.cli.holds import register as register_holds
 from shipline.cli.load import register as register_loader
 from shipline.cli.monitor import register as register_monitor
 from shipline.cli.render import console, print_json
 from shipline.cli.serve import register
-from shipline.errors import DriftError, ShiplineError, ValidationError
-from shipline.events.shapes import parse_json_body
+from shipline.errors import DriftError, ShiplineError, StuckError, ValidationError
+from shipline.events.json_records import parse_json_lines
+from shipline.events.shapes import records_to_raw
 from shipline.ingest import dead_letters
 from shipline.jsonable import jsonable
 from shipline.pipeline import Pipeline
@@ -35,6 +37,7 @@ app.add_typer(reference_app, name="reference")
 register(app)
 register_loader(app, generate_app)
 register_monitor(app)
+register_holds(app)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
 
@@ -116,7 +119,10 @@ def ingest(
     """Validate and store events from files (Parquet, CSV, JSON, NDJSON) or stdin."""
     with _pipeline() as pipeline:
         if paths == ["-"]:
-            result = pipeline.ingest_records(parse_json_body(sys.stdin.buffer.read()), "stdin")
+            records, lines = parse_json_lines(
+                sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
+            )
+            result = pipeline.ingest_table(records_to_raw(records, lines), "stdin")
         else:
             files = [Path(p) for p in paths]
             missing = [str(p) for p in files if not p.is_file()]
@@ -129,12 +135,22 @@ def ingest(
                 )
     if as_json:
         print_json(render.ingest_stats(result))
-        return
-    console.print(render.ingest_line(result))
-    for error in result.errors[:10]:
-        console.print(f"  record {error.index}: {'; '.join(error.errors)}", style="yellow")
-    if len(result.errors) > 10:
-        console.print(f"  … and {len(result.errors) - 10:,} more: shipline dlq list")
+    else:
+        console.print(render.ingest_line(result), markup=False)
+        for error in result.errors[:10]:
+            where = (
+                f"line {error.line_number}"
+                if error.line_number is not None
+                else f"record {error.index}"
+            )
+            console.print(f"  {where}: {'; '.join(error.errors)}", style="yellow", markup=False)
+        if len(result.errors) > 10:
+            console.print(f"  … and {len(result.errors) - 10:,} more: shipline dlq list")
+    if result.refused_files:
+        raise ValidationError(
+            f"{len(result.refused_files)} file(s) refused, nothing of them stored: "
+            + "; ".join(result.refused_files)
+        )
 
 
 @app.command()
@@ -187,24 +203,43 @@ def _parse_time(text: str) -> datetime:
 
 @app.command()
 def verify(as_json: Json = False) -> None:
-    """The drift audit: compare the real-time view with a full recompute."""
+    """The drift audit: compare the real-time view with a full recompute, and say how
+    far it is behind the store. Exits 6 on drift, 8 when the view is stuck."""
     with _pipeline() as pipeline:
         result = pipeline.verify()
     if as_json:
-        print_json({**result.__dict__, "drift": result.drift})
+        print_json(result.as_dict())
     else:
         console.print(
             f"verify: {result.shipments_checked:,} shipments, {result.rows_checked:,} rows"
             f" checked in {result.duration_ms:,.0f} ms; drift {result.drift}"
             f" ({result.differing_rows} rows, {result.differing_summaries} summaries,"
-            f" {result.missing_shipments} missing shipments)"
+            f" {result.missing_shipments} missing shipments)",
+            markup=False,
+        )
+        console.print(
+            f"behind the store: {result.pending_events:,} pending events (oldest waited"
+            f" {result.oldest_pending_seconds:,.0f} s), {result.held_shipments:,} held shipments",
+            markup=False,
+            style="red" if result.stuck else None,
         )
         for example in result.examples:
-            console.print(f"  {jsonable(example)}", style="red")
+            console.print(f"  {jsonable(example)}", style="red", markup=False)
     if result.drift:
         raise DriftError(
             f"{result.drift} differences from a full recompute; run `shipline base --rebuild`"
             " and report the examples above"
+        )
+    if result.stuck:
+        raise StuckError(
+            "the view is behind the store: "
+            + (
+                f"{result.held_shipments} held shipment(s); see `shipline holds list`"
+                if result.held_shipments
+                else f"events have waited {result.oldest_pending_seconds:,.0f} s for a run"
+                " (verify_max_pending_seconds); is `shipline serve` running? or run"
+                " `shipline incremental`"
+            )
         )
 
 
@@ -228,6 +263,12 @@ def status(as_json: Json = False) -> None:
         f" base {current.base_rows:,}, incremental {current.incremental_rows:,};"
         f" open dead letters {current.open_dead_letters:,}"
     )
+    if current.held_shipments:
+        console.print(
+            f"held shipments {current.held_shipments:,}: see `shipline holds list`",
+            style="red",
+            markup=False,
+        )
 
 
 TIMELINE_TABLE_COLUMNS = [
