@@ -46,6 +46,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from shipline.aws.config import TTL_DAYS  # the processor stamps expires_at = received_at + it
 from shipline.errors import TransientBackendError
 
 ENVIRONMENTS = ("dev", "prod")
@@ -64,7 +65,6 @@ BATCH_WINDOW = Duration.seconds(10)
 RULE_RETRY_ATTEMPTS = 2
 RULE_MAX_EVENT_AGE = Duration.hours(2)
 TTL_ATTRIBUTE = "expires_at"
-TTL_DAYS = 90  # the processor stamps expires_at = received_at + 90 days
 GSI_NAME = "status-timestamp-index"
 QUEUE_DEPTH_THRESHOLD = 1000
 ERROR_RATE_THRESHOLD_PERCENT = 5

@@ -27,12 +27,6 @@ class ValidationError(ShiplineError):
     exit_code = 3
 
 
-class ConflictError(ShiplineError):
-    """The same idempotency key arrived with different content."""
-
-    exit_code = 3
-
-
 class NotFoundError(ShiplineError):
     """A shipment, a dead letter or a file that was asked for does not exist."""
 

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated, Any
 
 import anyio.to_thread
 import pyarrow as pa
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -33,23 +33,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipline.api import ingest as api_ingest
 from shipline.api import sigv4
+from shipline.api.auth import (
+    AdminKey,
+    ApiError,
+    IngestKey,
+    ReadKey,
+    error_response,
+    status_for,
+)
 from shipline.api.batcher import IngestBatcher
-from shipline.api.keys import ApiKey, KeyCache, Keyring
+from shipline.api.keys import KeyCache, Keyring
 from shipline.api.metrics import Metrics
 from shipline.api.monitoring import MonitorLoop
 from shipline.api.processor import Processor
-from shipline.errors import (
-    ConfigError,
-    ConflictError,
-    NotFoundError,
-    ShiplineError,
-    TransientBackendError,
-    ValidationError,
-)
+from shipline.errors import ShiplineError, ValidationError
 from shipline.events.json_records import loads_strict
 from shipline.events.shapes import records_to_raw
 from shipline.ingest import dead_letters
-from shipline.jsonable import jsonable as jsonable  # re-exported for the dashboard
+from shipline.jsonable import jsonable
 from shipline.monitor import MonitorCollector
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
@@ -69,16 +70,6 @@ EVENT_MEDIA_TYPES = frozenset(
 AMZ_JSON = "application/x-amz-json-1.1"
 GROUP_RECORDS = 20_000
 """Records one group commit may hold (at least one request's worth)."""
-
-
-class ApiError(Exception):
-    """An HTTP error with a JSON body ``{"error": {"code", "message"}}``."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 class IdsBody(BaseModel):
@@ -146,26 +137,10 @@ class _LastResort:
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if started:
                 raise
-            response = _error(500, "internal_error", "the server failed; it has been logged")
+            response = error_response(
+                500, "internal_error", "the server failed; it has been logged"
+            )
             await response(scope, receive, send)
-
-
-def _status_for(error: ShiplineError) -> int:
-    if isinstance(error, ValidationError):
-        return 400
-    if isinstance(error, NotFoundError):
-        return 404
-    if isinstance(error, ConflictError):
-        return 409
-    if isinstance(error, TransientBackendError):
-        return 503
-    if isinstance(error, ConfigError):
-        return 500
-    return 500
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -185,34 +160,6 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
-    """A dependency: the request's bearer key, which must cover ``scope`` (401/403)."""
-
-    async def check(request: Request) -> ApiKey:
-        header = request.headers.get("authorization", "")
-        kind, _, token = header.partition(" ")
-        if kind.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "unauthenticated", "send Authorization: Bearer <API key>")
-        keys: KeyCache = request.app.state.keys
-        cached, key = keys.peek(token.strip())
-        if not cached:
-            key = await run_in_threadpool(keys.verify, token.strip())
-        if key is None:
-            raise ApiError(401, "unauthenticated", "API key unknown or revoked")
-        if not key.allows(scope):
-            raise ApiError(
-                403, "forbidden", f"this key has scope {key.scope!r}; {scope!r} is needed"
-            )
-        return key
-
-    return check
-
-
-IngestKey = Annotated[ApiKey, Depends(require("ingest"))]
-ReadKey = Annotated[ApiKey, Depends(require("read"))]
-AdminKey = Annotated[ApiKey, Depends(require("admin"))]
 
 
 def create_app(
@@ -276,15 +223,15 @@ def create_app(
     app.add_middleware(_LastResort)
 
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return _error(error.status, error.code, error.message)
+    async def _apierror_response(_request: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message)
 
     @app.exception_handler(ShiplineError)
-    async def _shipline_error(_request: Request, error: ShiplineError) -> JSONResponse:
-        status = _status_for(error)
+    async def _shiplineerror_response(_request: Request, error: ShiplineError) -> JSONResponse:
+        status = status_for(error)
         if status >= 500:
             log.error("request failed: %s", error)
-        return _error(status, type(error).__name__, str(error))
+        return error_response(status, type(error).__name__, str(error))
 
     def count(outcomes: list[api_ingest.Outcome], endpoint: str) -> dict[str, int]:
         totals = {"accepted": 0, "duplicate": 0, "rejected": 0}

@@ -94,8 +94,7 @@ class PutEventsEntryResult:
         """As EventBridge writes it."""
         if self.error_code is not None:
             return {"ErrorCode": self.error_code, "ErrorMessage": self.error_message or ""}
-        assert self.event_id is not None
-        return {"EventId": self.event_id}
+        return {"EventId": self.event_id or ""}
 
 
 @dataclass
@@ -157,19 +156,18 @@ def route_entries(payload: Any) -> RoutedEntries:
                 "InvalidArgument", f"{', '.join(missing)}: required, a non-empty string"
             )
             continue
-        assert isinstance(detail_type, str) and isinstance(detail, str)
-        if source != ROUTED_SOURCE or not detail_type.startswith(ROUTED_DETAIL_TYPE_PREFIX):
+        if source != ROUTED_SOURCE or not str(detail_type).startswith(ROUTED_DETAIL_TYPE_PREFIX):
             routed.results[position] = PutEventsEntryResult(event_id=str(uuid.uuid4()))
             continue
         try:
-            record = loads_strict(detail)
+            record = loads_strict(str(detail))
         except ValueError as error:
             routed.malformed[position] = f"Detail: not JSON ({error})"
-            record = Unparsable(printable(detail), f"record: Detail is not JSON ({error})")
+            record = Unparsable(printable(str(detail)), f"record: Detail is not JSON ({error})")
         else:
             problem = unicode_problem(record)
             if problem is not None:  # keep the Detail as it came, for its dead letter
-                record = Unparsable(printable(detail), problem)
+                record = Unparsable(printable(str(detail)), problem)
         routed.positions.append(position)
         routed.records.append(record)
     return routed

@@ -144,8 +144,8 @@ class Processor:
             return False
         if self._pending >= self.batch_size:
             return True
-        assert self._first_pending_at is not None
-        return time.monotonic() - self._first_pending_at >= self.window
+        started = self._first_pending_at or time.monotonic()
+        return time.monotonic() - started >= self.window
 
     def _wait_seconds(self) -> float:
         until_base = (self._next_base - self.clock()).total_seconds()

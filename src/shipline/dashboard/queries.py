@@ -38,17 +38,16 @@ def stage_counts(pipeline: Pipeline, now: datetime | None = None) -> dict[str, A
     )
     dead = backend.fetchone(
         "SELECT count(*), count(*) FILTER (WHERE received_at >= ?) FROM dead_letters", [since]
-    )
+    ) or (0, 0)
     runs = backend.fetchone(
         "SELECT count(*), coalesce(sum(events) FILTER (WHERE started_at >= ?), 0),"
         " count(*) FILTER (WHERE started_at >= ?) FROM processing_runs",
         [since, since],
-    )
+    ) or (0, 0, 0)
     loads = backend.fetch_dicts(
         "SELECT status, count(*) AS files, CAST(coalesce(sum(rows), 0) AS BIGINT) AS rows"
         " FROM load_ledger GROUP BY status ORDER BY status"
     )
-    assert dead is not None and runs is not None
     window = float(RATE_WINDOW_SECONDS)
     return {
         "rate_window_seconds": RATE_WINDOW_SECONDS,

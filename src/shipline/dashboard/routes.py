@@ -16,13 +16,12 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from shipline.api.app import ApiError, require
-from shipline.api.keys import ApiKey
+from shipline.api.auth import AdminKey, ApiError, IngestKey, ReadKey
 from shipline.dashboard import explain, queries
 from shipline.events.shapes import records_to_raw
 from shipline.jsonable import jsonable
@@ -36,9 +35,6 @@ RUN_WAIT_SECONDS = 5.0
 """How long the explanation waits for the server's processor before running itself."""
 
 router = APIRouter(include_in_schema=True, tags=["dashboard"])
-ReadKey = Annotated[ApiKey, Depends(require("read"))]
-IngestKey = Annotated[ApiKey, Depends(require("ingest"))]
-AdminKey = Annotated[ApiKey, Depends(require("admin"))]
 
 
 def _asset(name: str) -> str:
@@ -200,7 +196,8 @@ async def late_event(body: LateEventBody, request: Request, key: IngestKey) -> A
     if outcome["outcome"] != "accepted":
         raise ApiError(422, "not_accepted", f"the late event was {outcome['outcome']}: {outcome}")
     seq = await run_in_threadpool(queries.ingest_seq_of, pipeline, plan.event_id)
-    assert seq is not None
+    if seq is None:
+        raise ApiError(409, "not_stored", f"the late event {plan.event_id!r} was not stored")
     started = time.perf_counter()
     run = await _await_run(pipeline, seq)
     waited_ms = (time.perf_counter() - started) * 1000

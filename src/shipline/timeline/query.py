@@ -75,8 +75,7 @@ def status(backend: Backend) -> Status:
         " min(ingested_at) FILTER (WHERE ingest_seq > ?) FROM shipment_events",
         [checkpoint.last_ingest_seq, checkpoint.last_ingest_seq],
     )
-    assert row is not None
-    events, newest, pending, oldest_pending = row
+    events, newest, pending, oldest_pending = row or (0, 0, 0, None)
     lag = 0.0 if oldest_pending is None else (datetime.now(UTC) - oldest_pending).total_seconds()
     return Status(
         checkpoint=checkpoint,
