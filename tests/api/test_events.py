@@ -337,5 +337,5 @@ def test_concurrent_requests_share_group_commits_with_exact_outcomes(server: Run
     assert [r["index"] for r in seconds] == [1] * 40
     assert sorted(r["outcome"] for r in seconds) == ["accepted"] + ["duplicate"] * 39
     assert stored_count(server, s) == 41
-    stats = server.app.state.batcher.stats
+    stats = server.app.state.services.ingest_queue.stats
     assert stats.requests > stats.groups  # some requests did share a transaction

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from shipline.api.monitoring import MonitorLoop
 from shipline.pipeline import Pipeline
+from shipline.server.monitor_loop import MonitorLoop
 from shipline.settings import Settings
 from tests.engines import POSTGRES_URL, fresh_database
 from tests.store.startup_proxy import schema_of

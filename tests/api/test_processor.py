@@ -6,9 +6,9 @@ import threading
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from shipline.api.processor import Processor, next_midnight_utc
 from shipline.errors import TransientBackendError
 from shipline.pipeline import Pipeline
+from shipline.server.processor import Processor, next_midnight_utc
 from shipline.timeline.runs import RunResult
 from tests.api.conftest import wait_for
 

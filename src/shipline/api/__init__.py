@@ -1,5 +1,7 @@
-"""``shipline serve``: the HTTP ingestion service, its API keys and its processor.
+"""The HTTP API: routers of about one resource each (``events``, ``shipments``,
+``dead_letters``, ``ops``), API keys and their scopes (``keys``, ``auth``), SigV4,
+and the middleware. ``shipline.server.app.create_app`` puts them together.
 
-The app is ``shipline.api.app.create_app``. This package imports nothing itself, so
-that the commands which only need API keys start without loading the web stack.
+This package imports nothing itself, so that the commands which only need API
+keys start without loading the web stack.
 """

@@ -28,8 +28,8 @@ def serve(
     """
     import uvicorn
 
-    from shipline.api.app import create_app
     from shipline.cli.main import _pipeline
+    from shipline.server.app import create_app
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -86,7 +86,7 @@ def serve_workers(pipeline: Pipeline, host: str, port: int, log_level: str, work
         )
     os.environ["SHIPLINE_DATABASE"] = database
     uvicorn.run(
-        "shipline.api.factory:create_app_from_settings",
+        "shipline.server.factory:create_app_from_settings",
         factory=True,
         host=host,
         port=port,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from shipline.api.auth import AdminKey, ApiError, IngestKey, ReadKey
+from shipline.api.state import services
 from shipline.dashboard import explain, queries
 from shipline.events.shapes import records_to_raw
 from shipline.jsonable import jsonable
@@ -42,8 +43,7 @@ def _asset(name: str) -> str:
 
 
 def _pipeline(request: Request) -> Pipeline:
-    pipeline: Pipeline = request.app.state.pipeline
-    return pipeline
+    return services(request).pipeline
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -65,7 +65,7 @@ def pipeline_view(request: Request, _key: ReadKey) -> Any:
     """Every stage's counts and rates, the checkpoint, lag, recent runs, dead letters, loads."""
     pipeline = _pipeline(request)
     status = pipeline.status().as_dict()
-    processor = request.app.state.processor
+    processor = services(request).processor
     status["processor"] = {
         "waiting_events": processor.pending,
         "runs": processor.stats.runs,
@@ -189,7 +189,7 @@ async def late_event(body: LateEventBody, request: Request, key: IngestKey) -> A
     pipeline = _pipeline(request)
     before = await run_in_threadpool(pipeline.timeline, body.shipment_id)
     plan = explain.plan_late_event(before, body.position, body.event_type, body.location_id)
-    outcomes = await request.app.state.batcher.ingest(
+    outcomes = await services(request).ingest_queue.ingest(
         records_to_raw([plan.record]), f"dashboard:{key.key_id}"
     )
     outcome = outcomes[0].as_dict()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from shipline.api.app import create_app
 from shipline.pipeline import Pipeline
+from shipline.server.app import create_app
 
 
 def create_app_from_settings() -> FastAPI:

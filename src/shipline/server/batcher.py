@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ import pyarrow as pa
 from shipline.api.ingest import Outcome
 from shipline.api.ingest import outcomes as outcomes_of
 from shipline.pipeline import Pipeline
+from shipline.server.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,11 @@ class BatcherStats:
     largest: int = field(default=0)
 
 
-class IngestBatcher:
-    """One writer thread; requests await their outcomes."""
+class IngestBatcher(Worker):
+    """One writer thread; requests await their outcomes. ``stop`` writes what is
+    queued first."""
+
+    thread_name = "shipline-ingest"
 
     def __init__(
         self,
@@ -53,27 +56,12 @@ class IngestBatcher:
         max_records: int,
         on_outcomes: Callable[[list[Outcome]], None] | None = None,
     ) -> None:
+        super().__init__()
         self.pipeline = pipeline
         self.max_records = max_records
         self.on_outcomes = on_outcomes
         self.stats = BatcherStats()
         self._queue: list[_Request] = []
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the writer thread."""
-        self._thread = threading.Thread(target=self._loop, name="shipline-ingest", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Write what is queued, then stop."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     async def ingest(self, raw: pa.Table, source: str) -> list[Outcome]:
         """Ingest ``raw`` with whatever else is waiting; this request's outcomes."""
@@ -102,7 +90,7 @@ class IngestBatcher:
                 taken.append(request)
             return taken
 
-    def _loop(self) -> None:
+    def run(self) -> None:
         while (taken := self._take()) is not None:
             by_source: dict[str, list[_Request]] = {}
             for request in taken:

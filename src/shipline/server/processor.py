@@ -10,13 +10,13 @@ run holds for its transaction only, so neither waits on the other for long.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shipline.pipeline import Pipeline
+from shipline.server.worker import Worker
 from shipline.timeline.runs import RunResult
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,13 @@ class ProcessorStats:
     last_run_at: float | None = None
 
 
-class Processor:
-    """Runs ``pipeline.incremental()`` after accepted events, and the nightly base."""
+class Processor(Worker):
+    """Runs ``pipeline.incremental()`` after accepted events, and the nightly base.
+
+    ``stop`` processes what is pending first (graceful shutdown).
+    """
+
+    thread_name = "shipline-processor"
 
     def __init__(
         self,
@@ -64,19 +69,16 @@ class Processor:
         self.on_failure = on_failure
         self.clock = clock
         self.stats = ProcessorStats()
-        self._cond = threading.Condition()
+        super().__init__()
         self._pending = 0
         self._first_pending_at: float | None = None
-        self._stopping = False
-        self._thread: threading.Thread | None = None
         self._next_base = next_midnight_utc(clock())
 
     def start(self, pending_at_start: int = 0) -> None:
         """Start the thread; events left unprocessed by a previous process run first."""
         if pending_at_start:
             self.notify(pending_at_start)
-        self._thread = threading.Thread(target=self._loop, name="shipline-processor", daemon=True)
-        self._thread.start()
+        super().start()
 
     def notify(self, accepted: int) -> None:
         """Tell the processor that ``accepted`` new events were stored."""
@@ -97,15 +99,7 @@ class Processor:
         with self._cond:
             return self._pending
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Process what is pending, then stop the thread (graceful shutdown)."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
+    def run(self) -> None:
         backoff = 0.0
         while True:
             with self._cond:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from shipline.errors import ShiplineError
 from shipline.pipeline import Pipeline
+from shipline.server.worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-class MonitorLoop:
+class MonitorLoop(Worker):
     """Calls ``pipeline.monitor_tick()`` every ``interval`` seconds on a thread.
 
     The first tick runs in ``start`` so a broken rules file stops the server at
@@ -21,23 +21,18 @@ class MonitorLoop:
     recorded and alerts sent once; the others check the rules and stand by.
     """
 
+    thread_name = "shipline-monitor"
+    stop_timeout = 10.0
+
     def __init__(self, pipeline: Pipeline, interval: float) -> None:
+        super().__init__()
         self.pipeline = pipeline
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Tick once now (errors propagate), then on the schedule."""
         self._tick()
-        self._thread = threading.Thread(target=self._loop, name="shipline-monitor", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop ticking."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        super().start()
 
     def _tick(self) -> None:
         if self.pipeline.leads():
@@ -45,8 +40,8 @@ class MonitorLoop:
         else:
             self.pipeline.alert_rules()  # a broken rules file is still reported
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+    def run(self) -> None:
+        while not self._sleep(self.interval):
             try:
                 self._tick()
             except ShiplineError as error:
