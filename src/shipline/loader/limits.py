@@ -79,9 +79,10 @@ def check_json_depth(name: str, raw: bytes | bytearray) -> None:
 def json_depth(raw: bytes | bytearray) -> int:
     """The deepest nesting of arrays and objects in JSON text, brackets in strings aside.
 
-    Broken JSON gets a depth too (a close with nothing open counts from zero again, an
-    unterminated string ends at its line), never less than a reader would reach. The
-    work is bytes operations and a numpy prefix sum, linear in the file's size.
+    Broken JSON gets a depth too, never less than a reader would reach: a close with
+    nothing open counts from zero again, and a quote left open at the end of its line
+    hides nothing (the brackets after it count). The work is bytes operations and a
+    numpy prefix sum, linear in the file's size.
     """
     text = raw
     if b"\\" in text:
