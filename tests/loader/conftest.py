@@ -1,7 +1,9 @@
-"""Fixtures for the loader: a real database on each engine, a landing folder, a logging notifier."""
+"""Fixtures for the loader: a real database on each engine, a landing folder, a logging
+notifier, and S3 (moto's server on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from moto.server import ThreadedMotoServer
 
 from shipline.loader import DEFAULT_KEYS, Loader, LocalSource
 from shipline.notify import FanOut, LogNotifier
@@ -41,6 +44,25 @@ def source(landing: Path) -> LocalSource:
 @pytest.fixture
 def loader(backend: Backend) -> Loader:
     return Loader(backend, FanOut([LogNotifier()]), keys=DEFAULT_KEYS)
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    }.items():
+        monkeypatch.setenv(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # moto's backends are process-global: start each test from an empty account.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
+    yield endpoint
+    server.stop()
 
 
 def partition_path(root: Path, table: str, day: str, seq: int, ext: str) -> Path:

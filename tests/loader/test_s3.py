@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import io
-import urllib.request
-from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
-from moto.server import ThreadedMotoServer
+from botocore.exceptions import ClientError
 
+from shipline.ingest.dead_letters import list_dead_letters
+from shipline.loader import Loader, S3Source, list_loads
+from shipline.notify import FanOut, LogNotifier
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from shipline.store import Backend
 from tests.engines import fresh_database
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    }.items():
-        monkeypatch.setenv(name, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # moto's backends are process-global: start each test from an empty account.
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
-    yield endpoint
-    server.stop()
 
 
 def parquet(rows: list[dict[str, object]]) -> bytes:
@@ -83,3 +66,50 @@ def test_s3_prefix_loads_quarantines_and_skips(s3_endpoint: str, engine: str) ->
         )
         assert [o["status"] for o in seen] == ["loaded"]
         assert pipeline.backend.fetchall("SELECT * FROM order_summary") == [("A", 9.0)]
+
+
+class NoQuarantine:
+    """An S3 client that cannot write the quarantine copy (as without PutObject there)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def copy_object(self, **kwargs: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "CopyObject")
+
+
+def test_s3_files_refused_or_not_quarantined_are_recorded_once(
+    s3_endpoint: str, backend: Backend
+) -> None:
+    """A redelivered notification (a Lambda retry) of a file that failed and stayed put is
+    skipped; an object past the cap is refused without being downloaded."""
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.create_bucket(Bucket="lake")
+    bad = "landing/order_items_20251113_001.parquet"
+    big = "landing/order_summary_20251113_001.csv"
+    s3.put_object(Bucket="lake", Key=bad, Body=b"not parquet")
+    s3.put_object(Bucket="lake", Key=big, Body=b"order_id\n" + b"A\n" * 1000)
+    source = S3Source(NoQuarantine(s3), "lake", "landing/")  # type: ignore[arg-type]
+    loader = Loader(backend, FanOut([LogNotifier()]), max_uncompressed_bytes=1000)
+    listed_bad, listed_big = source.list_files()
+
+    first, again = loader.load(source, listed_bad), loader.load(source, listed_bad)
+    assert (first.status, first.quarantined_to, first.retryable) == ("failed", None, False)
+    assert "(not quarantined: " in (first.error or "")
+    assert (again.status, (again.error or "")[:13]) == ("skipped", "failed before")
+
+    refused = loader.load(S3Source(s3, "lake", "landing/"), listed_big)
+    assert refused.error == (
+        "order_summary_20251113_001.csv: 2,009 bytes, more than the 1,000 bytes"
+        " loader_max_uncompressed_bytes allows; split the file, or raise"
+        " loader_max_uncompressed_bytes"
+    )
+    assert refused.quarantined_to == f"s3://lake/_quarantine/{big}"
+    assert [(r["file_key"], r["status"]) for r in reversed(list_loads(backend))] == [
+        (f"s3://lake/{bad}", "failed"),
+        (f"s3://lake/{big}", "failed"),
+    ]
+    assert len(list_dead_letters(backend)) == 2
