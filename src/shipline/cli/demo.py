@@ -41,9 +41,9 @@ def run_demo(
     # and repeating it would print a password the user kept off the command line.
     command = "shipline" if database_from_env else f"shipline --database {shlex.quote(database)}"
 
-    from shipline.cli.main import _pipeline
+    from shipline.cli.options import open_pipeline
 
-    with _pipeline(create=True, database=database) as pipeline:
+    with open_pipeline(create=True, database=database) as pipeline:
         _require_empty(pipeline, workdir)
         files = _generate(events, workdir)
         example = _run(pipeline, files, batches)

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from shipline.cli import render
+from shipline.cli.options import open_pipeline
 from shipline.cli.render import console, print_json
-from shipline.pipeline import Pipeline
 
 holds_app = typer.Typer(
     help="Shipments whose data made a timeline run fail: list them, release them.",
@@ -16,18 +16,12 @@ holds_app = typer.Typer(
 )
 
 
-def _pipeline() -> Pipeline:
-    from shipline.cli.main import _pipeline as open_pipeline
-
-    return open_pipeline()
-
-
 @holds_app.command("list")
 def holds_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable rows.")] = False,
 ) -> None:
     """Every held shipment, with the error that held it."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         holds = [hold.as_dict() for hold in pipeline.holds()]
     if as_json:
         print_json(holds)
@@ -48,7 +42,7 @@ def holds_release(
 ) -> None:
     """Retry held shipments: the next incremental run recomputes each whole, and the
     hold ends if it succeeds (run `shipline incremental`, or let `serve` do it)."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         released = pipeline.release_holds(shipment_ids)
     asked = len(set(shipment_ids))
     note = f"; {asked - released} of the {asked} are not held" if released < asked else ""

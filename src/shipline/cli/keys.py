@@ -8,16 +8,10 @@ from typing import Annotated
 import typer
 
 from shipline.api.keys import SCOPES, Keyring, create_key, list_keys, revoke_key
+from shipline.cli.options import open_pipeline
 from shipline.cli.render import console, rows_table
-from shipline.pipeline import Pipeline
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-
-
-def _pipeline() -> Pipeline:
-    from shipline.cli.main import _options
-
-    return Pipeline.open(database=_options.database)
 
 
 @keys_app.command("create")
@@ -27,7 +21,7 @@ def keys_create(
     as_json: Annotated[bool, typer.Option("--json", help='Print {"id": ..., "key": ...}.')] = False,
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and never again."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         keyring = Keyring.for_database(pipeline.settings.database, pipeline.settings.api_keyring)
         new = create_key(pipeline.backend, keyring, scope, description)
     if as_json:
@@ -42,7 +36,7 @@ def keys_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
 ) -> None:
     """Every key: id, scope, created, revoked (never the keys themselves)."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         found = [key.as_dict() for key in list_keys(pipeline.backend)]
     if as_json:
         typer.echo(json.dumps(found))
@@ -55,6 +49,6 @@ def keys_list(
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
     """Revoke a key at once (a running server notices within seconds)."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         key = revoke_key(pipeline.backend, key_id)
     typer.echo(f"revoked {key.key_id} at {key.revoked_at}")

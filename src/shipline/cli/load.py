@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from shipline.cli import render
+from shipline.cli.options import open_pipeline
 from shipline.cli.render import console, print_json
 from shipline.errors import LoadError, ValidationError
 from shipline.pipeline import Pipeline
@@ -19,12 +21,6 @@ loads_app = typer.Typer(help="The load ledger: which files were loaded, when, ho
 convert_app = typer.Typer(help="Convert data files.", no_args_is_help=True)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable results.")]
-
-
-def _pipeline() -> Pipeline:
-    from shipline.cli.main import _options
-
-    return Pipeline.open(database=_options.database)
 
 
 def _line(outcome: dict[str, Any]) -> str:
@@ -36,7 +32,7 @@ def _line(outcome: dict[str, Any]) -> str:
             f" in {outcome['duration_ms']:,.0f} ms"
         )
     if outcome["status"] == "skipped":
-        return f"[dim]skipped[/] {key}: already loaded with this checksum"
+        return f"[dim]skipped[/] {key}: {escape(str(outcome['error'] or 'already loaded'))}"
     moved = f"; moved to {outcome['quarantined_to']}" if outcome["quarantined_to"] else ""
     return f"[red]failed[/] {key}: {outcome['error']}{moved}"
 
@@ -64,7 +60,7 @@ def load(
     if paths and watch:
         raise ValidationError("give either files to load or --watch DIR, not both")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         if watch:
             _watch(pipeline, watch, interval, max_polls, as_json)
             return
@@ -128,7 +124,7 @@ def loads_list(
     """The newest rows of the load ledger."""
     if status not in ("loaded", "failed", "all"):
         raise ValidationError(f"--status: {status!r}; use loaded, failed or all")
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         rows = pipeline.loads(None if status == "all" else status, limit)
     if as_json:
         print_json(rows)

@@ -14,6 +14,7 @@ from shipline.cli import render
 from shipline.cli.holds import register as register_holds
 from shipline.cli.load import register as register_loader
 from shipline.cli.monitor import register as register_monitor
+from shipline.cli.options import Options, current_options, open_pipeline, use
 from shipline.cli.render import console, print_json
 from shipline.cli.serve import register
 from shipline.errors import DriftError, ShiplineError, StuckError, ValidationError
@@ -21,7 +22,6 @@ from shipline.events.json_records import parse_json_lines
 from shipline.events.shapes import records_to_raw
 from shipline.ingest import dead_letters
 from shipline.jsonable import jsonable
-from shipline.pipeline import Pipeline
 
 app = typer.Typer(
     help="shipline keeps exact, fresh per-shipment timelines from shipment events.",
@@ -42,14 +42,6 @@ register_holds(app)
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
 
 
-class _Options:
-    database: str | None = None
-    database_from_env: bool = False
-
-
-_options = _Options()
-
-
 @app.callback()
 def _global(
     ctx: typer.Context,
@@ -67,29 +59,13 @@ def _global(
     # typer reads SHIPLINE_DATABASE here (as Settings would) so that `demo` can tell
     # a database the user named from the default it picks for itself. The source is
     # compared by name: typer's enum is its own copy of click's.
-    _options.database = database
     source = ctx.get_parameter_source("database")
-    _options.database_from_env = source is not None and source.name == "ENVIRONMENT"
-
-
-def _pipeline(*, create: bool = False, database: str | None = None) -> Pipeline:
-    """The pipeline over ``database`` (by default the one --database and the settings name).
-
-    Only ``init``, ``serve`` and ``demo`` pass ``create``, and say when they made a new
-    DuckDB file; every other command refuses a database that is not there, so that a
-    mistyped name is an error rather than an empty database.
-    """
-    from shipline.settings import load_settings
-    from shipline.store.backend import is_new_database
-
-    if not create:
-        return Pipeline.open(database=database or _options.database)
-    settings = load_settings(database=database or _options.database)
-    new = is_new_database(settings.database)
-    pipeline = Pipeline(settings, create=True)
-    if new:
-        console.print(f"created new database at {settings.database}", markup=False)
-    return pipeline
+    ctx.obj = use(
+        Options(
+            database=database,
+            database_from_env=source is not None and source.name == "ENVIRONMENT",
+        )
+    )
 
 
 def _progress() -> Progress:
@@ -106,7 +82,7 @@ def _progress() -> Progress:
 @app.command()
 def init() -> None:
     """Create the database if it is a new DuckDB file, and every table and view in it."""
-    with _pipeline(create=True) as pipeline:
+    with open_pipeline(create=True) as pipeline:
         tables = pipeline.tables()
     console.print(f"initialised {pipeline.settings.database}: " + ", ".join(tables))
 
@@ -117,7 +93,7 @@ def ingest(
     as_json: Json = False,
 ) -> None:
     """Validate and store events from files (Parquet, CSV, JSON, NDJSON) or stdin."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         if paths == ["-"]:
             records, lines = parse_json_lines(
                 sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
@@ -164,7 +140,7 @@ def base(
     as_json: Json = False,
 ) -> None:
     """The daily base run: recompute recently active shipments in full."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         result = pipeline.base(as_of=on.date() if on else None, rebuild=rebuild)
     _print_run(result.as_dict() if as_json else render.run_line(result), as_json)
 
@@ -179,7 +155,7 @@ def incremental(
 ) -> None:
     """Process the events accepted since the checkpoint."""
     replay = _parse_time(replay_from) if replay_from else None
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         result = pipeline.incremental(replay_from=replay)
     _print_run(result.as_dict() if as_json else render.run_line(result), as_json)
 
@@ -205,7 +181,7 @@ def _parse_time(text: str) -> datetime:
 def verify(as_json: Json = False) -> None:
     """The drift audit: compare the real-time view with a full recompute, and say how
     far it is behind the store. Exits 6 on drift, 8 when the view is stuck."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         result = pipeline.verify()
     if as_json:
         print_json(result.as_dict())
@@ -246,7 +222,7 @@ def verify(as_json: Json = False) -> None:
 @app.command()
 def status(as_json: Json = False) -> None:
     """Checkpoint, counts and processing lag."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         current = pipeline.status()
     if as_json:
         print_json(current.as_dict())
@@ -294,7 +270,7 @@ def timeline(
     """One shipment's timeline from the real-time view."""
     if output not in ("table", "json", "csv"):
         raise ValidationError(f"--format: {output!r}; use table, json or csv")
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         rows = pipeline.timeline(shipment_id)
         summary = pipeline.summary(shipment_id)
     if output == "json":
@@ -357,7 +333,7 @@ def reference_load(
     """Upsert a reference file (Parquet or CSV) by its key."""
     if not path.is_file():
         raise ValidationError(f"no such file: {path}")
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         rows = pipeline.load_reference(table, path)
     console.print(f"reference: {rows:,} rows upserted into {table}")
 
@@ -371,7 +347,7 @@ def dlq_list(
     """The newest dead letters."""
     if state not in (*dead_letters.STATES, "all"):
         raise ValidationError(f"--state: {state!r}; use {', '.join(dead_letters.STATES)} or all")
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         rows = pipeline.dead_letters(None if state == "all" else state, limit)
     if as_json:
         print_json(rows)
@@ -386,7 +362,7 @@ def dlq_list(
 @dlq_app.command("show")
 def dlq_show(dead_letter_id: int) -> None:
     """One dead letter, whole."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         print_json(pipeline.dead_letter(dead_letter_id))
 
 
@@ -399,7 +375,7 @@ def dlq_redrive(
     as_json: Json = False,
 ) -> None:
     """Validate dead letters again and ingest them (after adding an alias, say)."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         result = pipeline.redrive(ids, payload)
     if as_json:
         print_json(render.ingest_stats(result))
@@ -412,7 +388,7 @@ def dlq_redrive(
 @dlq_app.command("purge")
 def dlq_purge(ids: Annotated[list[int], typer.Argument(help="Dead letter ids.")]) -> None:
     """Mark dead letters purged: kept for audit, no longer open."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         count = pipeline.purge_dead_letters(ids)
     console.print(f"purged {count} dead letter(s)" + render.not_open_note(len(set(ids)), count))
 
@@ -436,8 +412,8 @@ def demo(
         events=events,
         batches=batches,
         workdir=workdir,
-        database=_options.database,
-        database_from_env=_options.database_from_env,
+        database=current_options().database,
+        database_from_env=current_options().database_from_env,
     )
 
 

@@ -9,19 +9,13 @@ import typer
 from rich.markup import escape
 
 from shipline.cli import render
+from shipline.cli.options import open_pipeline
 from shipline.cli.render import console, print_json
 from shipline.jsonable import jsonable
-from shipline.pipeline import Pipeline
 
 alerts_app = typer.Typer(help="Alert rules: evaluate them, see their state.", no_args_is_help=True)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable results.")]
-
-
-def _pipeline() -> Pipeline:
-    from shipline.cli.main import _options
-
-    return Pipeline.open(database=_options.database)
 
 
 def metrics(
@@ -33,7 +27,7 @@ def metrics(
     """The monitoring metrics now, in base units (seconds, fractions, dollars, counts)."""
     from shipline.monitor import METRICS
 
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         values = pipeline.record_metrics() if record else pipeline.metrics()
     if as_json:
         print_json(values)
@@ -50,7 +44,7 @@ def quality(
     as_json: Json = False,
 ) -> None:
     """Data-quality checks on the timeline: each a count and a few examples."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         checks = pipeline.quality(examples=examples)
     if as_json:
         print_json([check.as_dict() for check in checks])
@@ -73,7 +67,7 @@ def alerts_check(
     as_json: Json = False,
 ) -> None:
     """Evaluate the alert rules now; a rule notifies when it fires and when it resolves."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         outcomes = pipeline.check_alerts(rules, notify=notify)
     if as_json:
         print_json([outcome.as_dict() for outcome in outcomes])
@@ -89,7 +83,7 @@ def alerts_check(
 @alerts_app.command("status")
 def alerts_status(as_json: Json = False) -> None:
     """The persisted state of every rule evaluated so far."""
-    with _pipeline() as pipeline:
+    with open_pipeline() as pipeline:
         rows = pipeline.alert_states()
     if as_json:
         print_json(rows)

@@ -28,13 +28,13 @@ def serve(
     """
     import uvicorn
 
-    from shipline.cli.main import _pipeline
+    from shipline.cli.options import open_pipeline
     from shipline.server.app import create_app
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    pipeline = _pipeline(create=True)
+    pipeline = open_pipeline(create=True)
     if workers > 1:
         serve_workers(pipeline, host, port, log_level, workers)
         return
