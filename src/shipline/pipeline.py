@@ -229,7 +229,14 @@ class Pipeline:
     # Dead letters ---------------------------------------------------------------
 
     def dead_letters(self, state: str | None = "open", limit: int = 100) -> list[dict[str, Any]]:
-        """The newest dead letters."""
+        """The newest dead letters of a state (open, redriven, purged; None or "all" for
+        every state)."""
+        if state == "all":
+            state = None
+        if state is not None and state not in dead_letters.STATES:
+            raise ValidationError(
+                f"dead letter state {state!r}: use {', '.join(dead_letters.STATES)} or all"
+            )
         return dead_letters.list_dead_letters(self.backend, state=state, limit=limit)
 
     def dead_letter(self, dead_letter_id: int) -> dict[str, Any]:
@@ -352,6 +359,7 @@ class Pipeline:
             keys=self.settings.loader_keys,
             events_loader=self._load_event_file,
             redshift_iam_role=self.settings.loader_redshift_iam_role,
+            max_uncompressed_bytes=self.settings.loader_max_uncompressed_bytes,
         )
 
     def _load_event_file(self, path: Path) -> tuple[int, int, int]:

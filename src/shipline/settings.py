@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     )
     """Upsert key columns per landing-zone table; a table without a key is refused."""
     loader_quarantine_dir: str | None = None
-    """Where failed local files go (default: ``_quarantine/`` beside the landing root)."""
+    """Where failed local files go (default: ``_quarantine/`` inside the landing root)."""
     loader_s3_endpoint_url: str | None = None
     loader_s3_quarantine_prefix: str = "_quarantine/"
     loader_poll_seconds: float = Field(default=5.0, gt=0)

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shipline.cli.main import app
+from shipline.errors import LoadError
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 from tests.engines import fresh_database
@@ -37,7 +38,8 @@ def test_load_reports_each_file_and_fails_when_one_did(
     (landing / "order_items_20251113_001.csv").write_text("order_id,qty\nA,1\n")
     result = runner.invoke(app, ["-d", db, "load", str(landing)])
     assert result.exit_code != 0
-    assert isinstance(result.exception, Exception)
+    assert isinstance(result.exception, LoadError)
+    assert result.exception.exit_code == 7
     assert "1 of 2 file(s) failed" in str(result.exception)
     assert "loaded" in result.output and "order_summary: 1 rows" in result.output
     assert "key column(s) 'line_number' missing" in " ".join(result.output.split())

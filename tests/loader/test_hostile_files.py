@@ -353,12 +353,17 @@ def test_any_error_while_loading_a_file_quarantines_it(
 
 def test_special_files_and_deep_folders_do_not_stop_the_listing(landing: Path) -> None:
     os.mkfifo(landing / "order_summary_20250101_000.csv")  # reading it would wait forever
-    deep = landing
-    for _ in range(1_200):  # deeper than Python's recursion limit
-        deep = deep / "d"
-        deep.mkdir()
-    (deep / GOOD).write_text("order_id\nA\n")
+    folders = [landing / ("d/" * depth) for depth in range(1, 1_201)]
+    for folder in folders:  # deeper than Python's recursion limit
+        folder.mkdir()
+    (folders[-1] / GOOD).write_text("order_id\nA\n")
+    try:
+        listed = LocalSource(landing).list_files()
 
-    listed = LocalSource(landing).list_files()
-
-    assert [file.relative for file in listed] == ["d/" * 1_200 + GOOD]
+        assert [file.relative for file in listed] == ["d/" * 1_200 + GOOD]
+    finally:
+        # pytest's clean-up of old temporary folders recurses, and this tree would
+        # make it fail in a later session: take it down here, deepest first.
+        (folders[-1] / GOOD).unlink()
+        for folder in reversed(folders):
+            folder.rmdir()

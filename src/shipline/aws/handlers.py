@@ -288,7 +288,7 @@ def loader_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
     notifier = SnsNotifier(boto3.client("sns"), aws.topic_arn) if aws.topic_arn else None
     with pipelines.open(warehouse_settings(aws)) as pipeline:
         outcomes = [pipeline.load_object(url, notifier) for url in s3_objects(event)]
-        retry = [o for o in outcomes if o["status"] == "failed" and not o["quarantined_to"]]
+        retry = [o for o in outcomes if o["retryable"]]
         if retry:
             raise LoadRetryError(
                 "; ".join(f"{o['file_key']}: {o['error']}" for o in retry) + " (will be retried)"
