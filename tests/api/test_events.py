@@ -181,7 +181,7 @@ def test_revoked_key_is_refused(server: Running) -> None:
     with server.client(None) as client:
         assert client.get("/v1/status", headers=headers).status_code == 200
         revoke_key(server.pipeline.backend, new.key_id)
-        server.app.state.keys.forget()
+        server.app.state.services.keys.forget()
         assert client.get("/v1/status", headers=headers).status_code == 401
         # the other keys still work: several are active at once
         with server.client("read") as reader:

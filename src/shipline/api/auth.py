@@ -14,7 +14,8 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from shipline.api.keys import ApiKey, KeyCache
+from shipline.api.keys import ApiKey
+from shipline.api.state import services
 from shipline.errors import (
     ConfigError,
     NotFoundError,
@@ -61,7 +62,7 @@ def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
         kind, _, token = header.partition(" ")
         if kind.lower() != "bearer" or not token.strip():
             raise ApiError(401, "unauthenticated", "send Authorization: Bearer <API key>")
-        keys: KeyCache = request.app.state.keys
+        keys = services(request).keys
         cached, key = keys.peek(token.strip())
         if not cached:
             key = await run_in_threadpool(keys.verify, token.strip())

@@ -86,9 +86,12 @@ def ingest_raw(
     """
     started = time.perf_counter()
     batch = (rules or Rules()).validate(raw)
-    lines = _line_numbers(raw)
     with backend.transaction():
         stored = store_events(backend, batch.accepted, source)
+        # Line numbers are looked up for refused records only: most records pass.
+        lines = {r.record_index: r.line_number for r in batch.rejected} | _line_numbers(
+            raw, [c.record_index for c in stored.conflicts]
+        )
         letters = [
             (r.record_index, DeadLetter(source, r.payload, r.reason, r.errors))
             for r in batch.rejected
@@ -128,22 +131,15 @@ def ingest_raw(
     return result
 
 
-def _line_numbers(raw: pa.Table) -> dict[int, int]:
-    """Record index -> line in its file, for records read from a file."""
-    if "line_number" not in raw.column_names:
+def _line_numbers(raw: pa.Table, indexes: list[int]) -> dict[int, int | None]:
+    """The file lines of the records at these indexes (``record_index`` is a row's
+    position, as ``validate`` numbers a table without one)."""
+    if not indexes or "line_number" not in raw.column_names:
         return {}
-    indexes = (
-        raw.column("record_index").to_pylist()
-        if "record_index" in raw.column_names
-        else range(raw.num_rows)
-    )
-    return {
-        index: line
-        for index, line in zip(indexes, raw.column("line_number").to_pylist(), strict=True)
-        if line is not None
-    }
+    column = raw.column("line_number")
+    return {index: column[index].as_py() for index in indexes}
 
 
-def _at_line(lines: dict[int, int], conflict: Conflict) -> str:
+def _at_line(lines: dict[int, int | None], conflict: Conflict) -> str:
     line = lines.get(conflict.record_index)
     return conflict.reason if line is None else f"line {line}: {conflict.reason}"

@@ -110,8 +110,6 @@ def create_app(
         processor=processor,
         processing=processing,
     )
-    # The key check reads the cache from here (``api.auth.require``).
-    app.state.keys = app.state.services.keys
     app.add_middleware(RequestTiming, metrics=metrics)
     app.add_middleware(LastResort)
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
