@@ -58,19 +58,63 @@ def test_the_same_instant_with_another_offset_is_the_same_event() -> None:
         ),
         (
             {
-                "shipment_id": "a b",
+                "shipment_id": " SHP-1",
                 "event_timestamp": "2026-01-01T00:00:00Z",
                 "event_type": "created",
             },
-            'shipment_id: "a b" may hold only letters, digits and . _ : -',
+            'shipment_id: " SHP-1" begins or ends with a space; send the identifier without it',
         ),
         (
             {
-                "shipment_id": "S" * 65,
+                "shipment_id": "SHP\t1",
                 "event_timestamp": "2026-01-01T00:00:00Z",
                 "event_type": "created",
             },
-            "shipment_id: 65 characters; at most 64 are allowed",
+            'shipment_id: "SHP\\t1" holds a control character',
+        ),
+        (
+            {
+                "shipment_id": "S" * 129,
+                "event_timestamp": "2026-01-01T00:00:00Z",
+                "event_type": "created",
+            },
+            "shipment_id: 129 characters; at most 128 are allowed",
+        ),
+        (
+            {
+                "shipment_id": "S",
+                "event_timestamp": "2026-01-01T00:00:00Z",
+                "event_type": "created",
+                "revision": "first",
+            },
+            'revision: "first" is not a whole number',
+        ),
+        (
+            {
+                "shipment_id": "S",
+                "event_timestamp": "2026-01-01T00:00:00Z",
+                "event_type": "created",
+                "updated_at": "2026-01-01 noon",
+            },
+            'updated_at: "2026-01-01 noon" is not an RFC 3339 time',
+        ),
+        (
+            {
+                "shipment_id": "S",
+                "event_timestamp": "2026-01-01T00:00:00Z",
+                "event_type": "created",
+                "retracted": "yes",
+            },
+            'retracted: "yes" is not true or false',
+        ),
+        (
+            {
+                "shipment_id": "S",
+                "event_timestamp": "2026-01-01T00:00:00Z",
+                "event_type": "created",
+                "revision": True,
+            },
+            "revision: expected a number or a string, got boolean",
         ),
         (
             {"shipment_id": "S", "event_timestamp": "2026-01-01T00:00:00", "event_type": "created"},
@@ -159,3 +203,37 @@ def test_typed_parquet_timestamps_are_accepted_as_they_are() -> None:
     )
     batch = validate(raw)
     assert batch.accepted.column("status").to_pylist() == ["in_transit"]
+
+
+def test_a_gs1_digital_link_is_a_shipment_id_and_updated_at_is_a_revision() -> None:
+    accepted, rejected = check(
+        {
+            "shipment_id": "https://id.gs1.org/00/106141411234567897",
+            "event_timestamp": "2026-01-01T00:00:00Z",
+            "event_type": "created",
+            "event_id": "urn:uuid:6d6f8e0e-1",
+            "updated_at": "2026-01-02T00:00:00Z",
+        },
+        {
+            "shipment_id": "SHP 1",
+            "event_timestamp": "2026-01-01T00:00:00Z",
+            "event_type": "created",
+            "revision": 3,
+            "retracted": True,
+        },
+    )
+    assert rejected == []
+    first, second = sorted(accepted, key=lambda event: event["record_index"])
+    assert first["shipment_id"] == "https://id.gs1.org/00/106141411234567897"
+    assert first["revision"] == int(datetime(2026, 1, 2, tzinfo=UTC).timestamp() * 1_000_000)
+    assert not first["retracted"]
+    assert (second["revision"], second["retracted"]) == (3, True)
+
+
+def test_revision_information_changes_the_content_only_where_it_is_given() -> None:
+    plain = {"shipment_id": "S", "event_timestamp": "2026-01-01T00:00:00Z", "event_type": "created"}
+    [before], _ = check(plain)
+    [revised], _ = check({**plain, "revision": 1})
+    [retracted], _ = check({**plain, "retracted": True})
+    assert before["content_hash"] == "fe4a9970ecbfc0c07c0e84309bdd2cd1"
+    assert len({before["content_hash"], revised["content_hash"], retracted["content_hash"]}) == 3

@@ -178,11 +178,17 @@ def _parse_time(text: str) -> datetime:
 
 
 @app.command()
-def verify(as_json: Json = False) -> None:
+def verify(
+    as_json: Json = False,
+    every_shipment: Annotated[
+        bool,
+        typer.Option("--all", help="Check every shipment in the view, not only the active window."),
+    ] = False,
+) -> None:
     """The drift audit: compare the real-time view with a full recompute, and say how
     far it is behind the store. Exits 6 on drift, 8 when the view is stuck."""
     with open_pipeline() as pipeline:
-        result = pipeline.verify()
+        result = pipeline.verify(every_shipment=every_shipment)
     if as_json:
         print_json(result.as_dict())
     else:

@@ -31,7 +31,12 @@ from shipline.events.json_records import (
 )
 from shipline.events.validate import RAW_COLUMNS
 
-_STRING_FIELDS = tuple(name for name in RAW_COLUMNS if name != "event_data")
+_SCALAR_FIELDS: dict[str, tuple[type, ...]] = {"revision": (int, str), "retracted": (bool, str)}
+"""Fields JSON may also send as a number (``revision``) or a boolean (``retracted``)."""
+
+_STRING_FIELDS = tuple(
+    name for name in RAW_COLUMNS if name != "event_data" and name not in _SCALAR_FIELDS
+)
 
 
 def parse_json_body(body: bytes | str) -> list[Any]:
@@ -106,10 +111,31 @@ def _record_columns(record: Any) -> tuple[str, dict[str, Any], list[str]]:
             errors.append(f"{name}: expected a string, got {_json_type(value)}")
             value = None
         fields[name] = value
+    for name, kinds in _SCALAR_FIELDS.items():
+        value = record.get(name)
+        if value is not None and (not isinstance(value, kinds) or _is_bool_for_int(name, value)):
+            errors.append(f"{name}: expected {_expected(kinds)}, got {_json_type(value)}")
+            value = None
+        fields[name] = None if value is None else _scalar_text(value)
     data = record.get("event_data")
     if data is not None:
         fields["event_data"] = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return payload, fields, errors
+
+
+def _is_bool_for_int(name: str, value: Any) -> bool:
+    """``True`` is an ``int`` to Python, not a revision number."""
+    return isinstance(value, bool) and name == "revision"
+
+
+def _expected(kinds: tuple[type, ...]) -> str:
+    names = {int: "a number", bool: "a boolean", str: "a string"}
+    return " or ".join(names[kind] for kind in kinds)
+
+
+def _scalar_text(value: Any) -> str:
+    """The raw text of a scalar, as a file would hold it (``true``, ``3``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _unicode_checked(record: Any) -> Any:

@@ -35,8 +35,15 @@ RAW_COLUMNS = (
     "carrier",
     "event_id",
     "event_data",
+    "revision",
+    "updated_at",
+    "retracted",
 )
-"""The columns an input may carry; anything else in a file is ignored."""
+"""The columns an input may carry; anything else in a file is ignored.
+
+``revision`` (a whole number) or ``updated_at`` (the source's update time, as DCSA
+3.0's ``eventUpdatedDateTime``) order the revisions of one ``event_id``;
+``retracted`` (true or false) says a revision withdraws the event (DESIGN 2a)."""
 
 ACCEPTED_SCHEMA = pa.schema(
     [
@@ -50,6 +57,8 @@ ACCEPTED_SCHEMA = pa.schema(
         ("carrier", pa.string()),
         ("event_data", pa.string()),
         ("content_hash", pa.string()),
+        ("revision", pa.int64()),
+        ("retracted", pa.bool_()),
     ]
 )
 
@@ -65,7 +74,10 @@ WITH raw AS (
         CAST(location_id AS VARCHAR) AS location_id,
         CAST(carrier AS VARCHAR) AS carrier,
         CAST(event_id AS VARCHAR) AS event_id,
-        CAST(event_data AS VARCHAR) AS event_data
+        CAST(event_data AS VARCHAR) AS event_data,
+        CAST(revision AS VARCHAR) AS revision_raw,
+        CAST(updated_at AS VARCHAR) AS updated_at_text,
+        lower(CAST(retracted AS VARCHAR)) AS retracted_raw
     FROM raw_events
 ),
 resolved AS (
@@ -78,7 +90,11 @@ resolved AS (
             timestamp_value,
             CASE WHEN regexp_full_match(upper(timestamp_text), '$timestamp_pattern')
                 THEN TRY_CAST(upper(timestamp_text) AS TIMESTAMPTZ) END
-        ) AS parsed_timestamp
+        ) AS parsed_timestamp,
+        CASE WHEN regexp_full_match(revision_raw, '[0-9]{1,18}')
+            THEN CAST(revision_raw AS BIGINT) END AS given_revision,
+        CASE WHEN regexp_full_match(upper(updated_at_text), '$timestamp_pattern')
+            THEN TRY_CAST(upper(updated_at_text) AS TIMESTAMPTZ) END AS updated_at
     FROM raw
     LEFT JOIN type_aliases AS ta ON ta.code = raw.event_type_raw
     LEFT JOIN type_vocabulary AS tv ON tv.code = lower(trim(raw.event_type_raw))
@@ -98,11 +114,7 @@ field_errors AS (
         ranged.*,
         CASE
             WHEN shipment_id IS NULL OR shipment_id = '' THEN 'shipment_id: required'
-            WHEN length(shipment_id) > 64 THEN
-                'shipment_id: ' || length(shipment_id) || ' characters; at most 64 are allowed'
-            WHEN NOT regexp_full_match(shipment_id, '[A-Za-z0-9._:-]+') THEN
-                'shipment_id: ' || quoted(shipment_id)
-                || ' may hold only letters, digits and . _ : -'
+            ELSE 'shipment_id: ' || identifier_problem(shipment_id)
         END AS shipment_id_error,
         CASE
             WHEN event_timestamp IS NOT NULL THEN NULL
@@ -135,8 +147,18 @@ field_errors AS (
         END AS status_error,
         CASE
             WHEN event_id = '' THEN 'event_id: empty; omit it to derive one'
-            WHEN length(event_id) > 128 THEN 'event_id: longer than 128 characters'
+            ELSE 'event_id: ' || identifier_problem(event_id)
         END AS event_id_error,
+        CASE
+            WHEN revision_raw IS NOT NULL AND given_revision IS NULL THEN
+                'revision: ' || quoted(revision_raw)
+                || ' is not a whole number from 0 to 999999999999999999'
+            WHEN updated_at_text IS NOT NULL AND updated_at IS NULL THEN
+                'updated_at: ' || quoted(updated_at_text) || ' is not an RFC 3339 time with'
+                || ' an offset; write YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or +HH:MM'
+            WHEN retracted_raw IS NOT NULL AND retracted_raw NOT IN ('true', 'false') THEN
+                'retracted: ' || quoted(retracted_raw) || ' is not true or false'
+        END AS revision_error,
         CASE
             WHEN data_is_json = false THEN 'event_data: not valid JSON'
             WHEN data_is_json AND json_type(event_data) <> 'OBJECT' THEN
@@ -146,7 +168,7 @@ field_errors AS (
                 THEN 'event_data: a key appears twice in the object'
         END AS event_data_error,
         CASE
-            WHEN length(location_id) > 128 THEN 'location_id: longer than 128 characters'
+            WHEN location_id <> '' THEN 'location_id: ' || identifier_problem(location_id)
         END AS location_id_error,
         CASE WHEN length(carrier) > 128 THEN 'carrier: longer than 128 characters' END
             AS carrier_error
@@ -157,7 +179,8 @@ checked AS (
         *,
         shape_errors IS NULL AND coalesce(
             shipment_id_error, event_timestamp_error, event_type_error, status_error,
-            event_id_error, event_data_error, location_id_error, carrier_error
+            event_id_error, event_data_error, location_id_error, carrier_error,
+            revision_error
         ) IS NULL AS ok
     FROM field_errors
 )
@@ -173,7 +196,9 @@ WITH normalised AS (
         nullif(carrier, '') AS carrier,
         event_id AS given_event_id,
         CAST(json(event_data) AS VARCHAR) AS event_data,
-        CAST(epoch_us(event_timestamp) AS VARCHAR) AS event_us
+        CAST(epoch_us(event_timestamp) AS VARCHAR) AS event_us,
+        coalesce(given_revision, epoch_us(updated_at)) AS revision,
+        coalesce(retracted_raw = 'true', false) AS retracted
     FROM checked
     LEFT JOIN type_vocabulary AS default_status ON default_status.code = checked.event_type
     WHERE ok
@@ -195,7 +220,13 @@ SELECT
     md5(concat_ws(chr(31),
         shipment_id, event_us, event_type, status,
         coalesce(location_id, chr(0)), coalesce(carrier, chr(0)), coalesce(event_data, chr(0))
-    )) AS content_hash
+    -- revision information joins the content only where it is given, so the hash of
+    -- an event without it is what it always was
+    ) || CASE WHEN revision IS NULL AND NOT retracted THEN ''
+        ELSE chr(30) || coalesce(CAST(revision AS VARCHAR), '') || chr(31) || retracted END
+    ) AS content_hash,
+    revision,
+    retracted
 FROM normalised
 """
 
@@ -208,7 +239,8 @@ WITH rejected AS (
             AS shape_fields,
         list_concat(coalesce(shape_errors, []), list_filter([
             shipment_id_error, event_timestamp_error, event_type_error, status_error,
-            event_id_error, event_data_error, location_id_error, carrier_error
+            event_id_error, event_data_error, location_id_error, carrier_error,
+            revision_error
         ], lambda error: error IS NOT NULL
             -- a field already refused for its shape, or a record that is not an
             -- object at all, needs no second message
@@ -224,7 +256,8 @@ SELECT
             THEN strftime(timestamp_value, '%Y-%m-%dT%H:%M:%S.%fZ')
             ELSE CAST(timestamp_value AS VARCHAR) END),
         'event_type': event_type_raw, 'status': status_raw, 'location_id': location_id,
-        'carrier': carrier, 'event_id': event_id, 'event_data': event_data
+        'carrier': carrier, 'event_id': event_id, 'event_data': event_data,
+        'revision': revision_raw, 'updated_at': updated_at_text, 'retracted': retracted_raw
     }) AS VARCHAR)) AS payload,
     errors,
     line_number
@@ -332,6 +365,22 @@ def validate(
 
 _local = threading.local()
 
+IDENTIFIER_MAX_LENGTH = 128
+
+_IDENTIFIER_PROBLEM = f"""
+CREATE MACRO identifier_problem(value) AS CASE
+    WHEN length(value) > {IDENTIFIER_MAX_LENGTH} THEN
+        length(value) || ' characters; at most {IDENTIFIER_MAX_LENGTH} are allowed'
+    WHEN regexp_matches(value, '\\p{{Cc}}') THEN
+        quoted(value) || ' holds a control character'
+    WHEN regexp_matches(value, '^\\s|\\s$') THEN
+        quoted(value) || ' begins or ends with a space; send the identifier without it'
+END
+"""
+"""Why an identifier (shipment, event, location) is refused, or NULL: 1 to 128
+characters, no control characters, no space around it (DESIGN 2a). A GS1 Digital
+Link URL, with its ``/``, is one."""
+
 
 def _connection(
     event_type_aliases: Mapping[str, str], status_aliases: Mapping[str, str]
@@ -353,6 +402,7 @@ def _connection(
         "CREATE MACRO quoted(value) AS to_json(CASE WHEN length(value) > 80"
         " THEN left(value, 80) || '…' ELSE value END)"
     )
+    con.execute(_IDENTIFIER_PROBLEM)
     _register_vocabulary(con, event_type_aliases, status_aliases)
     if cached is not None:
         cached[1].close()

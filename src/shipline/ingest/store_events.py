@@ -2,8 +2,9 @@
 
 The idempotency key is ``event_id`` (given, or derived from shipment, time and
 type). A key seen before with the same normalised content is a duplicate: counted,
-not stored. The same key with different content is a conflict: the first write
-wins and the later record goes to ``dead_letters``, so nothing is lost silently.
+not stored. A newer revision of a key, or its first retraction, is stored beside
+the older records (DESIGN 2a) and marks them superseded. Any other record with a
+taken key is a conflict: it goes to ``dead_letters``, so nothing is lost silently.
 """
 
 from __future__ import annotations
@@ -16,36 +17,67 @@ import pyarrow as pa
 
 from shipline.store import Backend
 
+# Each record is judged against the stored records of its event id and the earlier
+# records of its batch, as if the batch arrived one record at a time:
+#  * the same content as one of them is a duplicate;
+#  * a retraction is accepted once per event id (it is final);
+#  * an event is accepted when its id is new, or its revision is newer than every
+#    earlier one of that id (a missing revision sorts first, so without revision
+#    information the first write wins);
+#  * anything else is a conflict.
+# Window frames end one row before the record, so "earlier" never includes itself.
 _CLASSIFY_SQL = """
 CREATE OR REPLACE TEMP TABLE incoming_classified AS
-WITH first_indexes AS (
-    SELECT event_id, min(record_index) AS first_index FROM incoming_events GROUP BY event_id
-),
-first_copies AS (
-    SELECT f.event_id, f.first_index, i.content_hash AS first_content_hash
-    FROM first_indexes AS f
-    JOIN incoming_events AS i ON i.event_id = f.event_id AND i.record_index = f.first_index
-),
-stored AS (
-    SELECT e.event_id, e.content_hash AS stored_content_hash, e.ingest_seq AS stored_ingest_seq
+WITH stored AS (
+    SELECT e.event_id, e.content_hash, e.ingest_seq, e.revision, coalesce(e.retracted, false)
+        AS retracted
     FROM shipment_events AS e
     WHERE e.event_id IN (SELECT event_id FROM incoming_events)
+),
+stored_ids AS (
+    SELECT
+        event_id,
+        max(ingest_seq) AS stored_ingest_seq,
+        max(CASE WHEN NOT retracted THEN coalesce(revision, -1) END) AS stored_revision,
+        max(CASE WHEN retracted THEN 1 ELSE 0 END) AS stored_retractions
+    FROM stored GROUP BY event_id
+),
+stored_copies AS (SELECT DISTINCT event_id, content_hash FROM stored),
+earlier AS (
+    SELECT
+        i.*,
+        max(CASE WHEN NOT i.retracted THEN coalesce(i.revision, -1) END) OVER earlier_rows
+            AS earlier_revision,
+        max(CASE WHEN i.retracted THEN 1 ELSE 0 END) OVER earlier_rows AS earlier_retractions,
+        count(*) OVER (
+            PARTITION BY i.event_id, i.content_hash ORDER BY i.record_index
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS earlier_copies
+    FROM incoming_events AS i
+    WINDOW earlier_rows AS (
+        PARTITION BY i.event_id ORDER BY i.record_index
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    )
 )
 SELECT
-    i.*,
-    stored.stored_ingest_seq,
+    r.*,
+    s.stored_ingest_seq,
+    s.stored_ingest_seq IS NOT NULL OR r.earlier_revision IS NOT NULL
+        OR coalesce(r.earlier_retractions, 0) > 0 OR r.retracted AS revises,
     CASE
-        WHEN stored.stored_content_hash IS NOT NULL THEN
-            CASE WHEN stored.stored_content_hash = i.content_hash
-                THEN 'duplicate' ELSE 'conflict' END
-        WHEN i.record_index > f.first_index THEN
-            CASE WHEN f.first_content_hash = i.content_hash
-                THEN 'duplicate' ELSE 'conflict' END
-        ELSE 'accepted'
+        WHEN c.event_id IS NOT NULL OR r.earlier_copies > 0 THEN 'duplicate'
+        WHEN r.retracted THEN
+            CASE WHEN coalesce(s.stored_retractions, 0) + coalesce(r.earlier_retractions, 0) = 0
+                THEN 'accepted' ELSE 'conflict' END
+        WHEN s.stored_revision IS NULL AND r.earlier_revision IS NULL THEN 'accepted'
+        WHEN coalesce(r.revision, -1)
+            > greatest(coalesce(s.stored_revision, -1), coalesce(r.earlier_revision, -1))
+            THEN 'accepted'
+        ELSE 'conflict'
     END AS outcome
-FROM incoming_events AS i
-JOIN first_copies AS f ON f.event_id = i.event_id
-LEFT JOIN stored ON stored.event_id = i.event_id
+FROM earlier AS r
+LEFT JOIN stored_ids AS s ON s.event_id = r.event_id
+LEFT JOIN stored_copies AS c ON c.event_id = r.event_id AND c.content_hash = r.content_hash
 """
 
 # The writer is serialised (one process owns a DuckDB file), so a batch numbers its
@@ -53,18 +85,59 @@ LEFT JOIN stored ON stored.event_id = i.event_id
 _INSERT_SQL = """
 INSERT INTO shipment_events (
     ingest_seq, event_id, shipment_id, event_timestamp, event_type, status, location_id,
-    carrier, event_data, content_hash, source, ingested_at
+    carrier, event_data, content_hash, source, ingested_at, revision, retracted
 )
 SELECT
     ? + row_number() OVER (ORDER BY record_index), event_id, shipment_id, event_timestamp,
-    event_type, status, location_id, carrier, event_data, content_hash, ?, current_timestamp
+    event_type, status, location_id, carrier, event_data, content_hash, ?, current_timestamp,
+    revision, retracted
 FROM incoming_classified WHERE outcome = 'accepted'
 """
+
+# After a batch that revised or retracted events, the records of those ids that
+# stopped being current: an older revision from the next revision's ingest_seq, a
+# retracted one from the retraction's (or its own, if it came later), a retraction
+# from its own. A record is superseded once, so each gets one row.
+_SUPERSEDE_SQL = """
+INSERT INTO superseded_events (ingest_seq, event_id, shipment_id, superseded_by)
+WITH revised AS (
+    SELECT DISTINCT event_id FROM incoming_classified WHERE outcome = 'accepted' AND revises
+),
+records AS (
+    SELECT e.ingest_seq, e.event_id, e.shipment_id, coalesce(e.retracted, false) AS retracted
+    FROM shipment_events AS e WHERE e.event_id IN (SELECT event_id FROM revised)
+),
+marked AS (
+    SELECT
+        r.*,
+        min(CASE WHEN r.retracted THEN r.ingest_seq END) OVER (PARTITION BY r.event_id)
+            AS retracted_at,
+        (SELECT min(n.ingest_seq) FROM records AS n WHERE n.event_id = r.event_id
+            AND NOT n.retracted AND n.ingest_seq > r.ingest_seq) AS next_revision_at
+    FROM records AS r
+),
+ended AS (
+    SELECT
+        ingest_seq, event_id, shipment_id,
+        CASE
+            WHEN retracted THEN ingest_seq
+            WHEN retracted_at IS NULL THEN next_revision_at
+            WHEN next_revision_at IS NULL THEN greatest(retracted_at, ingest_seq)
+            ELSE least(next_revision_at, greatest(retracted_at, ingest_seq))
+        END AS superseded_by
+    FROM marked
+)
+SELECT ingest_seq, event_id, shipment_id, superseded_by FROM ended AS d
+WHERE superseded_by IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM superseded_events AS s WHERE s.ingest_seq = d.ingest_seq)
+"""
+
+_REVISING_SQL = "SELECT count(*) FROM incoming_classified WHERE outcome = 'accepted' AND revises"
 
 _CONFLICTS_SQL = """
 SELECT
     record_index, event_id, shipment_id, event_timestamp, event_type, status, location_id,
-    carrier, event_data, stored_ingest_seq
+    carrier, event_data, stored_ingest_seq, revision, retracted
 FROM incoming_classified WHERE outcome = 'conflict' ORDER BY record_index
 """
 
@@ -77,6 +150,10 @@ def _conflict(row: dict[str, Any]) -> Conflict:
     }
     record["event_timestamp"] = row["event_timestamp"].isoformat()
     record["event_data"] = None if row["event_data"] is None else json.loads(row["event_data"])
+    if row["revision"] is not None:
+        record["revision"] = row["revision"]
+    if row["retracted"]:
+        record["retracted"] = True
     return Conflict(
         record_index=int(row["record_index"]),
         payload=json.dumps(record, ensure_ascii=False),
@@ -104,7 +181,8 @@ class Conflict:
         )
         return (
             f"event_id: {self.event_id!r} already {where} with different content; the first"
-            " write wins. Send a new event_id for a new event"
+            " write wins unless a record is a newer revision. Send a new event_id for a new"
+            " event, or a higher revision (or a later updated_at) to correct this one"
         )
 
 
@@ -139,6 +217,8 @@ def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutc
         )
         before = int(backend.scalar("SELECT coalesce(max(ingest_seq), 0) FROM shipment_events"))
         backend.execute(_INSERT_SQL, [before, source])
+        if int(backend.scalar(_REVISING_SQL)):
+            backend.execute(_SUPERSEDE_SQL)
         conflicts = [_conflict(row) for row in backend.fetch_dicts(_CONFLICTS_SQL)]
         duplicate_indexes = [
             int(row[0])

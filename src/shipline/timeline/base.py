@@ -1,9 +1,12 @@
 """The daily base run: a full recompute of every recently active shipment.
 
-It covers each shipment whose latest event is at or after D - lookback, over its
-whole history (cumulative figures need the first event), replaces the base in one
-transaction, folds and clears the incremental rows, refreshes ``shipment_state``
-and moves the checkpoint.
+It covers each shipment whose latest event is at or after D - lookback, and every
+shipment that changed since the last base (incremental rows, pending or revised
+events, out of the view), over its whole history (cumulative figures need the
+first event). It replaces those shipments' base rows in one transaction, folds and
+clears the incremental rows, refreshes their ``shipment_state`` and moves the
+checkpoint. Every other shipment keeps its base rows: frozen, and exact, since
+nothing changed them, until retention removes it (``timeline.retention``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from shipline.timeline.runs import (
     write_checkpoint,
 )
 from shipline.timeline.sql import (
+    CURRENT,
     STATE_COLUMNS,
     TIMELINE_COLUMNS,
     columns,
@@ -50,32 +54,58 @@ def run_base(
     return isolate_failures(
         backend,
         "daily_base",
-        candidates=lambda: _candidates(backend, cutoff, rebuild),
+        candidates=lambda: _candidates(
+            backend, read_checkpoint(backend).last_ingest_seq, cutoff, rebuild
+        ),
         attempt=lambda excluded, commit: _run(backend, as_of, cutoff, rebuild, excluded, commit),
     )
 
 
-_SCOPE = """
+# Shipments that changed since the last base, whatever their age: rows in the
+# incremental table, state out of the view, events not yet processed, or records
+# revised or retracted since the checkpoint.
+_CHANGED = """
+CREATE OR REPLACE TEMP TABLE base_changed AS
+SELECT DISTINCT shipment_id FROM shipment_timeline_incremental
+UNION SELECT shipment_id FROM shipment_state WHERE NOT in_view
+UNION SELECT shipment_id FROM shipment_events WHERE ingest_seq > ? AND ingest_seq <= ?
+UNION SELECT shipment_id FROM superseded_events WHERE superseded_by > ? AND superseded_by <= ?
+"""
+
+_SCOPE = f"""
 CREATE OR REPLACE TEMP TABLE base_scope AS
 SELECT e.shipment_id, count(*) AS events FROM shipment_events AS e
-WHERE e.ingest_seq <= ?
-  AND NOT EXISTS (SELECT 1 FROM run_excluded AS x WHERE x.shipment_id = e.shipment_id)
+WHERE e.ingest_seq <= ? AND {CURRENT}
+  AND NOT EXISTS (SELECT 1 FROM run_excluded AS h WHERE h.shipment_id = e.shipment_id)
   AND NOT EXISTS (SELECT 1 FROM shipment_holds AS h WHERE h.shipment_id = e.shipment_id)
-GROUP BY e.shipment_id HAVING max(e.event_timestamp) >= ?
+GROUP BY e.shipment_id
+HAVING ? OR max(e.event_timestamp) >= ?
+    OR e.shipment_id IN (SELECT shipment_id FROM base_changed)
+"""
+
+# Base rows that go: the recomputed shipments', the changed ones' (a shipment whose
+# events were all retracted has none left) and the held ones'.
+_REPLACED = """
+DELETE FROM shipment_timeline_base WHERE shipment_id IN (
+    SELECT shipment_id FROM base_scope UNION SELECT shipment_id FROM base_changed
+    UNION SELECT shipment_id FROM shipment_holds UNION SELECT shipment_id FROM run_excluded
+)
 """
 
 
-def _candidates(backend: Backend, cutoff: datetime, rebuild: bool) -> list[str]:
-    """The shipments a base run computes: the base scope, and those with no state
-    (every shipment, on a rebuild)."""
-    rows = backend.fetchall(
-        "SELECT shipment_id FROM shipment_events GROUP BY shipment_id"
-        " HAVING ? OR max(event_timestamp) >= ?"
-        " UNION SELECT DISTINCT e.shipment_id FROM shipment_events AS e"
-        " WHERE NOT EXISTS (SELECT 1 FROM shipment_state AS s WHERE s.shipment_id = e.shipment_id)"
-        " ORDER BY 1",
-        [rebuild, cutoff],
-    )
+def _candidates(backend: Backend, since: int, cutoff: datetime, rebuild: bool) -> list[str]:
+    """The shipments a base run computes: the recent and the changed ones (every
+    shipment, on a rebuild)."""
+    upto = max_ingest_seq(backend)
+    with backend.transaction():
+        backend.execute(_CHANGED, [since, upto, since, upto])
+        rows = backend.fetchall(
+            "SELECT shipment_id FROM shipment_events GROUP BY shipment_id"
+            " HAVING ? OR max(event_timestamp) >= ?"
+            " UNION SELECT shipment_id FROM base_changed ORDER BY 1",
+            [rebuild, cutoff],
+        )
+        backend.execute("DROP TABLE base_changed")
     return [str(row[0]) for row in rows]
 
 
@@ -92,21 +122,24 @@ def _run(
         backend.lock(TIMELINE_LOCK)
         previous = read_checkpoint(backend)
         upto = max_ingest_seq(backend)
+        since = previous.last_ingest_seq
         if rebuild:
             backend.execute("DELETE FROM shipment_state")
-        backend.execute(_SCOPE, [upto, cutoff])
-        backend.execute("DELETE FROM shipment_timeline_base")
+        backend.execute(_CHANGED, [since, upto, since, upto])
+        backend.execute(_SCOPE, [upto, upto, rebuild, cutoff])
+        backend.execute("DELETE FROM shipment_timeline_base" if rebuild else _REPLACED)
         backend.execute(
             f"INSERT INTO shipment_timeline_base SELECT {columns(TIMELINE_COLUMNS)},"
             f" current_timestamp, 'daily_base'"
             f" FROM ({timeline_rows(whole_shipments('base_scope'))}) AS computed",
-            [upto],
+            [upto, upto],
         )
         backend.execute("DELETE FROM shipment_timeline_incremental")
-        _refresh_state(backend, upto)
+        _refresh_state(backend)
         if commit:
             record_holds(backend, excluded, "daily_base")
         rows = int(backend.scalar("SELECT coalesce(sum(events), 0) FROM base_scope"))
+        view_rows = int(backend.scalar("SELECT count(*) FROM shipment_timeline_base"))
         shipments = int(backend.scalar("SELECT count(*) FROM base_scope"))
         # Information only; held shipments' events are left out, since it is their
         # data (a timestamp no client can read, say) that made them fail.
@@ -127,7 +160,7 @@ def _run(
                 process_type="daily_base",
                 status="completed",
                 base_date=as_of,
-                view_rows=rows,
+                view_rows=view_rows,
             ),
         )
         result = RunResult(
@@ -135,7 +168,7 @@ def _run(
             events=upto - previous.last_ingest_seq,
             shipments_affected=shipments,
             rows_written=rows,
-            full_recompute_rows=rows,
+            full_recompute_rows=view_rows,
             from_ingest_seq=previous.last_ingest_seq,
             to_ingest_seq=upto,
             duration_ms=(time.perf_counter() - started) * 1000,
@@ -143,6 +176,7 @@ def _run(
         )
         record_run(backend, result)
         backend.execute("DROP TABLE base_scope")
+        backend.execute("DROP TABLE base_changed")
         if not commit:
             raise RolledBack(result)
     backend.refresh_statistics(
@@ -156,33 +190,22 @@ def _run(
     return result
 
 
-def _refresh_state(backend: Backend, upto: int) -> None:
-    """Make ``shipment_state`` hold the last row of every shipment seen so far.
+def _refresh_state(backend: Backend) -> None:
+    """Make ``shipment_state`` hold the last row of every shipment in the view.
 
-    Base shipments take their last base row. Shipments outside the base keep their
-    state (nothing new happened to them), except those that never had one, such as
-    old shipments on the first run, which are computed here once.
+    Recomputed shipments take their last base row; frozen ones keep theirs; held
+    ones stay, out of the view; a changed shipment with no events left has none.
     """
-    backend.execute("UPDATE shipment_state SET in_view = false WHERE in_view")
     backend.execute(
-        "DELETE FROM shipment_state WHERE shipment_id IN (SELECT shipment_id FROM base_scope)"
+        "DELETE FROM shipment_state WHERE shipment_id IN (SELECT shipment_id FROM base_scope"
+        " UNION SELECT shipment_id FROM base_changed)"
     )
     backend.execute(
         f"INSERT INTO shipment_state SELECT {columns(STATE_COLUMNS)}, true"
         f" FROM shipment_timeline_base WHERE next_event_timestamp IS NULL"
+        f" AND shipment_id IN (SELECT shipment_id FROM base_scope)"
     )
     backend.execute(
-        "CREATE OR REPLACE TEMP TABLE stateless AS SELECT DISTINCT e.shipment_id"
-        " FROM shipment_events AS e WHERE e.ingest_seq <= ?"
-        " AND NOT EXISTS (SELECT 1 FROM shipment_state AS s WHERE s.shipment_id = e.shipment_id)"
-        " AND NOT EXISTS (SELECT 1 FROM run_excluded AS x WHERE x.shipment_id = e.shipment_id)"
-        " AND NOT EXISTS (SELECT 1 FROM shipment_holds AS h WHERE h.shipment_id = e.shipment_id)",
-        [upto],
+        "UPDATE shipment_state SET in_view = false WHERE shipment_id IN"
+        " (SELECT shipment_id FROM shipment_holds UNION SELECT shipment_id FROM run_excluded)"
     )
-    backend.execute(
-        f"INSERT INTO shipment_state SELECT {columns(STATE_COLUMNS)}, false"
-        f" FROM ({timeline_rows(whole_shipments('stateless'))}) AS computed"
-        f" WHERE next_event_timestamp IS NULL",
-        [upto],
-    )
-    backend.execute("DROP TABLE stateless")

@@ -9,9 +9,11 @@ of three paths:
   row is rewritten, because a successor changes its ``next_event_timestamp`` and
   ``status_duration``.
 * ``recompute``: a late event sorts before its last row, it is outside the view, a
-  replay asked for it, or it was held and is retried. It is recomputed from its
-  whole history, and the rows from the predecessor of its earliest new event
-  onward are rewritten.
+  replay asked for it, it was held and is retried, or one of its events was revised
+  or retracted. It is recomputed from its whole history (each event's current
+  revision), and the rows from the predecessor of its earliest new event onward are
+  rewritten; a revised, replayed or retried shipment has all its rows rewritten,
+  and the rows of events that left it (retracted, or moved) are deleted.
 
 Output rows, state and checkpoint commit in one transaction, so a crash at any
 point loses and duplicates nothing. A run that fails on a shipment's data holds
@@ -37,6 +39,7 @@ from shipline.timeline.runs import (
     write_checkpoint,
 )
 from shipline.timeline.sql import (
+    CURRENT,
     EVENT_COLUMNS,
     STATE_COLUMNS,
     TIMELINE_COLUMNS,
@@ -48,12 +51,13 @@ from shipline.timeline.sql import (
 _NEW_EVENTS = f"""
 CREATE OR REPLACE TEMP TABLE new_events AS
 SELECT {columns(EVENT_COLUMNS, "e.")} FROM shipment_events AS e
-WHERE e.ingest_seq > ? AND e.ingest_seq <= ?
-  AND NOT EXISTS (SELECT 1 FROM run_excluded AS x WHERE x.shipment_id = e.shipment_id)
+WHERE e.ingest_seq > ? AND e.ingest_seq <= ? AND {CURRENT}
+  AND NOT EXISTS (SELECT 1 FROM run_excluded AS h WHERE h.shipment_id = e.shipment_id)
 """
 
 # Shipments recomputed whole whatever their new events: those a replay selects (every
-# event ingested or timestamped at or after its time) and held ones being retried.
+# event ingested or timestamped at or after its time), held ones being retried, and
+# those with a record superseded since the checkpoint (a revision or a retraction).
 _FORCED = """
 CREATE OR REPLACE TEMP TABLE forced AS
 SELECT DISTINCT e.shipment_id FROM shipment_events AS e
@@ -64,6 +68,22 @@ UNION
 SELECT h.shipment_id FROM shipment_holds AS h
 WHERE (h.retry OR h.shipment_id IN (SELECT shipment_id FROM new_events))
   AND NOT EXISTS (SELECT 1 FROM run_excluded AS x WHERE x.shipment_id = h.shipment_id)
+UNION
+SELECT s.shipment_id FROM superseded_events AS s
+WHERE s.superseded_by > ? AND s.superseded_by <= ?
+  AND NOT EXISTS (SELECT 1 FROM run_excluded AS x WHERE x.shipment_id = s.shipment_id)
+"""
+
+# Events that left a revised shipment (retracted, or revised into another shipment):
+# their rows must go, in the incremental table and in the base alike.
+_DEPARTED = """
+CREATE OR REPLACE TEMP TABLE departed AS
+SELECT DISTINCT s.shipment_id, s.event_id FROM superseded_events AS s
+WHERE s.superseded_by > ? AND s.superseded_by <= ?
+  AND s.shipment_id IN (SELECT shipment_id FROM affected)
+  AND NOT EXISTS (
+    SELECT 1 FROM computed AS c WHERE c.shipment_id = s.shipment_id AND c.event_id = s.event_id
+  )
 """
 
 _TOUCHED = """
@@ -172,7 +192,7 @@ WHERE a.forced OR NOT a.was_in_view
    OR coalesce(r.next_event_timestamp, r.event_timestamp) >= a.first_new_timestamp
 """
 
-_SCRATCH = ("new_events", "forced", "touched", "affected", "recomputed", "computed")
+_SCRATCH = ("new_events", "forced", "touched", "affected", "recomputed", "computed", "departed")
 
 
 def run_incremental(backend: Backend, *, replay_from: datetime | None = None) -> RunResult:
@@ -196,8 +216,10 @@ def _candidates(backend: Backend, replay_from: datetime | None) -> list[str]:
         "SELECT DISTINCT shipment_id FROM shipment_events"
         " WHERE (ingest_seq > ? AND ingest_seq <= ?) OR (ingest_seq <= ?"
         " AND (ingested_at >= CAST(? AS TIMESTAMPTZ) OR event_timestamp >= CAST(? AS TIMESTAMPTZ)))"
-        " UNION SELECT shipment_id FROM shipment_holds WHERE retry ORDER BY 1",
-        [since, upto, upto, replay_from, replay_from],
+        " UNION SELECT shipment_id FROM shipment_holds WHERE retry"
+        " UNION SELECT shipment_id FROM superseded_events"
+        " WHERE superseded_by > ? AND superseded_by <= ? ORDER BY 1",
+        [since, upto, upto, replay_from, replay_from, since, upto],
     )
     return [str(row[0]) for row in rows]
 
@@ -215,9 +237,9 @@ def _run(
         since, upto = checkpoint.last_ingest_seq, max_ingest_seq(backend)
         if upto <= since and replay_from is None and not excluded and not _retries(backend):
             return RunResult("incremental", 0, 0, 0, checkpoint.view_rows, since, since, 0.0)
-        backend.execute(_NEW_EVENTS, [since, upto])
+        backend.execute(_NEW_EVENTS, [since, upto, upto])
         # Without a replay the times are NULL, and no event is selected by them.
-        backend.execute(_FORCED, [upto, replay_from, replay_from])
+        backend.execute(_FORCED, [upto, replay_from, replay_from, since, upto])
         backend.execute(_TOUCHED)
         if backend.ROW_LOCATOR:
             backend.execute(_TOUCHED_STATE_ROWIDS)
@@ -226,10 +248,9 @@ def _run(
             backend.execute(_TOUCHED_STATE)
         backend.execute(_AFFECTED)
         stats = backend.fetchone(
-            "SELECT count(*), count(*) FILTER (WHERE path = 'recompute'),"
-            " coalesce(sum(new_events) FILTER (WHERE was_in_view), 0) FROM affected"
+            "SELECT count(*), count(*) FILTER (WHERE path = 'recompute') FROM affected"
         )
-        shipments, late, new_in_view = (int(v) for v in stats or (0, 0, 0))
+        shipments, late = (int(v) for v in stats or (0, 0))
         backend.execute(_CONTINUED)
         if late:
             # Only late, replayed, retried or returning shipments read history; an
@@ -238,19 +259,14 @@ def _run(
                 "CREATE OR REPLACE TEMP TABLE recomputed AS"
                 " SELECT shipment_id FROM affected WHERE path = 'recompute'"
             )
-            backend.execute(_RECOMPUTED, [upto])
-        joined_rows = int(
-            backend.scalar(
-                "SELECT count(*) FROM computed WHERE shipment_id IN"
-                " (SELECT shipment_id FROM affected WHERE NOT was_in_view)"
-            )
-        )
+            backend.execute(_RECOMPUTED, [upto, upto])
+        view_rows = checkpoint.view_rows + _view_rows_change(backend)
+        backend.execute(_DEPARTED, [since, upto])
         rows_written = _write(backend, batch_id)
         release_retried(backend)
         if commit:
             record_holds(backend, excluded, "incremental")
         events = int(backend.scalar("SELECT count(*) FROM new_events"))
-        view_rows = checkpoint.view_rows + new_in_view + joined_rows
         write_checkpoint(
             backend,
             replace(
@@ -287,6 +303,24 @@ def _run(
     return result
 
 
+def _view_rows_change(backend: Backend) -> int:
+    """How many rows the view gains (or loses, when events are retracted): each
+    affected shipment's new row count, less the rows it had in the view.
+
+    A shipment's row count is its last row's ``event_sequence``; every affected
+    shipment's last row is among the computed rows, unless it has no events left.
+    """
+    new = backend.scalar(
+        "SELECT coalesce(sum(rows), 0) FROM (SELECT max(event_sequence) AS rows"
+        " FROM computed GROUP BY shipment_id) AS counted"
+    )
+    old = backend.scalar(
+        "SELECT coalesce(sum(event_sequence), 0) FROM touched_state WHERE in_view"
+        " AND shipment_id IN (SELECT shipment_id FROM affected)"
+    )
+    return int(new or 0) - int(old or 0)
+
+
 def _retries(backend: Backend) -> bool:
     return bool(backend.scalar("SELECT count(*) FROM shipment_holds WHERE retry"))
 
@@ -297,6 +331,12 @@ def _write(backend: Backend, batch_id: str) -> int:
         "DELETE FROM shipment_timeline_incremental AS i USING computed AS c"
         " WHERE i.shipment_id = c.shipment_id AND i.event_id = c.event_id"
     )
+    if backend.scalar("SELECT count(*) FROM departed"):
+        for table in ("shipment_timeline_incremental", "shipment_timeline_base"):
+            backend.execute(
+                f"DELETE FROM {table} AS t USING departed AS d"
+                " WHERE t.shipment_id = d.shipment_id AND t.event_id = d.event_id"
+            )
     backend.execute(
         f"INSERT INTO shipment_timeline_incremental SELECT {columns(TIMELINE_COLUMNS)},"
         f" current_timestamp, 'incremental', ?, current_timestamp FROM computed",

@@ -165,11 +165,22 @@ def timeline_rows(events: str) -> str:
     )
 
 
+CURRENT = (
+    "NOT coalesce(e.retracted, false) AND NOT EXISTS (SELECT 1 FROM superseded_events AS x"
+    " WHERE x.ingest_seq = e.ingest_seq AND x.superseded_by <= ?)"
+)
+"""Whether stored record ``e`` is its event's current revision as of ingest_seq ``?``:
+not a retraction, and neither replaced nor retracted by then (DESIGN 2a). The
+contract is computed over these records only."""
+
+
 def whole_shipments(scope: str) -> str:
-    """Events (unseeded) up to ingest_seq ``?`` of every shipment in relation ``scope``."""
+    """Current events (unseeded) as of ingest_seq ``?`` (given twice) of every shipment
+    in relation ``scope``."""
     return (
         f"(SELECT {columns(EVENT_COLUMNS, 'e.')}, {NO_SEED} FROM shipment_events AS e"
-        f" WHERE e.ingest_seq <= ? AND e.shipment_id IN (SELECT shipment_id FROM {scope}))"
+        f" WHERE e.ingest_seq <= ? AND {CURRENT}"
+        f" AND e.shipment_id IN (SELECT shipment_id FROM {scope}))"
     )
 
 

@@ -1,9 +1,11 @@
 """``verify``: the drift audit. A full recompute, compared with the live view.
 
-Every shipment in the view is recomputed from all its accepted events up to the
-checkpoint, and every contract column of every row (and every summary column) must
-match exactly. Shipments that the last base date says belong in the view, but are
-missing from it, count as drift too.
+Every shipment of the active window (or, with ``every_shipment``, every shipment
+in the view) is recomputed from its events' current revisions up to the checkpoint,
+and every contract column of every row (and every summary column) must match
+exactly. Shipments that belong in the view but are missing from it count as drift
+too. The active window is what the base run recomputes: shipments whose latest
+event is within the lookback of the last base date, and those changed since.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from shipline.timeline.base import base_cutoff
 from shipline.timeline.runs import TIMELINE_LOCK, read_checkpoint
 from shipline.timeline.sql import (
     CONTRACT_COLUMNS,
+    CURRENT,
     TIMELINE_COLUMNS,
     columns,
     timeline_rows,
@@ -78,6 +81,7 @@ def verify(
     lookback_days: int,
     examples: int = 5,
     max_pending_seconds: float = float("inf"),
+    every_shipment: bool = False,
 ) -> VerifyResult:
     """Compare the real-time view and the summary with a full recompute.
 
@@ -91,15 +95,26 @@ def verify(
         # Runs wait while verify reads, so both sides see the same checkpoint.
         backend.lock(TIMELINE_LOCK)
         checkpoint = read_checkpoint(backend)
+        seq = checkpoint.last_ingest_seq
+        cutoff = (
+            None
+            if every_shipment or checkpoint.base_date is None
+            else base_cutoff(checkpoint.base_date, lookback_days)
+        )
         backend.execute(
             "CREATE OR REPLACE TEMP TABLE in_view AS"
             " SELECT shipment_id FROM shipment_state AS s WHERE in_view"
-            f" AND {_NOT_HELD}"
+            f" AND {_NOT_HELD} AND (CAST(? AS TIMESTAMPTZ) IS NULL OR s.event_timestamp >= ?"
+            " OR s.shipment_id IN (SELECT shipment_id FROM shipment_timeline_incremental))",
+            [cutoff, cutoff],
         )
-        backend.execute(_EXPECTED, [checkpoint.last_ingest_seq])
+        backend.execute(_EXPECTED, [seq, seq])
         backend.execute(
             "CREATE OR REPLACE TEMP TABLE actual_timeline AS"
             f" SELECT * FROM shipment_timeline_realtime AS s WHERE {_NOT_HELD}"
+            " AND (CAST(? AS TIMESTAMPTZ) IS NULL"
+            " OR s.shipment_id IN (SELECT shipment_id FROM in_view))",
+            [cutoff],
         )
         backend.execute(
             "CREATE OR REPLACE TEMP TABLE timeline_drift AS"
@@ -113,7 +128,10 @@ def verify(
         expected_summary = (
             f"SELECT {summary} FROM ({summary_rows('expected_timeline')}) AS expected"
         )
-        actual_summary = f"SELECT {summary} FROM shipment_summary AS s WHERE {_NOT_HELD}"
+        actual_summary = (
+            f"SELECT {summary} FROM shipment_summary AS s WHERE {_NOT_HELD}"
+            " AND s.shipment_id IN (SELECT shipment_id FROM actual_timeline)"
+        )
         differing_summaries = int(
             backend.scalar(
                 f"SELECT count(*) FROM (({expected_summary} EXCEPT ALL {actual_summary})"
@@ -121,16 +139,17 @@ def verify(
             )
         )
         missing = 0
-        if checkpoint.base_date is not None:
+        if checkpoint.base_date is not None or every_shipment:
             missing = int(
                 backend.scalar(
                     # NOT EXISTS, not NOT IN: PostgreSQL turns a NOT IN over a large,
                     # unanalysed temporary table into a nested loop (hours at 10M events).
-                    "SELECT count(*) FROM (SELECT shipment_id FROM shipment_events"
-                    " WHERE ingest_seq <= ? GROUP BY shipment_id HAVING max(event_timestamp) >= ?)"
+                    "SELECT count(*) FROM (SELECT e.shipment_id FROM shipment_events AS e"
+                    f" WHERE e.ingest_seq <= ? AND {CURRENT} GROUP BY e.shipment_id"
+                    " HAVING CAST(? AS TIMESTAMPTZ) IS NULL OR max(e.event_timestamp) >= ?)"
                     " AS s WHERE NOT EXISTS (SELECT 1 FROM in_view AS v"
                     f" WHERE v.shipment_id = s.shipment_id) AND {_NOT_HELD}",
-                    [checkpoint.last_ingest_seq, base_cutoff(checkpoint.base_date, lookback_days)],
+                    [seq, seq, cutoff, cutoff],
                 )
             )
         found = backend.fetch_dicts(
