@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,6 +38,17 @@ from shipline.timeline.query import (
 from shipline.timeline.runs import RunResult
 from shipline.timeline.verify import VerifyResult, verify
 from shipline.timeline.views import ensure_views
+
+if TYPE_CHECKING:
+    from shipline.api.keys import ApiKey, Keyring, NewKey
+    from shipline.monitor.overview import (
+        LocationDwell,
+        MetricSeries,
+        OpenDeadLetter,
+        RunRow,
+        ShipmentMatch,
+        StageCounts,
+    )
 
 REFERENCE_KEYS = {"locations": "location_id", "packages": "shipment_id"}
 
@@ -77,6 +88,16 @@ class Pipeline:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def dialect(self) -> str:
+        """The database's SQL dialect: ``duckdb``, ``postgres`` or ``redshift``."""
+        return self.backend.DIALECT
+
+    @property
+    def several_workers(self) -> bool:
+        """Whether several server processes may share this database (one leads)."""
+        return self.backend.SEVERAL_WORKERS
 
     # Ingest -----------------------------------------------------------------
 
@@ -454,6 +475,132 @@ class Pipeline:
         from shipline.monitor import latest_metrics
 
         return latest_metrics(self.backend)
+
+    # Overview (what the dashboard polls) ---
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        """The shipment statuses a search can filter by, in vocabulary order."""
+        from shipline.monitor.overview import STATUSES
+
+        return STATUSES
+
+    def stage_counts(self, now: datetime | None = None) -> StageCounts:
+        """Counts and per-second rates of the stages the status does not cover."""
+        from shipline.monitor import overview
+
+        return overview.stage_counts(self.backend, now)
+
+    def recent_runs(self, limit: int = 10) -> list[RunRow]:
+        """The newest base and incremental runs, newest first."""
+        from shipline.monitor import overview
+
+        return overview.recent_runs(self.backend, limit)
+
+    def run_covering(self, ingest_seq: int) -> RunRow | None:
+        """The newest run that processed the event with ``ingest_seq``, if one has."""
+        from shipline.monitor import overview
+
+        return overview.run_covering(self.backend, ingest_seq)
+
+    def ingest_seq_of(self, event_id: str) -> int | None:
+        """The ``ingest_seq`` of a stored event, or None."""
+        from shipline.monitor import overview
+
+        return overview.ingest_seq_of(self.backend, event_id)
+
+    def regions(self) -> list[str]:
+        """The regions of the locations reference table, sorted."""
+        from shipline.monitor import overview
+
+        return overview.regions(self.backend)
+
+    def search_shipments(
+        self,
+        *,
+        query: str = "",
+        status: str | None = None,
+        region: str | None = None,
+        late: bool = False,
+        exceptions: bool = False,
+        limit: int = 50,
+    ) -> list[ShipmentMatch]:
+        """Shipments matching an id prefix and filters, newest activity first."""
+        from shipline.monitor import overview
+
+        return overview.search_shipments(
+            self.backend,
+            query=query,
+            status=status,
+            region=region,
+            late=late,
+            exceptions=exceptions,
+            limit=limit,
+        )
+
+    def location_dwell(self, shipment_id: str) -> list[LocationDwell]:
+        """Hours a shipment spent per location, longest first."""
+        from shipline.monitor import overview
+
+        return overview.location_dwell(self.backend, shipment_id)
+
+    def open_dead_letters(self, limit: int = 20) -> list[OpenDeadLetter]:
+        """The newest open dead letters, without their payloads."""
+        from shipline.monitor import overview
+
+        return overview.open_dead_letters(self.backend, limit)
+
+    def series(self, minutes: int, now: datetime | None = None) -> MetricSeries:
+        """Throughput, errors, run durations and lag, and the monitor's values, over
+        the last ``minutes``."""
+        from shipline.monitor import overview
+
+        return overview.series(self.backend, minutes, now)
+
+    # API keys ---
+
+    def create_key(self, scope: str, description: str | None = None) -> NewKey:
+        """Create an API key of ``scope``; its ``key`` is shown this once and never stored."""
+        from shipline.api.keys import create_key
+
+        return create_key(self.backend, self._keyring(), scope, description)
+
+    def list_keys(self, include_revoked: bool = True) -> list[ApiKey]:
+        """Every API key, oldest first (never the keys themselves)."""
+        from shipline.api.keys import list_keys
+
+        return list_keys(self.backend, include_revoked)
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        """Revoke an API key at once; NotFoundError if there is none of ``key_id``."""
+        from shipline.api.keys import revoke_key
+
+        return revoke_key(self.backend, key_id)
+
+    def verify_key(self, key: str) -> ApiKey | None:
+        """The active API key ``key`` is, or None."""
+        from shipline.api.keys import verify_key
+
+        return verify_key(self.backend, key)
+
+    def sigv4_secret(self, key_id: str) -> tuple[ApiKey, str] | None:
+        """An active key and the key itself by id, to recompute a SigV4 signature; None
+        if unknown, revoked, or wrapped by another keyring."""
+        from shipline.api.keys import sigv4_secret
+
+        return sigv4_secret(self.backend, self._keyring(), key_id)
+
+    def _keyring(self) -> Keyring:
+        """The settings' keyring, one per pipeline (it caches its secret once read)."""
+        from shipline.api.keys import Keyring
+
+        # setdefault keeps the first keyring even when two threads ask at once: an
+        # in-memory database's secret exists only in that one object.
+        found: Keyring = self.__dict__.setdefault(
+            "_keyring_instance",
+            Keyring.for_database(self.settings.database, self.settings.api_keyring),
+        )
+        return found
 
 
 def validation_rules(settings: Settings) -> Rules:

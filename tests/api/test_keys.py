@@ -80,3 +80,25 @@ def test_a_copied_database_reveals_no_sigv4_secret(
         other.secret(create=True)
         assert sigv4_secret(pipeline.backend, other, new.key_id) is None
         assert sigv4_secret(pipeline.backend, Keyring(tmp_path / "absent"), new.key_id) is None
+
+
+def test_the_pipeline_creates_lists_verifies_and_revokes_keys(
+    database: str, keyring: Keyring
+) -> None:
+    with Pipeline(Settings(database=database)) as pipeline:
+        admin = pipeline.create_key("admin", "ops")
+        reader = pipeline.create_key("read")
+        assert sorted((k.scope, k.description) for k in pipeline.list_keys()) == [
+            ("admin", "ops"),
+            ("read", None),
+        ]
+        found = pipeline.verify_key(reader.key)
+        assert found is not None and found.key_id == reader.key_id
+        assert pipeline.verify_key("shpl_nope") is None
+        pair = pipeline.sigv4_secret(admin.key_id)
+        assert pair is not None and pair[1] == admin.key
+        assert sigv4_secret(pipeline.backend, keyring, admin.key_id) == pair
+        revoked = pipeline.revoke_key(reader.key_id)
+        assert revoked.revoked_at is not None
+        assert pipeline.verify_key(reader.key) is None
+        assert [k.key_id for k in pipeline.list_keys(include_revoked=False)] == [admin.key_id]

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from shipline.errors import NotFoundError, ValidationError
 from shipline.store import Backend
@@ -205,12 +205,23 @@ def sigv4_secret(backend: Backend, keyring: Keyring, key_id: str) -> tuple[ApiKe
     return _row(row[:5]), key
 
 
+class KeyLookup(Protocol):
+    """Where a ``KeyCache`` asks about keys it has not cached (the pipeline)."""
+
+    def verify_key(self, key: str) -> ApiKey | None:
+        """The active key ``key`` is, or None."""
+        ...
+
+    def sigv4_secret(self, key_id: str) -> tuple[ApiKey, str] | None:
+        """An active key and its secret by id, or None."""
+        ...
+
+
 class KeyCache:
     """Verified keys for a few seconds, so a request does not wait for the database."""
 
-    def __init__(self, backend: Backend, keyring: Keyring, ttl_seconds: float = 5.0) -> None:
-        self.backend = backend
-        self.keyring = keyring
+    def __init__(self, lookup: KeyLookup, ttl_seconds: float = 5.0) -> None:
+        self.lookup = lookup
         self.ttl = ttl_seconds
         self._bearer: dict[str, tuple[float, ApiKey | None]] = {}
         self._sigv4: dict[str, tuple[float, tuple[ApiKey, str] | None]] = {}
@@ -232,7 +243,7 @@ class KeyCache:
             hit = self._bearer.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
-        found = verify_key(self.backend, key)
+        found = self.lookup.verify_key(key)
         with self._lock:
             if len(self._bearer) > 10_000:
                 self._bearer.clear()
@@ -246,7 +257,7 @@ class KeyCache:
             hit = self._sigv4.get(key_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        found = sigv4_secret(self.backend, self.keyring, key_id)
+        found = self.lookup.sigv4_secret(key_id)
         with self._lock:
             if len(self._sigv4) > 10_000:
                 self._sigv4.clear()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from shipline.api.keys import SCOPES, Keyring, create_key, list_keys, revoke_key
+from shipline.api.keys import SCOPES
 from shipline.cli.options import open_pipeline
 from shipline.cli.render import console, rows_table
 
@@ -22,8 +22,7 @@ def keys_create(
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and never again."""
     with open_pipeline() as pipeline:
-        keyring = Keyring.for_database(pipeline.settings.database, pipeline.settings.api_keyring)
-        new = create_key(pipeline.backend, keyring, scope, description)
+        new = pipeline.create_key(scope, description)
     if as_json:
         typer.echo(json.dumps({"id": new.key_id, "key": new.key, "scope": new.scope}))
         return
@@ -37,7 +36,7 @@ def keys_list(
 ) -> None:
     """Every key: id, scope, created, revoked (never the keys themselves)."""
     with open_pipeline() as pipeline:
-        found = [key.as_dict() for key in list_keys(pipeline.backend)]
+        found = [key.as_dict() for key in pipeline.list_keys()]
     if as_json:
         typer.echo(json.dumps(found))
         return
@@ -50,5 +49,5 @@ def keys_list(
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
     """Revoke a key at once (a running server notices within seconds)."""
     with open_pipeline() as pipeline:
-        key = revoke_key(pipeline.backend, key_id)
+        key = pipeline.revoke_key(key_id)
     typer.echo(f"revoked {key.key_id} at {key.revoked_at}")

@@ -71,8 +71,8 @@ def serve_workers(pipeline: Pipeline, host: str, port: int, log_level: str, work
     import uvicorn
 
     database = pipeline.settings.database
-    dialect = pipeline.backend.DIALECT
-    several = pipeline.backend.SEVERAL_WORKERS
+    dialect = pipeline.dialect
+    several = pipeline.several_workers
     pipeline.close()
     if not several:
         why = {

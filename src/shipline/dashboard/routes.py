@@ -23,9 +23,10 @@ from starlette.concurrency import run_in_threadpool
 
 from shipline.api.auth import AdminKey, ApiError, IngestKey, ReadKey
 from shipline.api.state import services
-from shipline.dashboard import explain, queries
+from shipline.dashboard import explain
 from shipline.events.shapes import records_to_raw
 from shipline.jsonable import jsonable
+from shipline.monitor.overview import RunRow
 from shipline.pipeline import Pipeline
 
 ASSETS = {
@@ -76,9 +77,9 @@ def pipeline_view(request: Request, _key: ReadKey) -> Any:
         {
             "now": datetime.now(UTC),
             "status": status,
-            "stages": queries.stage_counts(pipeline),
-            "runs": queries.recent_runs(pipeline, 10),
-            "dead_letters": queries.open_dead_letters(pipeline, 10),
+            "stages": pipeline.stage_counts(),
+            "runs": pipeline.recent_runs(10),
+            "dead_letters": pipeline.open_dead_letters(10),
             "loads": pipeline.loads(limit=10),
         }
     )
@@ -97,8 +98,7 @@ def shipments(
 ) -> Any:
     """Shipments matching an id prefix and filters, with the filters' choices."""
     pipeline = _pipeline(request)
-    found = queries.search_shipments(
-        pipeline,
+    found = pipeline.search_shipments(
         query=q.strip(),
         status=status or None,
         region=region or None,
@@ -109,8 +109,8 @@ def shipments(
     return jsonable(
         {
             "shipments": found,
-            "statuses": list(queries.STATUSES),
-            "regions": queries.regions(pipeline),
+            "statuses": list(pipeline.statuses),
+            "regions": pipeline.regions(),
         }
     )
 
@@ -123,7 +123,7 @@ def shipment(request: Request, shipment_id: str, _key: ReadKey) -> Any:
         {
             "summary": pipeline.summary(shipment_id),
             "timeline": pipeline.timeline(shipment_id),
-            "dwell": queries.location_dwell(pipeline, shipment_id),
+            "dwell": pipeline.location_dwell(shipment_id),
         }
     )
 
@@ -160,9 +160,7 @@ def metrics(
                 "last_evaluated_at": None if state is None else state["last_evaluated_at"],
             }
         )
-    return jsonable(
-        {"series": queries.series(pipeline, minutes), "now": now_values, "alerts": alerts}
-    )
+    return jsonable({"series": pipeline.series(minutes), "now": now_values, "alerts": alerts})
 
 
 class LateEventBody(BaseModel):
@@ -195,7 +193,7 @@ async def late_event(body: LateEventBody, request: Request, key: IngestKey) -> A
     outcome = outcomes[0].as_dict()
     if outcome["outcome"] != "accepted":
         raise ApiError(422, "not_accepted", f"the late event was {outcome['outcome']}: {outcome}")
-    seq = await run_in_threadpool(queries.ingest_seq_of, pipeline, plan.event_id)
+    seq = await run_in_threadpool(pipeline.ingest_seq_of, plan.event_id)
     if seq is None:
         raise ApiError(409, "not_stored", f"the late event {plan.event_id!r} was not stored")
     started = time.perf_counter()
@@ -208,7 +206,7 @@ async def late_event(body: LateEventBody, request: Request, key: IngestKey) -> A
             "ingest_seq": seq,
             "waited_ms": waited_ms,
             "run": run,
-            "cost": explain.cost(run),
+            "cost": explain.cost(None if run is None else dict(run)),
             "before": before,
             "after": after,
             "rows": explain.compare_rows(before, after, plan.event_id),
@@ -216,16 +214,16 @@ async def late_event(body: LateEventBody, request: Request, key: IngestKey) -> A
     )
 
 
-async def _await_run(pipeline: Pipeline, seq: int) -> dict[str, Any] | None:
+async def _await_run(pipeline: Pipeline, seq: int) -> RunRow | None:
     """The run that processed ``seq``: the processor's, or one we start after a wait."""
     deadline = time.monotonic() + RUN_WAIT_SECONDS
     while time.monotonic() < deadline:
-        run = await run_in_threadpool(queries.run_covering, pipeline, seq)
+        run = await run_in_threadpool(pipeline.run_covering, seq)
         if run is not None:
             return run
         await asyncio.sleep(0.05)
     await run_in_threadpool(pipeline.incremental)
-    return await run_in_threadpool(queries.run_covering, pipeline, seq)
+    return await run_in_threadpool(pipeline.run_covering, seq)
 
 
 @router.post("/dashboard/api/explain/recovery")

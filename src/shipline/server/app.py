@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shipline.api import dead_letters, events, ops, shipments
 from shipline.api.auth import ApiError, error_response, status_for
-from shipline.api.keys import KeyCache, Keyring
+from shipline.api.keys import KeyCache
 from shipline.api.metrics import Metrics
 from shipline.api.middleware import LastResort, RequestTiming
 from shipline.api.state import Services
@@ -102,9 +102,7 @@ def create_app(
     app.state.services = Services(
         pipeline=pipeline,
         settings=settings,
-        keys=KeyCache(
-            pipeline.backend, Keyring.for_database(settings.database, settings.api_keyring)
-        ),
+        keys=KeyCache(pipeline),
         metrics=metrics,
         ingest_queue=batcher,
         processor=processor,
