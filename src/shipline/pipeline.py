@@ -198,14 +198,16 @@ class Pipeline:
         with self._run_lock:
             return run_incremental(self.backend, replay_from=replay_from)
 
-    def verify(self) -> VerifyResult:
+    def verify(self, *, every_shipment: bool = False) -> VerifyResult:
         """The drift audit: the view against a full recompute, and how far the view is
-        behind the store (pending events, held shipments)."""
+        behind the store (pending events, held shipments). It checks the active window
+        (what the base run recomputes), or every shipment in the view."""
         with self._run_lock:
             return verify(
                 self.backend,
                 lookback_days=self.settings.lookback_days,
                 max_pending_seconds=self.settings.verify_max_pending_seconds,
+                every_shipment=every_shipment,
             )
 
     def holds(self) -> list[Hold]:
