@@ -6,12 +6,78 @@ cannot hide behind ``verify`` (which uses the same template).
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from shipline.events.vocabulary import DEFAULT_STATUS
+
 _MICRO = Decimal("0.000001")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def normalised(record: dict[str, Any]) -> dict[str, Any]:
+    """A sent record as the contract stores it: UTC time, default status, derived id."""
+    at = datetime.fromisoformat(record["event_timestamp"]).astimezone(UTC)
+    event_id = record.get("event_id")
+    if event_id is None:
+        us = (at - _EPOCH) // timedelta(microseconds=1)
+        key = f"{record['shipment_id']}\x1f{us}\x1f{record['event_type']}"
+        event_id = hashlib.md5(key.encode()).hexdigest()
+    return {
+        "event_id": event_id,
+        "shipment_id": record["shipment_id"],
+        "event_timestamp": at,
+        "event_type": record["event_type"],
+        "status": record.get("status") or DEFAULT_STATUS[record["event_type"]],
+        "location_id": record.get("location_id"),
+        "carrier": record.get("carrier"),
+        "revision": record.get("revision"),
+        "retracted": bool(record.get("retracted")),
+    }
+
+
+def accepted_records(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the store keeps of records sent one by one in this order (DESIGN 2, 2a):
+    the same content again is a duplicate; one retraction per event id; an event
+    when its id is new or its revision beats every earlier one (a missing revision
+    is the lowest); anything else is a conflict."""
+    kept: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    accepted = []
+    for record in map(normalised, sent):
+        earlier = kept[record["event_id"]]
+        events = [r for r in earlier if not r["retracted"]]
+        if record in earlier:
+            continue
+        if record["retracted"]:
+            take = not any(r["retracted"] for r in earlier)
+        else:
+            take = not events or _rank(record) > max(map(_rank, events))
+        if take:
+            earlier.append(record)
+            accepted.append(record)
+    return accepted
+
+
+def current_revisions(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each event id's current revision among stored records: the newest (by revision,
+    then arrival) unless the id was retracted."""
+    by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in stored:
+        by_id[record["event_id"]].append(record)
+    current = []
+    for records in by_id.values():
+        if any(r["retracted"] for r in records):
+            continue
+        current.append(max(records, key=lambda r: (_rank(r), r["ingest_seq"])))
+    return current
+
+
+def _rank(record: dict[str, Any]) -> int:
+    return -1 if record["revision"] is None else int(record["revision"])
 
 
 def exact_hours(delta: timedelta) -> Decimal:

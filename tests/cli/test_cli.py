@@ -96,19 +96,25 @@ TWO_SHIPMENTS = (
 )
 
 
-def test_base_covers_the_shipments_active_in_the_lookback_before_its_date(
+def test_base_recomputes_the_active_shipments_and_keeps_older_ones_in_view_frozen(
     shipline: Shipline,
 ) -> None:
     said(shipline("ingest", "-", stdin=TWO_SHIPMENTS))
 
-    # 2026-01-05 less the default 10 days of lookback leaves OLD out.
-    recent = json.loads(said(shipline("base", "--date", "2026-01-05", "--json")))
-    assert (recent["process_type"], recent["events"]) == ("daily_base", 3)
-    assert (recent["shipments_affected"], recent["rows_written"]) == (1, 1)
+    # New events are computed whatever their age; OLD's last one is 35 days old.
+    first = json.loads(said(shipline("base", "--date", "2026-01-05", "--json")))
+    assert (first["process_type"], first["events"]) == ("daily_base", 3)
+    assert (first["shipments_affected"], first["rows_written"]) == (2, 3)
+
+    # 2026-01-05 less the default 10 days of lookback leaves OLD out of the next
+    # base: it is not recomputed, and it stays in the view.
+    again = json.loads(said(shipline("base", "--date", "2026-01-05", "--json")))
+    assert (again["shipments_affected"], again["rows_written"]) == (1, 1)
+    assert again["full_recompute_rows"] == 3
     assert "base date 2026-01-05" in said(shipline("status"))
-    assert refused(shipline("timeline", "OLD"), 4) == (
-        "error: shipment 'OLD' is not in the timeline view"
-    )
+    assert "2 events, 6.000000 h in transit" in said(shipline("timeline", "OLD"))
+    assert json.loads(said(shipline("verify", "--all", "--json")))["shipments_checked"] == 2
+    assert json.loads(said(shipline("verify", "--json")))["shipments_checked"] == 1
 
     line = said(shipline("base", "--date", "2025-12-05"))
     assert line.startswith("daily_base: 0 events, 2 shipments, 3 rows written in ")
