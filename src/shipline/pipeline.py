@@ -35,6 +35,7 @@ from shipline.timeline.query import (
     shipment_timeline,
     status,
 )
+from shipline.timeline.retention import RetentionResult, apply_retention
 from shipline.timeline.runs import RunResult
 from shipline.timeline.verify import VerifyResult, verify
 from shipline.timeline.views import ensure_views
@@ -191,6 +192,18 @@ class Pipeline:
                 as_of=as_of or datetime.now(UTC).date(),
                 lookback_days=self.settings.lookback_days,
                 rebuild=rebuild,
+            )
+
+    def apply_retention(
+        self, *, now: datetime | None = None, dry_run: bool = False
+    ) -> RetentionResult:
+        """Remove every shipment past ``retention_days`` whole; ``dry_run`` only counts."""
+        with self._run_lock:
+            return apply_retention(
+                self.backend,
+                now=now or datetime.now(UTC),
+                retention_days=self.settings.retention_days,
+                dry_run=dry_run,
             )
 
     def incremental(self, replay_from: datetime | None = None) -> RunResult:

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     database: str = "shipline.duckdb"
     lookback_days: int = Field(default=10, ge=0)
     """The base run covers shipments whose latest event is within this many days."""
+    retention_days: int = Field(default=730, ge=1)
+    """A shipment whose latest event is older than this is removed whole, by the nightly
+    run and ``shipline retention apply``; until then it stays in the view."""
     incremental_batch_size: int = Field(default=500, ge=1)
     incremental_batch_window_seconds: float = Field(default=0.25, ge=0)
     max_batch_records: int = Field(default=10_000, ge=1)

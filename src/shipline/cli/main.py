@@ -16,6 +16,7 @@ from shipline.cli.load import register as register_loader
 from shipline.cli.monitor import register as register_monitor
 from shipline.cli.options import Options, current_options, open_pipeline, use
 from shipline.cli.render import console, print_json
+from shipline.cli.retention import register as register_retention
 from shipline.cli.serve import register
 from shipline.errors import DriftError, ShiplineError, StuckError, ValidationError
 from shipline.events.json_records import parse_json_lines
@@ -38,6 +39,7 @@ register(app)
 register_loader(app, generate_app)
 register_monitor(app)
 register_holds(app)
+register_retention(app)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
 

@@ -160,6 +160,11 @@ class Processor(Worker):
                 self.stats.bases_left_to_leader += 1
                 return
             result = self.pipeline.base(as_of=as_of)
+            removed = self.pipeline.apply_retention()
+            if removed.shipments:
+                log.info(
+                    "retention removed %d shipments past %s", removed.shipments, removed.cutoff
+                )
         except Exception as error:
             log.exception("base run for %s failed", as_of)
             self._failed(error)
