@@ -28,8 +28,8 @@ run: install
 test: install-test lint typecheck unit
 
 lint: install-test
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks infra
+	$(BIN)/ruff format --check src tests benchmarks infra
 
 typecheck: install-test
 	$(BIN)/mypy

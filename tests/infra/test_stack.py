@@ -11,9 +11,10 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
-from infra.app import build_app, lambda_code_path
-from infra.shipline_stack import TRANSIENT_ERRORS, ShiplineStack
 
+from infra.app import build_app, lambda_code_path
+from infra.nightly import TRANSIENT_ERRORS
+from infra.shipline_stack import ShiplineStack
 from shipline.errors import ConfigError, ShiplineError
 
 pytestmark = pytest.mark.slow
