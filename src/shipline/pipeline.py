@@ -31,8 +31,11 @@ from shipline.timeline.incremental import run_incremental
 from shipline.timeline.query import (
     Status,
     late_shipment_example,
+    latest_estimates,
+    references_of,
     shipment_summary,
     shipment_timeline,
+    shipments_named,
     status,
 )
 from shipline.timeline.retention import RetentionResult, apply_retention
@@ -248,19 +251,43 @@ class Pipeline:
         """A shipment whose timeline an incremental run corrected for a late event."""
         return late_shipment_example(self.backend)
 
+    def shipment_id(self, name: str) -> str:
+        """The shipment a shipment id or any of its references names; NotFoundError if
+        none, ValidationError if the reference names several."""
+        found = shipments_named(self.backend, name)
+        if not found:
+            raise NotFoundError(f"shipment {name!r} is not in the timeline view")
+        if len(found) > 1:
+            listed = ", ".join(found[:10])
+            raise ValidationError(
+                f"reference {name!r} names {len(found)} shipments ({listed}); ask by shipment id"
+            )
+        return found[0]
+
     def timeline(self, shipment_id: str) -> list[dict[str, Any]]:
-        """A shipment's timeline; NotFoundError if it is not in the view."""
-        rows = shipment_timeline(self.backend, shipment_id)
+        """A shipment's timeline, by its id or any reference; NotFoundError if it is not
+        in the view."""
+        rows = shipment_timeline(self.backend, self.shipment_id(shipment_id))
         if not rows:
             raise NotFoundError(f"shipment {shipment_id!r} is not in the timeline view")
         return rows
 
     def summary(self, shipment_id: str) -> dict[str, Any]:
-        """A shipment's performance metrics; NotFoundError if it is not in the view."""
-        row = shipment_summary(self.backend, shipment_id)
+        """A shipment's performance metrics, by its id or any reference; NotFoundError if
+        it is not in the view."""
+        row = shipment_summary(self.backend, self.shipment_id(shipment_id))
         if row is None:
             raise NotFoundError(f"shipment {shipment_id!r} is not in the timeline view")
         return row
+
+    def estimates(self, shipment_id: str) -> list[dict[str, Any]]:
+        """The latest estimate per (kind, source) of a shipment: served beside its
+        timeline, never part of it."""
+        return latest_estimates(self.backend, self.shipment_id(shipment_id))
+
+    def references(self, shipment_id: str) -> list[dict[str, Any]]:
+        """The other names (booking, container, ...) a shipment goes by."""
+        return references_of(self.backend, self.shipment_id(shipment_id))
 
     # Dead letters ---------------------------------------------------------------
 

@@ -14,14 +14,22 @@ from shipline.jsonable import jsonable
 router = APIRouter(tags=["read"])
 
 
-@router.get("/v1/shipments/{shipment_id}/timeline")
+@router.get("/v1/shipments/{shipment_id:path}/timeline")
 def get_timeline(request: Request, shipment_id: str, _key: ReadKey) -> Any:
     """The shipment's rows of the real-time view, in order."""
-    timeline = services(request).pipeline.timeline(shipment_id)
-    return jsonable({"shipment_id": shipment_id, "timeline": timeline})
+    pipeline = services(request).pipeline
+    timeline = pipeline.timeline(shipment_id)
+    return jsonable(
+        {
+            "shipment_id": timeline[0]["shipment_id"],
+            "timeline": timeline,
+            "estimates": pipeline.estimates(shipment_id),
+            "references": pipeline.references(shipment_id),
+        }
+    )
 
 
-@router.get("/v1/shipments/{shipment_id}")
+@router.get("/v1/shipments/{shipment_id:path}")
 def get_shipment(request: Request, shipment_id: str, _key: ReadKey) -> Any:
     """The shipment's performance metrics (shipment_summary)."""
     return jsonable(services(request).pipeline.summary(shipment_id))

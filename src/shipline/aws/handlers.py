@@ -164,6 +164,9 @@ def _store(
     received_at = int(time.time())
     for row in batch.accepted.to_pylist():
         message = messages[int(row["record_index"])]
+        if not row["is_event"] or row["estimates"] or row["references"]:
+            refusals.append(_Refusal(message, [_SIDE_DATA_REFUSED]))
+            continue
         item = event_item(row, received_at, aws.ttl_days, message.message_id)
         try:
             outcome = put_event(dynamodb, aws.events_table, item)
@@ -190,6 +193,12 @@ def _store(
         else:
             counts[outcome] += 1
     return counts, retry
+
+
+_SIDE_DATA_REFUSED = (
+    "estimates, references: the DynamoDB events table keeps events only; send records"
+    " with estimates or references to the HTTP API or a file load instead"
+)
 
 
 def _refused_item(item: Mapping[str, Any], failure: ShiplineError) -> str:

@@ -281,8 +281,17 @@ def timeline(
     with open_pipeline() as pipeline:
         rows = pipeline.timeline(shipment_id)
         summary = pipeline.summary(shipment_id)
+        estimates = pipeline.estimates(shipment_id)
+        references = pipeline.references(shipment_id)
     if output == "json":
-        print_json({"shipment": summary, "timeline": rows})
+        print_json(
+            {
+                "shipment": summary,
+                "timeline": rows,
+                "estimates": estimates,
+                "references": references,
+            }
+        )
     elif output == "csv":
         sys.stdout.write(render.rows_csv(rows))
     else:
@@ -293,6 +302,15 @@ def timeline(
             f" delivered {summary['delivered_at'] or '-'}, promised"
             f" {summary['promised_delivery_at'] or '-'}, on time {summary['on_time']}"
         )
+        for estimate in estimates:
+            console.print(
+                f"estimate {estimate['kind']} {estimate['estimated_at'].isoformat()}"
+                f" from {estimate['source']} ({estimate['classifier'] or 'no classifier'})",
+                markup=False,
+            )
+        if references:
+            named = ", ".join(f"{r['reference_type']} {r['reference']}" for r in references)
+            console.print(f"also known as {named}", markup=False)
 
 
 @generate_app.command("shipments")

@@ -29,7 +29,7 @@ from shipline.events.json_records import (
     printable,
     unicode_problem,
 )
-from shipline.events.validate import RAW_COLUMNS
+from shipline.events.validate import RAW_COLUMNS, SIDE_COLUMNS
 
 _SCALAR_FIELDS: dict[str, tuple[type, ...]] = {"revision": (int, str), "retracted": (bool, str)}
 """Fields JSON may also send as a number (``revision``) or a boolean (``retracted``)."""
@@ -66,13 +66,13 @@ def all_unparsable(records: Sequence[Any]) -> bool:
 
 def records_to_raw(records: Sequence[Any], line_numbers: Sequence[int] | None = None) -> pa.Table:
     """Turn parsed JSON records into a raw table, noting shape errors per record."""
-    columns: dict[str, list[Any]] = {name: [] for name in RAW_COLUMNS}
+    columns: dict[str, list[Any]] = {name: [] for name in (*RAW_COLUMNS, *SIDE_COLUMNS)}
     payloads: list[str] = []
     shape_errors: list[list[str] | None] = []
     for record in records:
         payload, fields, errors = _record_columns(record)
         payloads.append(payload)
-        for name in RAW_COLUMNS:
+        for name in columns:
             columns[name].append(fields.get(name))
         shape_errors.append(errors or None)
     try:
@@ -117,10 +117,30 @@ def _record_columns(record: Any) -> tuple[str, dict[str, Any], list[str]]:
             errors.append(f"{name}: expected {_expected(kinds)}, got {_json_type(value)}")
             value = None
         fields[name] = None if value is None else _scalar_text(value)
+    for name in SIDE_COLUMNS:
+        value = record.get(name)
+        problem = None if value is None else _side_problem(value)
+        if problem is not None:
+            errors.append(f"{name}: {problem}")
+        elif value is not None:
+            fields[name] = json.dumps(value, ensure_ascii=False)
     data = record.get("event_data")
     if data is not None:
         fields["event_data"] = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return payload, fields, errors
+
+
+def _side_problem(value: Any) -> str | None:
+    """Why a list of estimates or references has the wrong shape, or None."""
+    if not isinstance(value, list):
+        return f"expected an array of objects, got {_json_type(value)}"
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            return f"item {index} is {_json_type(item)}, not an object"
+        for key, field_value in item.items():
+            if field_value is not None and not isinstance(field_value, str):
+                return f"item {index}: {key} is {_json_type(field_value)}, not a string"
+    return None
 
 
 def _is_bool_for_int(name: str, value: Any) -> bool:

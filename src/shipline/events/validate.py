@@ -45,6 +45,21 @@ RAW_COLUMNS = (
 3.0's ``eventUpdatedDateTime``) order the revisions of one ``event_id``;
 ``retracted`` (true or false) says a revision withdraws the event (DESIGN 2a)."""
 
+SIDE_COLUMNS = ("estimates", "references")
+"""What a JSON record may carry beside (or instead of) an event: a list of estimates
+(``kind``, ``estimated_at``, ``classifier``) and a list of references (``type``,
+``reference``). A record with them and no event fields is not an event (DESIGN 2a).
+Files carry events only."""
+
+ESTIMATE_TYPE = pa.struct(
+    [
+        ("kind", pa.string()),
+        ("estimated_at", pa.timestamp("us", tz="UTC")),
+        ("classifier", pa.string()),
+    ]
+)
+REFERENCE_TYPE = pa.struct([("type", pa.string()), ("reference", pa.string())])
+
 ACCEPTED_SCHEMA = pa.schema(
     [
         ("record_index", pa.int64()),
@@ -59,6 +74,9 @@ ACCEPTED_SCHEMA = pa.schema(
         ("content_hash", pa.string()),
         ("revision", pa.int64()),
         ("retracted", pa.bool_()),
+        ("is_event", pa.bool_()),
+        ("estimates", pa.list_(ESTIMATE_TYPE)),
+        ("references", pa.list_(REFERENCE_TYPE)),
     ]
 )
 
@@ -77,7 +95,9 @@ WITH raw AS (
         CAST(event_data AS VARCHAR) AS event_data,
         CAST(revision AS VARCHAR) AS revision_raw,
         CAST(updated_at AS VARCHAR) AS updated_at_text,
-        lower(CAST(retracted AS VARCHAR)) AS retracted_raw
+        lower(CAST(retracted AS VARCHAR)) AS retracted_raw,
+        CAST(estimates AS VARCHAR) AS estimates_json,
+        CAST("references" AS VARCHAR) AS references_json
     FROM raw_events
 ),
 resolved AS (
@@ -94,7 +114,15 @@ resolved AS (
         CASE WHEN regexp_full_match(revision_raw, '[0-9]{1,18}')
             THEN CAST(revision_raw AS BIGINT) END AS given_revision,
         CASE WHEN regexp_full_match(upper(updated_at_text), '$timestamp_pattern')
-            THEN TRY_CAST(upper(updated_at_text) AS TIMESTAMPTZ) END AS updated_at
+            THEN TRY_CAST(upper(updated_at_text) AS TIMESTAMPTZ) END AS updated_at,
+        from_json(estimates_json,
+            '[{"kind": "VARCHAR", "estimated_at": "VARCHAR", "classifier": "VARCHAR"}]')
+            AS estimate_texts,
+        from_json(references_json, '[{"type": "VARCHAR", "reference": "VARCHAR"}]')
+            AS reference_list,
+        coalesce(event_type_raw, '') = '' AND coalesce(timestamp_text, '') = ''
+            AND timestamp_value IS NULL
+            AND (estimates_json IS NOT NULL OR references_json IS NOT NULL) AS side_only
     FROM raw
     LEFT JOIN type_aliases AS ta ON ta.code = raw.event_type_raw
     LEFT JOIN type_vocabulary AS tv ON tv.code = lower(trim(raw.event_type_raw))
@@ -106,7 +134,13 @@ ranged AS (
         resolved.*,
         parsed_timestamp IS NOT NULL
             AND NOT (parsed_timestamp >= $$1 AND parsed_timestamp < $$2) AS out_of_range,
-        CASE WHEN NOT coalesce(out_of_range, false) THEN parsed_timestamp END AS event_timestamp
+        CASE WHEN NOT coalesce(out_of_range, false) THEN parsed_timestamp END AS event_timestamp,
+        list_transform(estimate_texts, lambda e: {
+            'kind': e.kind,
+            'estimated_at': CASE WHEN regexp_full_match(upper(e.estimated_at), '$timestamp_pattern')
+                THEN TRY_CAST(upper(e.estimated_at) AS TIMESTAMPTZ) END,
+            'classifier': e.classifier
+        }) AS estimate_list
     FROM resolved
 ),
 field_errors AS (
@@ -117,7 +151,7 @@ field_errors AS (
             ELSE 'shipment_id: ' || identifier_problem(shipment_id)
         END AS shipment_id_error,
         CASE
-            WHEN event_timestamp IS NOT NULL THEN NULL
+            WHEN event_timestamp IS NOT NULL OR side_only THEN NULL
             WHEN out_of_range THEN
                 'event_timestamp: '
                 || quoted(coalesce(timestamp_text, CAST(parsed_timestamp AS VARCHAR)))
@@ -133,6 +167,7 @@ field_errors AS (
                 || ' write YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or an offset within ±18:00'
         END AS event_timestamp_error,
         CASE
+            WHEN side_only THEN NULL
             WHEN event_type_raw IS NULL OR event_type_raw = '' THEN 'event_type: required'
             WHEN event_type IS NULL THEN
                 'event_type: unknown value ' || quoted(event_type_raw)
@@ -160,6 +195,33 @@ field_errors AS (
                 'retracted: ' || quoted(retracted_raw) || ' is not true or false'
         END AS revision_error,
         CASE
+            WHEN len(list_filter(estimate_list, lambda e:
+                NOT coalesce(regexp_full_match(e.kind, '$kind_pattern'), false))) > 0 THEN
+                'estimates: each needs a kind of lower-case letters, digits and _'
+                || ' (eta, etd, pickup, delivery, ...)'
+            WHEN len(list_filter(estimate_list, lambda e: e.estimated_at IS NULL)) > 0 THEN
+                'estimates: each needs estimated_at, an RFC 3339 time with an offset'
+            WHEN len(list_filter(estimate_list, lambda e:
+                NOT (e.estimated_at >= $$1 AND e.estimated_at < $$2))) > 0 THEN
+                'estimates: an estimated_at is outside the accepted range, from '
+                || strftime($$1, '%Y-%m-%dT%H:%M:%SZ') || ' until '
+                || strftime($$2, '%Y-%m-%dT%H:%M:%SZ')
+            WHEN len(list_filter(estimate_list, lambda e: length(e.classifier) > 16)) > 0 THEN
+                'estimates: a classifier is longer than 16 characters'
+        END AS estimates_error,
+        CASE
+            WHEN len(list_filter(reference_list, lambda r:
+                NOT coalesce(regexp_full_match(r.type, '$kind_pattern'), false))) > 0 THEN
+                'references: each needs a type of lower-case letters, digits and _'
+                || ' (booking, bill_of_lading, container, tracking_number, sscc, ...)'
+            WHEN len(list_filter(reference_list, lambda r: coalesce(r.reference, '') = '')) > 0
+                THEN 'references: a reference is empty'
+            WHEN len(list_filter(reference_list, lambda r:
+                identifier_problem(r.reference) IS NOT NULL)) > 0 THEN
+                'references: ' || list_filter(list_transform(reference_list, lambda r:
+                    identifier_problem(r.reference)), lambda p: p IS NOT NULL)[1]
+        END AS references_error,
+        CASE
             WHEN data_is_json = false THEN 'event_data: not valid JSON'
             WHEN data_is_json AND json_type(event_data) <> 'OBJECT' THEN
                 'event_data: must be a JSON object, not ' || lower(json_type(event_data))
@@ -180,7 +242,7 @@ checked AS (
         shape_errors IS NULL AND coalesce(
             shipment_id_error, event_timestamp_error, event_type_error, status_error,
             event_id_error, event_data_error, location_id_error, carrier_error,
-            revision_error
+            revision_error, estimates_error, references_error
         ) IS NULL AS ok
     FROM field_errors
 )
@@ -198,7 +260,10 @@ WITH normalised AS (
         CAST(json(event_data) AS VARCHAR) AS event_data,
         CAST(epoch_us(event_timestamp) AS VARCHAR) AS event_us,
         coalesce(given_revision, epoch_us(updated_at)) AS revision,
-        coalesce(retracted_raw = 'true', false) AS retracted
+        coalesce(retracted_raw = 'true', false) AS retracted,
+        NOT side_only AS is_event,
+        estimate_list AS estimates,
+        reference_list AS "references"
     FROM checked
     LEFT JOIN type_vocabulary AS default_status ON default_status.code = checked.event_type
     WHERE ok
@@ -226,7 +291,10 @@ SELECT
         ELSE chr(30) || coalesce(CAST(revision AS VARCHAR), '') || chr(31) || retracted END
     ) AS content_hash,
     revision,
-    retracted
+    retracted,
+    is_event,
+    estimates,
+    "references"
 FROM normalised
 """
 
@@ -240,7 +308,7 @@ WITH rejected AS (
         list_concat(coalesce(shape_errors, []), list_filter([
             shipment_id_error, event_timestamp_error, event_type_error, status_error,
             event_id_error, event_data_error, location_id_error, carrier_error,
-            revision_error
+            revision_error, estimates_error, references_error
         ], lambda error: error IS NOT NULL
             -- a field already refused for its shape, or a record that is not an
             -- object at all, needs no second message
@@ -257,7 +325,8 @@ SELECT
             ELSE CAST(timestamp_value AS VARCHAR) END),
         'event_type': event_type_raw, 'status': status_raw, 'location_id': location_id,
         'carrier': carrier, 'event_id': event_id, 'event_data': event_data,
-        'revision': revision_raw, 'updated_at': updated_at_text, 'retracted': retracted_raw
+        'revision': revision_raw, 'updated_at': updated_at_text, 'retracted': retracted_raw,
+        'estimates': json(estimates_json), 'references': json(references_json)
     }) AS VARCHAR)) AS payload,
     errors,
     line_number
@@ -274,6 +343,9 @@ TIMESTAMP_PATTERN = (
 date, ``T`` (or a space), time with seconds and up to nine fractional digits, then
 ``Z`` or an offset within ±18:00 (``+HH:MM``, ``+HHMM`` or ``+HH``). Digits beyond
 the sixth fractional one are truncated: instants are kept to the microsecond."""
+
+KIND_PATTERN = "[a-z][a-z0-9_]{0,31}"
+"""An estimate's kind or a reference's type: ``eta``, ``bill_of_lading``."""
 
 _OFFSET_AT_END = r"(Z|[+-]\d\d(:?\d\d)?)$"
 
@@ -344,6 +416,7 @@ def validate(
         statuses=", ".join(sorted(STATUSES)),
         event_types=", ".join(sorted(DEFAULT_STATUS)),
         timestamp_pattern=TIMESTAMP_PATTERN,
+        kind_pattern=KIND_PATTERN,
         offset_pattern=_OFFSET_AT_END,
     )
     con.register("raw_events", raw)
@@ -413,7 +486,7 @@ def _connection(
 def _complete(raw: pa.Table) -> pa.Table:
     """Add the optional columns a shape did not provide, as nulls."""
     n = raw.num_rows
-    for name in RAW_COLUMNS:
+    for name in (*RAW_COLUMNS, *SIDE_COLUMNS):
         if name not in raw.column_names:
             raw = raw.append_column(name, pa.nulls(n, pa.string()))
     if "record_index" not in raw.column_names:

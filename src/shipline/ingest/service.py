@@ -10,6 +10,7 @@ import pyarrow as pa
 from shipline.errors import ShiplineError
 from shipline.events.validate import Rules
 from shipline.ingest.dead_letters import DeadLetter, record_dead_letters
+from shipline.ingest.side_data import store_side_data
 from shipline.ingest.store_events import Conflict, store_events
 from shipline.store import Backend
 
@@ -71,6 +72,10 @@ class IngestResult:
         )
 
 
+_SIDE_FIELDS = ["is_event", "estimates", "references"]
+"""Accepted columns that are not the event's: stored by ``store_side_data``."""
+
+
 def ingest_raw(
     backend: Backend,
     raw: pa.Table,
@@ -86,8 +91,11 @@ def ingest_raw(
     """
     started = time.perf_counter()
     batch = (rules or Rules()).validate(raw)
+    events = batch.accepted.filter(batch.accepted.column("is_event"))
+    side_only = batch.accepted.num_rows - events.num_rows
     with backend.transaction():
-        stored = store_events(backend, batch.accepted, source)
+        stored = store_events(backend, events.drop_columns(_SIDE_FIELDS), source)
+        store_side_data(backend, batch.accepted, source, [c.record_index for c in stored.conflicts])
         # Line numbers are looked up for refused records only: most records pass.
         lines = {r.record_index: r.line_number for r in batch.rejected} | _line_numbers(
             raw, [c.record_index for c in stored.conflicts]
@@ -108,7 +116,7 @@ def ingest_raw(
         result = IngestResult(
             source=source,
             received=raw.num_rows,
-            accepted=stored.stored,
+            accepted=stored.stored + side_only,
             duplicates=stored.duplicates,
             rejected=len(letters),
             errors=[

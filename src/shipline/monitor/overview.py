@@ -257,11 +257,18 @@ def search_shipments(
     params: list[Any] = []
     if query:
         # A prefix compared as text, not a LIKE pattern: a % or _ typed in the search
-        # stays itself (Redshift's starts_with is rendered as LIKE ... || '%'). Ids are
-        # ASCII by contract, so Python's lower() is the engines' lower().
-        prefix = query.lower()
-        where.append("left(lower(s.shipment_id), ?) = ?")
-        params.extend([len(prefix), prefix])
+        # stays itself (Redshift's starts_with is rendered as LIKE ... || '%'). The
+        # engine lowers both sides, so an id in any script compares as it stores it.
+        # Any reference of a shipment (booking, container, ...) finds it too.
+        prefix = (
+            "left(lower({column}), length(lower(CAST(? AS VARCHAR)))) = lower(CAST(? AS VARCHAR))"
+        )
+        where.append(
+            f"({prefix.format(column='s.shipment_id')} OR s.shipment_id IN"
+            f" (SELECT r.shipment_id FROM shipment_references AS r"
+            f" WHERE {prefix.format(column='r.reference')}))"
+        )
+        params.extend([query, query, query, query])
     if status:
         where.append("s.current_status = ?")
         params.append(status)

@@ -26,6 +26,39 @@ def shipment_summary(backend: Backend, shipment_id: str) -> dict[str, Any] | Non
     return rows[0] if rows else None
 
 
+def shipments_named(backend: Backend, name: str) -> list[str]:
+    """The shipments ``name`` finds: the shipment of that id if there is one, else
+    every shipment with a reference of that name (booking, container, ...)."""
+    if backend.fetchone("SELECT 1 FROM shipment_state WHERE shipment_id = ?", [name]):
+        return [name]
+    rows = backend.fetchall(
+        "SELECT DISTINCT shipment_id FROM shipment_references WHERE reference = ? ORDER BY 1",
+        [name],
+    )
+    return [str(row[0]) for row in rows]
+
+
+def latest_estimates(backend: Backend, shipment_id: str) -> list[dict[str, Any]]:
+    """The latest estimate received per (kind, source), by kind and source."""
+    return backend.fetch_dicts(
+        "SELECT kind, estimated_at, source, classifier, received_at FROM ("
+        " SELECT e.*, row_number() OVER (PARTITION BY kind, source"
+        "  ORDER BY received_at DESC, estimated_at DESC) AS newest"
+        " FROM shipment_estimates AS e WHERE shipment_id = ?) AS ranked"
+        " WHERE newest = 1 ORDER BY kind, source",
+        [shipment_id],
+    )
+
+
+def references_of(backend: Backend, shipment_id: str) -> list[dict[str, Any]]:
+    """Every other name the shipment goes by."""
+    return backend.fetch_dicts(
+        "SELECT reference_type, reference FROM shipment_references WHERE shipment_id = ?"
+        " ORDER BY reference_type, reference",
+        [shipment_id],
+    )
+
+
 @dataclass(frozen=True)
 class Status:
     """Where the pipeline stands."""

@@ -66,9 +66,17 @@ SELECT
         WHEN s.delivered_at IS NULL OR p.promised_delivery_at IS NULL THEN NULL
         WHEN s.delivered_at <= p.promised_delivery_at THEN CAST(0 AS DECIMAL(18, 6))
         ELSE $delay_hours
-    END AS delay_hours
+    END AS delay_hours,
+    eta.estimated_at AS estimated_delivery_at
 FROM per_shipment AS s
 LEFT JOIN packages AS p ON p.shipment_id = s.shipment_id
+LEFT JOIN (
+    -- the latest delivery estimate received, from any source
+    SELECT shipment_id, estimated_at, row_number() OVER (
+        PARTITION BY shipment_id ORDER BY received_at DESC, estimated_at DESC
+    ) AS newest
+    FROM shipment_estimates WHERE kind = 'eta'
+) AS eta ON eta.shipment_id = s.shipment_id AND eta.newest = 1
 """
 )
 
