@@ -651,6 +651,11 @@ def validation_rules(settings: Settings) -> Rules:
         event_type_aliases=settings.aliases.event_type,
         status_aliases=settings.aliases.status,
         timestamp_range=(settings.timestamp_min, settings.timestamp_max),
+        source_zones={
+            name: source.timezone
+            for name, source in settings.sources.items()
+            if source.timezone is not None
+        },
     )
 
 

@@ -13,8 +13,9 @@ import typing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeGuard
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -31,6 +32,25 @@ class Aliases(BaseModel):
 
     event_type: dict[str, str] = Field(default_factory=dict)
     status: dict[str, str] = Field(default_factory=dict)
+
+
+class SourceSettings(BaseModel):
+    """What shipline knows of one source of events (``[sources.x12]``)."""
+
+    timezone: str | None = None
+    """The IANA zone its local times (with no offset) are in, when their location has none."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"{value!r} is not an IANA time zone name, such as 'America/Chicago'"
+                ) from None
+        return value
 
 
 class Settings(BaseSettings):
@@ -55,6 +75,8 @@ class Settings(BaseSettings):
     incremental_batch_window_seconds: float = Field(default=0.25, ge=0)
     max_batch_records: int = Field(default=10_000, ge=1)
     aliases: Aliases = Field(default_factory=Aliases)
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    """Per source (the first part of an ingest's source name): its local time zone."""
     timestamp_min: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     """The earliest ``event_timestamp`` accepted (inclusive); earlier ones are refused."""
     timestamp_max: datetime = datetime(2100, 1, 1, tzinfo=UTC)

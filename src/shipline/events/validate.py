@@ -162,7 +162,9 @@ field_errors AS (
             WHEN timestamp_text IS NULL OR timestamp_text = '' THEN 'event_timestamp: required'
             WHEN NOT regexp_matches(upper(timestamp_text), '$offset_pattern') THEN
                 'event_timestamp: ' || quoted(timestamp_text)
-                || ' has no UTC offset; write it as ISO-8601 with Z or +HH:MM'
+                || ' has no UTC offset; write it as ISO-8601 with Z or +HH:MM, or give its'
+                || ' location a timezone in the locations table, or set [sources.NAME]'
+                || ' timezone in shipline.toml'
             ELSE 'event_timestamp: ' || quoted(timestamp_text) || ' is not an RFC 3339 time;'
                 || ' write YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or an offset within ±18:00'
         END AS event_timestamp_error,
@@ -377,6 +379,12 @@ class Rules:
     event_type_aliases: Mapping[str, str] = field(default_factory=dict)
     status_aliases: Mapping[str, str] = field(default_factory=dict)
     timestamp_range: tuple[datetime, datetime] = DEFAULT_TIMESTAMP_RANGE
+    source_zones: Mapping[str, str] = field(default_factory=dict)
+    """The IANA zone a source's local times (no offset) are read in, by source name."""
+
+    def zone_for(self, source: str) -> str | None:
+        """The zone of ``source`` (``x12``, or ``x12:file.edi`` by its first part)."""
+        return self.source_zones.get(source) or self.source_zones.get(source.split(":")[0])
 
     def validate(self, raw: pa.Table) -> ValidatedBatch:
         """``validate`` under these rules."""

@@ -10,6 +10,7 @@ import pyarrow as pa
 from shipline.errors import ShiplineError
 from shipline.events.validate import Rules
 from shipline.ingest.dead_letters import DeadLetter, record_dead_letters
+from shipline.ingest.local_times import resolve_local_times
 from shipline.ingest.side_data import store_side_data
 from shipline.ingest.store_events import Conflict, store_events
 from shipline.store import Backend
@@ -90,7 +91,9 @@ def ingest_raw(
     its existing dead letters instead of adding new ones).
     """
     started = time.perf_counter()
-    batch = (rules or Rules()).validate(raw)
+    rules = rules or Rules()
+    raw = resolve_local_times(backend, raw, rules.zone_for(source))
+    batch = rules.validate(raw)
     events = batch.accepted.filter(batch.accepted.column("is_event"))
     side_only = batch.accepted.num_rows - events.num_rows
     with backend.transaction():

@@ -1,0 +1,103 @@
+"""Local times: a timestamp without an offset, read in an IANA zone (DESIGN 2a).
+
+The zone is the event location's (``locations.timezone``), else the source's
+(``[sources.NAME] timezone`` in shipline.toml). A time with neither is left as it
+is, for validation to refuse with a reason that names both fixes.
+
+Daylight-saving changes, one rule: a wall-clock time that happens twice (clocks go
+back) is the first of the two instants; one that never happens (clocks go forward)
+is refused with its reason, since any instant chosen for it would be a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shipline.store import Backend
+
+LOCAL_TIME = r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?$"
+"""An RFC 3339 date and time with nothing after the seconds: no ``Z``, no offset."""
+
+
+def resolve_local_times(backend: Backend, raw: pa.Table, source_zone: str | None) -> pa.Table:
+    """``raw`` with each local ``event_timestamp`` given its zone's offset, or refused
+    (as a shape error) when the zone is unknown or the time does not exist in it."""
+    if "event_timestamp" not in raw.column_names:
+        return raw
+    column = raw.column("event_timestamp")
+    if not pa.types.is_string(column.type):
+        return raw
+    local = pc.fill_null(pc.match_substring_regex(column, LOCAL_TIME), False)
+    if not pc.any(local).as_py():
+        return raw
+    rows = [index for index, flag in enumerate(local.to_pylist()) if flag]
+    texts = column.to_pylist()
+    locations = raw.column("location_id").to_pylist() if "location_id" in raw.column_names else []
+    zones = _location_zones(backend, {locations[i] for i in rows if locations and locations[i]})
+    errors = _shape_errors(raw)
+    for index in rows:
+        location = locations[index] if locations else None
+        zone_name = zones.get(location) if location else None
+        zone_name = zone_name or source_zone
+        if zone_name is None:
+            continue
+        whose = location if location in zones else None
+        resolved, problem = _in_zone(texts[index], zone_name, whose)
+        if problem is not None:
+            errors[index] = [*(errors[index] or []), problem]
+        else:
+            texts[index] = resolved
+    raw = raw.set_column(
+        raw.column_names.index("event_timestamp"), "event_timestamp", pa.array(texts, pa.string())
+    )
+    shape_errors = pa.array(errors, pa.list_(pa.string()))
+    if "shape_errors" not in raw.column_names:
+        return raw.append_column("shape_errors", shape_errors)
+    return raw.set_column(raw.column_names.index("shape_errors"), "shape_errors", shape_errors)
+
+
+def _in_zone(text: str, zone_name: str, location: str | None) -> tuple[str, str | None]:
+    """The time with its offset in the zone, or the reason it cannot have one."""
+    whose = f"location {location!r}'s zone" if location else "the source's zone"
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return text, f"event_timestamp: {whose} {zone_name!r} is not an IANA time zone name"
+    wall = datetime.fromisoformat(_microseconds(text))
+    first = wall.replace(tzinfo=zone, fold=0)
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
+        return text, (
+            f"event_timestamp: {text!r} does not exist in {zone_name} (the clocks skip it"
+            " at a daylight-saving change); send it with its UTC offset"
+        )
+    return first.isoformat(), None
+
+
+def _microseconds(text: str) -> str:
+    """The time with at most six fractional digits (instants are kept to the us)."""
+    head, dot, fraction = text.replace("t", "T").partition(".")
+    return f"{head}.{fraction[:6]}" if dot else head
+
+
+def _location_zones(backend: Backend, location_ids: set[str]) -> Mapping[str, str]:
+    if not location_ids:
+        return {}
+    placeholders = ", ".join("?" for _ in location_ids)
+    rows = backend.fetchall(
+        f"SELECT location_id, timezone FROM locations WHERE location_id IN ({placeholders})"
+        " AND timezone IS NOT NULL",
+        sorted(location_ids),
+    )
+    return {str(location): str(zone) for location, zone in rows}
+
+
+def _shape_errors(raw: pa.Table) -> list[list[str] | None]:
+    if "shape_errors" in raw.column_names:
+        found: list[list[str] | None] = raw.column("shape_errors").to_pylist()
+        return found
+    return [None] * raw.num_rows
