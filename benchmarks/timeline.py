@@ -5,9 +5,12 @@
 
 For each store size n it ingests n generated events, times the base build (the
 full recompute), then times incremental runs of k new events, in order and with
-5% late events, k in 1k, 10k and 100k. Everything runs in one process, one size
-after another, so the comparison shares the machine's conditions. It prints
-medians and the ratios the targets are stated in.
+5% late events, k in 1k, 10k and 100k, and k=10k with 5% revisions and 1%
+retractions of stored events (DESIGN 2a). ``--days`` sets the days of history the
+store holds (the base recomputes the last 10 and keeps the rest frozen).
+Everything runs in one process, one size after another, so the comparison shares
+the machine's conditions. It prints medians and the ratios the targets are
+stated in.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from shipline.settings import Settings
 KS = (1_000, 10_000, 100_000)
 CHUNK = 1_000_000
 LATE_SHARE = 0.05
+REVISED_SHARE = 0.05
+RETRACTED_SHARE = 0.01
 
 
 def make_late(batch: pa.Table, rng: np.random.Generator) -> pa.Table:
@@ -53,11 +58,41 @@ def make_late(batch: pa.Table, rng: np.random.Generator) -> pa.Table:
     )
 
 
-def measure(engine: str, n: int, repeats: int, workdir: Path) -> dict[str, float]:
+def make_revised(batch: pa.Table, stored: pa.Table, rng: np.random.Generator) -> pa.Table:
+    """Replace 5% of a batch with newer revisions of stored events (an hour later) and
+    1% with retractions of others: corrections of events already in the view."""
+    count = batch.num_rows
+    stored = stored.filter(pc.is_valid(stored["event_id"]))  # a derived id has no revisions
+    revised = int(count * REVISED_SHARE)
+    retracted = int(count * RETRACTED_SHARE)
+    picked = stored.take(pa.array(rng.choice(stored.num_rows, revised + retracted, replace=False)))
+    hour = pa.scalar(3_600_000_000, pa.int64())
+    times = pc.add(picked["event_timestamp"].cast(pa.int64()), hour)
+    picked = picked.set_column(
+        picked.schema.get_field_index("event_timestamp"),
+        "event_timestamp",
+        times.cast(picked["event_timestamp"].type),
+    )
+    picked = picked.append_column("revision", pa.array([1] * (revised + retracted), pa.int64()))
+    picked = picked.append_column(
+        "retracted", pa.array([False] * revised + [True] * retracted, pa.bool_())
+    )
+    fresh = batch.slice(0, count - revised - retracted)
+    fresh = fresh.append_column("revision", pa.nulls(fresh.num_rows, pa.int64()))
+    fresh = fresh.append_column("retracted", pa.nulls(fresh.num_rows, pa.bool_()))
+    return pa.concat_tables([fresh, picked.select(fresh.column_names)])
+
+
+def measure(engine: str, n: int, repeats: int, workdir: Path, days: int) -> dict[str, float]:
     """Figures for one engine and store size, in seconds."""
-    extra = repeats * 2 * sum(KS)
+    extra = repeats * 3 * sum(KS)
     data = generate_dataset(
-        n + extra, seed=n % 97, late_fraction=0.0, duplicate_fraction=0.0, bad_fraction=0.0
+        n + extra,
+        seed=n % 97,
+        days=days,
+        late_fraction=0.0,
+        duplicate_fraction=0.0,
+        bad_fraction=0.0,
     ).events
     rng = np.random.default_rng(1)
     figures: dict[str, float] = {}
@@ -98,7 +133,16 @@ def measure(engine: str, n: int, repeats: int, workdir: Path) -> dict[str, float
                 figures[f"incremental_{k}_{'late' if late else 'in_order'}"] = statistics.median(
                     times
                 )
-        figures["drift"] = pipeline.verify().drift
+        times = []
+        for _ in range(repeats):
+            batch = make_revised(data.slice(offset, 10_000), data.slice(0, n), rng)
+            offset += 10_000
+            pipeline.ingest_table(batch, "bench")
+            started = time.perf_counter()
+            pipeline.incremental()
+            times.append(time.perf_counter() - started)
+        figures["incremental_10000_revised"] = statistics.median(times)
+        figures["drift"] = pipeline.verify(every_shipment=True).drift
     return figures
 
 
@@ -108,13 +152,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--engines", default="duckdb")
+    parser.add_argument("--days", type=int, default=14, help="Days of history in the store.")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     results = {}
     with tempfile.TemporaryDirectory(prefix="shipline-bench-") as tmp:
         for engine in args.engines.split(","):
             for n in sizes:
-                results[engine, n] = measure(engine, n, args.repeats, Path(tmp))
+                results[engine, n] = measure(engine, n, args.repeats, Path(tmp), args.days)
                 print(f"{engine} n={n:,} done: {results[engine, n]}", flush=True)
     print()
     print(f"{'engine':<9}{'n':>12} {'measure':<34} {'median s':>10} {'vs full':>10}")
