@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from shipline.errors import BackendError
 from shipline.settings import Settings
 from shipline.store import Backend
 from shipline.timeline.runs import read_checkpoint
@@ -158,7 +159,10 @@ def collect_metrics(
         ],
     )
     runs = backend.fetchone(_RUNS, [now - window] * 6 + [now - _DAY] * 2)
-    assert counts is not None and runs is not None
+    if counts is None or runs is None:
+        raise BackendError(
+            "the monitor's aggregate queries returned no row; check the database connection"
+        )
     oldest_pending, pending, newest, accepted, rejected, open_letters, future, total, held = counts
     (
         run_count,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shipline.errors import BackendError
 from shipline.monitor.metrics import overdue_shipments
 from shipline.settings import Settings
 from shipline.store import Backend
@@ -166,7 +167,10 @@ def _conflicts(backend: Backend, examples: int) -> QualityCheck:
         " (SELECT count(*) FROM shipment_events)",
         [CONFLICT_REASON],
     )
-    assert row is not None
+    if row is None:
+        raise BackendError(
+            "the conflicting-duplicates count returned no row; check the database connection"
+        )
     conflicts, accepted = int(row[0]), int(row[1])
     found = (
         backend.fetch_dicts(

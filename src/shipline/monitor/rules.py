@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 import yaml
 
@@ -93,8 +94,8 @@ def tokenize(text: str) -> list[tuple[str, str]]:
             raise ValueError(
                 f"unexpected {text[position:].strip()[:10]!r} at column {position + 1}"
             )
-        kind = match.lastgroup
-        assert kind is not None
+        # Every alternative of _TOKEN is a named group, so a match always names one.
+        kind = cast(str, match.lastgroup)
         tokens.append((kind, match.group(kind)))
         position = match.end()
     return tokens
