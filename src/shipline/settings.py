@@ -53,6 +53,17 @@ class SourceSettings(BaseModel):
         return value
 
 
+def _default_loader_keys() -> dict[str, list[str]]:
+    """A fresh copy of the loader's own default keys (``shipline.loader.DEFAULT_KEYS``).
+
+    Imported here, not at the top: importing settings must stay light, and the loader
+    package brings pyarrow and the store with it.
+    """
+    from shipline.loader import DEFAULT_KEYS
+
+    return {table: list(key) for table, key in DEFAULT_KEYS.items()}
+
+
 class Settings(BaseSettings):
     """Everything an operator can set.
 
@@ -93,13 +104,7 @@ class Settings(BaseSettings):
     api_keyring: str | None = None
     """The file holding the secret that wraps API keys for SigV4 (default: beside the DB)."""
     # Loader (seed 004) ---
-    loader_keys: dict[str, list[str]] = Field(
-        default_factory=lambda: {
-            "order_summary": ["order_id"],
-            "order_items": ["order_id", "line_number"],
-            "order_flattened": ["order_id", "line_number"],
-        }
-    )
+    loader_keys: dict[str, list[str]] = Field(default_factory=_default_loader_keys)
     """Upsert key columns per landing-zone table; a table without a key is refused."""
     loader_quarantine_dir: str | None = None
     """Where failed local files go (default: ``_quarantine/`` inside the landing root)."""

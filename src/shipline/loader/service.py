@@ -46,6 +46,7 @@ from shipline.store import Backend
 log = logging.getLogger(__name__)
 
 EVENTS_TABLE = "shipment_events"
+# The upsert keys of the landing-zone tables shipline knows; the default of Settings.loader_keys.
 DEFAULT_KEYS: dict[str, list[str]] = {
     "order_summary": ["order_id"],
     "order_items": ["order_id", "line_number"],
