@@ -319,3 +319,16 @@ def test_generate_shipments_refuses_an_unknown_format(shipline: Shipline) -> Non
     assert refused(shipline("generate", "shipments", "--format", "xml"), 3) == (
         "error: --format: 'xml'; use parquet, ndjson or csv"
     )
+
+
+def test_a_reason_with_brackets_prints_as_it_says_and_the_version_prints(
+    shipline: Shipline,
+) -> None:
+    record = '{"shipment_id": "S", "event_timestamp": "2026-01-01T00:00:00Z",'
+    record += ' "event_type": "created", "status": "lost"}\n'
+    shipline("ingest", "-", stdin=record)
+    # The table folds long cells over lines: read it without its spaces and borders.
+    listed = re.sub(r"[\s│]", "", shipline("dlq", "list").stdout)
+    assert "[aliases.status]inshipline.toml" in listed
+    version = shipline("--version")
+    assert (version.returncode, version.stdout.split()[0]) == (0, "shipline")

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from shipline import __version__
 from shipline.cli import render
 from shipline.cli.holds import register as register_holds
 from shipline.cli.load import register as register_loader
@@ -44,6 +45,12 @@ register_retention(app)
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"shipline {__version__}", markup=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(
     ctx: typer.Context,
@@ -57,6 +64,12 @@ def _global(
             " a postgresql:// or a redshift:// URL.",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, help="Print shipline's version and exit.", callback=_version
+        ),
+    ] = False,
 ) -> None:
     # typer reads SHIPLINE_DATABASE here (as Settings would) so that `demo` can tell
     # a database the user named from the default it picks for itself. The source is

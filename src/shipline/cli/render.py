@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from shipline.ingest.service import IngestResult
 from shipline.jsonable import jsonable
@@ -112,11 +113,13 @@ def display(value: Any) -> str:
 
 def rows_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> Table:
     """A rich table of the given columns."""
-    table = Table(title=title, show_lines=False, header_style="bold")
+    table = Table(title=Text(title) if title else None, show_lines=False, header_style="bold")
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*(display(row.get(c)) for c in columns))
+        # Text, not str: a cell is the user's data, never rich markup, so a reason
+        # that says "add an alias under [aliases.status]" prints as it says.
+        table.add_row(*(Text(display(row.get(c))) for c in columns))
     return table
 
 
