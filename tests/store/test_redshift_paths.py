@@ -23,7 +23,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from shipline.api.keys import Keyring, create_key, list_keys, revoke_key, sigv4_secret, verify_key
-from shipline.dashboard import queries
 from shipline.errors import NotFoundError
 from shipline.monitor.history import metric_history
 from shipline.pipeline import Pipeline
@@ -162,7 +161,7 @@ def exercise(pipeline: Pipeline, folder: Path) -> dict[str, Any]:
     answers["after_redrive"] = stable(pipeline.status().as_dict())
 
     answers["dashboard"] = dashboard_answers(pipeline)
-    answers["dwell"] = {s: queries.location_dwell(pipeline, s) for s in shipments}
+    answers["dwell"] = {s: pipeline.location_dwell(s) for s in shipments}
     answers["keys"] = key_answers(pipeline, Keyring(folder / "keyring"))
     return answers
 
@@ -183,20 +182,20 @@ SEARCHES: dict[str, dict[str, Any]] = {
 def dashboard_answers(pipeline: Pipeline) -> dict[str, Any]:
     """What the dashboard's queries answer; the series as totals (minutes are this run's)."""
     newest = pipeline.timeline("SHP-1")[-1]["event_id"]
-    seq = queries.ingest_seq_of(pipeline, newest)
+    seq = pipeline.ingest_seq_of(newest)
     assert seq is not None
-    series = queries.series(pipeline, 60 * 24 * 365, NOW)
+    series = pipeline.series(60 * 24 * 365, NOW)
     return {
-        "stages": stable(queries.stage_counts(pipeline, NOW)),
-        "runs": stable(queries.recent_runs(pipeline, 10)),
-        "run_covering": stable(queries.run_covering(pipeline, seq)),
-        "ingest_seq_of_unknown": queries.ingest_seq_of(pipeline, "no-such-event"),
-        "regions": queries.regions(pipeline),
+        "stages": stable(pipeline.stage_counts(NOW)),
+        "runs": stable(pipeline.recent_runs(10)),
+        "run_covering": stable(pipeline.run_covering(seq)),
+        "ingest_seq_of_unknown": pipeline.ingest_seq_of("no-such-event"),
+        "regions": pipeline.regions(),
         "search": {
-            name: [row["shipment_id"] for row in queries.search_shipments(pipeline, **filters)]
+            name: [row["shipment_id"] for row in pipeline.search_shipments(**filters)]
             for name, filters in SEARCHES.items()
         },
-        "open_dead_letters": stable(queries.open_dead_letters(pipeline, 5)),
+        "open_dead_letters": stable(pipeline.open_dead_letters(5)),
         "series": {
             "accepted": sum(int(row["accepted"]) for row in series["per_minute"]),
             "rejected": sum(int(row["rejected"]) for row in series["per_minute"]),
