@@ -155,6 +155,8 @@ class Pipeline:
 
     def load_reference(self, table: str, path: Path) -> int:
         """Upsert a locations or packages file (Parquet or CSV) by its key; return rows."""
+        from shipline.loader.warehouse import replace_by_key
+
         if table not in REFERENCE_KEYS:
             raise ValidationError(f"reference table {table!r}: use locations or packages")
         data = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
@@ -171,15 +173,15 @@ class Pipeline:
             )
         known = set(self.backend.columns_of(table))
         wanted = [name for name in data.column_names if name in known]
-        names = ", ".join(wanted)
         self.backend.register("incoming_reference", data.select(wanted))
         try:
             with self.backend.transaction():
-                self.backend.execute(
-                    f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM incoming_reference)"
-                )
-                self.backend.execute(
-                    f"INSERT INTO {table} ({names}) SELECT {names} FROM incoming_reference"
+                replace_by_key(
+                    self.backend,
+                    table,
+                    "incoming_reference",
+                    [(key, key)],
+                    [(name, name) for name in wanted],
                 )
         finally:
             self.backend.unregister("incoming_reference")

@@ -9,7 +9,7 @@ created on PostgreSQL as ``text`` matches a file's ``VARCHAR``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -263,23 +263,17 @@ def _upsert_staged(
             backend.execute(f"ALTER TABLE {target} ALTER COLUMN {quote(name)} SET DATA TYPE {kind}")
     if created or add:
         existing = backend.column_types(table)
-    updated = 0
-    if keys:
-        table_keys = [existing[k.lower()][0] for k in keys]
-        # No aliases: Redshift's DELETE ... USING names its target only by the table.
-        condition = " AND ".join(
-            f"{target}.{quote(tk)} = {STAGE}.{quote(fk)}"
-            for tk, fk in zip(table_keys, file_keys, strict=True)
-        )
-        deleted = backend.execute_count(f"DELETE FROM {target} USING {STAGE} WHERE {condition}")
-        updated = min(deleted, rows)
-    columns = ", ".join(quote(existing[name.lower()][0]) for name, _ in incoming)
-    # A column with no values in the file is staged as text on server engines: cast it.
-    selected = ", ".join(
-        f"CAST({quote(name)} AS {existing[name.lower()][1]})" if kind == NULL_TYPE else quote(name)
-        for name, kind in incoming
+    table_keys = [existing[k.lower()][0] for k in keys]
+    deleted = replace_by_key(
+        backend,
+        table,
+        STAGE,
+        list(zip(table_keys, file_keys, strict=True)),
+        [(existing[name.lower()][0], name) for name, _ in incoming],
+        # A column with no values in the file is staged as text on server engines: cast it.
+        casts={name: existing[name.lower()][1] for name, kind in incoming if kind == NULL_TYPE},
     )
-    backend.execute(f"INSERT INTO {target} ({columns}) SELECT {selected} FROM {STAGE}")
+    updated = min(deleted, rows)
     return UpsertResult(
         table=table,
         rows=rows,
@@ -290,3 +284,37 @@ def _upsert_staged(
         widened_columns=tuple(name for name, _ in widen),
         duplicates_in_file=0,
     )
+
+
+def replace_by_key(
+    backend: Backend,
+    table: str,
+    stage: str,
+    keys: Sequence[tuple[str, str]],
+    columns: Sequence[tuple[str, str]],
+    casts: Mapping[str, str] | None = None,
+) -> int:
+    """Upsert the rows of relation ``stage`` into ``table`` by key: delete + insert.
+
+    ``keys`` and ``columns`` pair a column of ``table`` with the column of ``stage``
+    that fills it; ``casts`` gives the type some stage columns are cast to. With no
+    keys nothing is deleted. Names are quoted; the caller holds the transaction and
+    makes sure no key repeats in ``stage``. Returns the rows deleted.
+    """
+    target, source = quote(table), quote(stage)
+    deleted = 0
+    if keys:
+        # No aliases: Redshift's DELETE ... USING names its target only by the table.
+        condition = " AND ".join(
+            f"{target}.{quote(table_key)} = {source}.{quote(stage_key)}"
+            for table_key, stage_key in keys
+        )
+        deleted = backend.execute_count(f"DELETE FROM {target} USING {source} WHERE {condition}")
+    casts = casts or {}
+    names = ", ".join(quote(table_column) for table_column, _ in columns)
+    selected = ", ".join(
+        f"CAST({quote(name)} AS {casts[name]})" if name in casts else quote(name)
+        for _, name in columns
+    )
+    backend.execute(f"INSERT INTO {target} ({names}) SELECT {selected} FROM {source}")
+    return deleted
