@@ -34,10 +34,6 @@ class Backend(ABC):
     DIALECT: ClassVar[str]
     """sqlglot's name for the engine's SQL dialect."""
 
-    ROW_LOCATOR: ClassVar[str | None] = None
-    """A column that finds a row without a scan (DuckDB's ``rowid``), on engines
-    with no index to do that; None where the key's index does it."""
-
     ALTERS_COLUMN_TYPES: ClassVar[bool] = True
     """Whether ``ALTER COLUMN ... SET DATA TYPE`` can widen a column in place."""
 
@@ -103,6 +99,27 @@ class Backend(ABC):
         Redshift has no indexes, so both do nothing.
         """
         return
+
+    def select_rows_of(self, table: str, key: str, scope: str, into: str) -> None:
+        """Copy the rows of ``table`` whose ``key`` is among ``scope``'s into the
+        temporary table ``into`` (``scope`` is a relation with a ``key`` column).
+
+        Here one query, for engines whose index on ``key`` finds the rows; an engine
+        that finds rows by scanning overrides it. ``delete_rows_of`` removes the same
+        rows later in the transaction.
+        """
+        self.execute(
+            f"CREATE OR REPLACE TEMP TABLE {into} AS"
+            f" SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {scope})"
+        )
+
+    def delete_rows_of(self, table: str, key: str, scope: str, selected: str) -> None:
+        """Delete the rows of ``table`` whose ``key`` is among ``scope``'s.
+
+        ``selected`` is what ``select_rows_of`` copied of these same rows earlier in
+        the transaction, ``table`` unchanged since; an engine may find them by it.
+        """
+        self.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {scope})")
 
     def columns_of(self, table: str) -> list[str]:
         """The column names of a table, in order."""
@@ -217,6 +234,15 @@ class Backend(ABC):
             log.info("applied migration %s", name)
             done.append(name)
         return done
+
+
+def owned_tables() -> frozenset[str]:
+    """Every table shipline's migrations create, on any engine."""
+    return frozenset(
+        name.lower()
+        for _, _, script in _migrations()
+        for name in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", script, flags=re.IGNORECASE)
+    ) | {"schema_migrations"}
 
 
 def _migrations() -> list[tuple[int, str, str]]:

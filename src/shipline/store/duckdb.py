@@ -26,7 +26,6 @@ class DuckDBBackend(Backend):
     """A DuckDB file. Calls are serialised by a lock: one connection, one writer."""
 
     DIALECT = "duckdb"
-    ROW_LOCATOR = "rowid"
     NESTED_TYPES = True
     SCANS_ARROW = True
 
@@ -77,6 +76,26 @@ class DuckDBBackend(Backend):
             cursor = self._con.execute(sql, params)
             names = [column[0] for column in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def select_rows_of(self, table: str, key: str, scope: str, into: str) -> None:
+        """``Backend.select_rows_of`` by ``rowid``: DuckDB finds rows by scanning, so
+        the rows are found reading one column (``key``), then fetched by their rowids,
+        which ``into`` keeps (as ``source_rowid``) for ``delete_rows_of``. A wide scan
+        of a table that grows with the store would cost every call."""
+        rowids = f"{into}_rowids"
+        self.execute(
+            f"CREATE OR REPLACE TEMP TABLE {rowids} AS SELECT rowid AS source_rowid"
+            f" FROM {table} WHERE {key} IN (SELECT {key} FROM {scope})"
+        )
+        self.execute(
+            f"CREATE OR REPLACE TEMP TABLE {into} AS SELECT rowid AS source_rowid, *"
+            f" FROM {table} WHERE rowid IN (SELECT source_rowid FROM {rowids})"
+        )
+        self.execute(f"DROP TABLE {rowids}")
+
+    def delete_rows_of(self, table: str, key: str, scope: str, selected: str) -> None:
+        """``Backend.delete_rows_of`` by the rowids ``select_rows_of`` kept."""
+        self.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT source_rowid FROM {selected})")
 
     def register(self, name: str, table: pa.Table) -> None:
         with self._lock:

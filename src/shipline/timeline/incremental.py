@@ -92,28 +92,6 @@ SELECT DISTINCT shipment_id FROM new_events
 UNION SELECT shipment_id FROM forced
 """
 
-# The state rows of the touched shipments, read once: shipment_state holds every
-# shipment, so each further join against it would cost a scan.
-_TOUCHED_STATE = """
-CREATE OR REPLACE TEMP TABLE touched_state AS
-SELECT * FROM shipment_state WHERE shipment_id IN (SELECT shipment_id FROM touched)
-"""
-
-# Where rows are found by scanning (DuckDB), find the touched rows' rowids first,
-# reading one column, then fetch and later delete them by rowid: a wide scan of the
-# state table per run would grow with the store.
-_TOUCHED_STATE_ROWIDS = """
-CREATE OR REPLACE TEMP TABLE touched_rows AS
-SELECT rowid AS state_row FROM shipment_state
-WHERE shipment_id IN (SELECT shipment_id FROM touched)
-"""
-
-_TOUCHED_STATE_BY_ROWID = """
-CREATE OR REPLACE TEMP TABLE touched_state AS
-SELECT rowid AS state_row, * FROM shipment_state
-WHERE rowid IN (SELECT state_row FROM touched_rows)
-"""
-
 _AFFECTED = """
 CREATE OR REPLACE TEMP TABLE affected AS
 WITH touched_once AS (
@@ -241,11 +219,10 @@ def _run(
         # Without a replay the times are NULL, and no event is selected by them.
         backend.execute(_FORCED, [upto, replay_from, replay_from, since, upto])
         backend.execute(_TOUCHED)
-        if backend.ROW_LOCATOR:
-            backend.execute(_TOUCHED_STATE_ROWIDS)
-            backend.execute(_TOUCHED_STATE_BY_ROWID)
-        else:
-            backend.execute(_TOUCHED_STATE)
+        # The state rows of the touched shipments, read once: shipment_state holds every
+        # shipment, so each further join against it would cost a scan. The backend finds
+        # them its own way (on DuckDB, scanning one column), and deletes them in _write.
+        backend.select_rows_of("shipment_state", "shipment_id", "touched", into="touched_state")
         backend.execute(_AFFECTED)
         stats = backend.fetchone(
             "SELECT count(*), count(*) FILTER (WHERE path = 'recompute') FROM affected"
@@ -296,7 +273,7 @@ def _run(
             held_shipments=len(excluded) if commit else 0,
         )
         record_run(backend, result)
-        for table in (*_SCRATCH, "touched_rows", "touched_state"):
+        for table in (*_SCRATCH, "touched_state"):
             backend.execute(f"DROP TABLE IF EXISTS {table}")
         if not commit:
             raise RolledBack(result)
@@ -342,14 +319,7 @@ def _write(backend: Backend, batch_id: str) -> int:
         f" current_timestamp, 'incremental', ?, current_timestamp FROM computed",
         [batch_id],
     )
-    if backend.ROW_LOCATOR:
-        backend.execute(
-            "DELETE FROM shipment_state WHERE rowid IN (SELECT state_row FROM touched_state)"
-        )
-    else:
-        backend.execute(
-            "DELETE FROM shipment_state WHERE shipment_id IN (SELECT shipment_id FROM affected)"
-        )
+    backend.delete_rows_of("shipment_state", "shipment_id", "affected", selected="touched_state")
     backend.execute(
         f"INSERT INTO shipment_state SELECT {columns(STATE_COLUMNS)}, true"
         f" FROM computed WHERE next_event_timestamp IS NULL"
