@@ -300,3 +300,17 @@ def test_a_big_first_file_is_all_there_and_queryable(
         rows - 1,
     )
     assert backend.scalar("SELECT qty FROM order_items WHERE order_id = 'O129999'") == rows - 1
+
+
+@pytest.mark.parametrize(
+    "table", ["api_keys", "alert_state", "monitor_metrics", "view_definitions", "shipment_summary"]
+)
+def test_no_table_or_view_shipline_owns_can_be_loaded_even_with_a_key(
+    backend: Backend, source: LocalSource, landing: Path, table: str
+) -> None:
+    loader = Loader(backend, FanOut([LogNotifier()]), keys={table: ["key_id"]})
+    write_parquet(landing / f"{table}.parquet", [{"key_id": "k1", "scope": "admin"}])
+    (outcome,) = loader.load_all(source)
+    assert outcome.status == "failed"
+    assert "belongs to shipline" in (outcome.error or "")
+    assert backend.scalar("SELECT count(*) FROM api_keys") == 0

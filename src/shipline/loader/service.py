@@ -42,6 +42,8 @@ from shipline.notify.base import (
     upload_message,
 )
 from shipline.store import Backend
+from shipline.store.backend import owned_tables
+from shipline.timeline.views import VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +54,11 @@ DEFAULT_KEYS: dict[str, list[str]] = {
     "order_items": ["order_id", "line_number"],
     "order_flattened": ["order_id", "line_number"],
 }
-# shipline's own tables: never a landing-zone target.
-PROTECTED_TABLES = frozenset(
-    {
-        "schema_migrations",
-        "processing_checkpoints",
-        "shipment_timeline_base",
-        "shipment_timeline_incremental",
-        "shipment_state",
-        "dead_letters",
-        "processing_runs",
-        "load_ledger",
-        "locations",
-        "packages",
-    }
-)
+# shipline's own tables and views, read from its migrations so that a new table is
+# protected the day it is added: never a landing-zone target (a landed api_keys.csv
+# must not make a key). shipment_events is the one table files may feed, through
+# the event ingest path.
+PROTECTED_TABLES = (owned_tables() | {name for name, _ in VIEWS}) - {EVENTS_TABLE}
 
 LINK_REFUSAL = (
     "symlink; the loader does not follow links; put the file itself in the landing folder"
