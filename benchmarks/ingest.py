@@ -38,9 +38,9 @@ from typing import Any
 import httpx
 
 from benchmarks.engines import bench_database
-from shipline.api.keys import Keyring, create_key
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from shipline.store.keys import Keyring, create_key
 
 BATCH = 500
 TYPES = ("created", "picked_up", "in_transit", "arrived_at_facility", "out_for_delivery")

@@ -44,7 +44,6 @@ from shipline.timeline.verify import VerifyResult, verify
 from shipline.timeline.views import ensure_views
 
 if TYPE_CHECKING:
-    from shipline.api.keys import ApiKey, Keyring, NewKey
     from shipline.monitor.overview import (
         LocationDwell,
         MetricSeries,
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
         ShipmentMatch,
         StageCounts,
     )
+    from shipline.store.keys import ApiKey, Keyring, NewKey
 
 REFERENCE_KEYS = {"locations": "location_id", "packages": "shipment_id"}
 
@@ -605,38 +605,38 @@ class Pipeline:
 
     def create_key(self, scope: str, description: str | None = None) -> NewKey:
         """Create an API key of ``scope``; its ``key`` is shown this once and never stored."""
-        from shipline.api.keys import create_key
+        from shipline.store.keys import create_key
 
         return create_key(self.backend, self._keyring(), scope, description)
 
     def list_keys(self, include_revoked: bool = True) -> list[ApiKey]:
         """Every API key, oldest first (never the keys themselves)."""
-        from shipline.api.keys import list_keys
+        from shipline.store.keys import list_keys
 
         return list_keys(self.backend, include_revoked)
 
     def revoke_key(self, key_id: str) -> ApiKey:
         """Revoke an API key at once; NotFoundError if there is none of ``key_id``."""
-        from shipline.api.keys import revoke_key
+        from shipline.store.keys import revoke_key
 
         return revoke_key(self.backend, key_id)
 
     def verify_key(self, key: str) -> ApiKey | None:
         """The active API key ``key`` is, or None."""
-        from shipline.api.keys import verify_key
+        from shipline.store.keys import verify_key
 
         return verify_key(self.backend, key)
 
     def sigv4_secret(self, key_id: str) -> tuple[ApiKey, str] | None:
         """An active key and the key itself by id, to recompute a SigV4 signature; None
         if unknown, revoked, or wrapped by another keyring."""
-        from shipline.api.keys import sigv4_secret
+        from shipline.store.keys import sigv4_secret
 
         return sigv4_secret(self.backend, self._keyring(), key_id)
 
     def _keyring(self) -> Keyring:
         """The settings' keyring, one per pipeline (it caches its secret once read)."""
-        from shipline.api.keys import Keyring
+        from shipline.store.keys import Keyring
 
         # setdefault keeps the first keyring even when two threads ask at once: an
         # in-memory database's secret exists only in that one object.

@@ -14,10 +14,10 @@ import httpx
 import pytest
 import uvicorn
 
-from shipline.api.keys import Keyring, NewKey, create_key
 from shipline.pipeline import Pipeline
 from shipline.server.app import create_app
 from shipline.settings import Settings
+from shipline.store.keys import Keyring, NewKey, create_key
 from tests.engines import fresh_database
 
 

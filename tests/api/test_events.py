@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from shipline.api.keys import revoke_key
+from shipline.store.keys import revoke_key
 from tests.api.conftest import Running, wait_for
 
 
@@ -172,7 +172,7 @@ def test_authentication_and_scopes(server: Running) -> None:
 
 
 def test_revoked_key_is_refused(server: Running) -> None:
-    from shipline.api.keys import Keyring, create_key
+    from shipline.store.keys import Keyring, create_key
 
     settings = server.pipeline.settings
     keyring = Keyring.for_database(settings.database, settings.api_keyring)

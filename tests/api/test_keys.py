@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shipline.api.keys import Keyring, create_key, hash_key, list_keys, sigv4_secret, verify_key
 from shipline.cli.main import app
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from shipline.store.keys import Keyring, create_key, hash_key, list_keys, sigv4_secret, verify_key
 from tests.engines import fresh_database
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from shipline.api.keys import Keyring, NewKey, create_key
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from shipline.store.keys import Keyring, NewKey, create_key
 from tests.api.conftest import free_socket, wait_for
 from tests.engines import fresh_database
 

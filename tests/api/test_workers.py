@@ -13,12 +13,12 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from shipline.api.keys import Keyring, create_key
 from shipline.cli.main import app
 from shipline.cli.serve import serve_workers
 from shipline.errors import ConfigError
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from shipline.store.keys import Keyring, create_key
 from tests.api.conftest import free_socket, wait_for
 from tests.engines import fresh_database
 from tests.store.redshift_on_postgres import redshift_on_postgres

@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 import uvicorn
 
-from shipline.api.keys import Keyring, NewKey, create_key
 from shipline.generate import generate_dataset, write_dataset
 from shipline.pipeline import Pipeline
 from shipline.server.app import create_app
 from shipline.settings import Settings
+from shipline.store.keys import Keyring, NewKey, create_key
 from tests.api.conftest import free_socket, wait_for
 from tests.engines import fresh_database
 

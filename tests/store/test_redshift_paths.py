@@ -22,11 +22,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from shipline.api.keys import Keyring, create_key, list_keys, revoke_key, sigv4_secret, verify_key
 from shipline.errors import NotFoundError
 from shipline.monitor.history import metric_history
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from shipline.store.keys import Keyring, create_key, list_keys, revoke_key, sigv4_secret, verify_key
 from tests.engines import fresh_database
 from tests.store.redshift_on_postgres import (
     DRIVERS,

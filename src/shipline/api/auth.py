@@ -14,7 +14,6 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from shipline.api.keys import ApiKey
 from shipline.api.state import services
 from shipline.errors import (
     ConfigError,
@@ -23,6 +22,7 @@ from shipline.errors import (
     TransientBackendError,
     ValidationError,
 )
+from shipline.store.keys import ApiKey
 
 
 class ApiError(Exception):

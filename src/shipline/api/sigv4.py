@@ -17,7 +17,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from shipline.api.keys import ApiKey
+from shipline.store.keys import ApiKey
 
 SERVICE = "events"
 MAX_SKEW = timedelta(minutes=15)

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from shipline.api.keys import SCOPES
 from shipline.cli.options import open_pipeline
 from shipline.cli.render import console, rows_table
+from shipline.store.keys import SCOPES
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
