@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from shipline.errors import NotFoundError, ValidationError
+from shipline.events.formats.dcsa import dcsa_records
 from shipline.events.shapes import parse_json_body, read_events_file, records_to_raw
 from shipline.events.validate import Rules, ValidatedBatch
 from shipline.ingest import dead_letters
@@ -53,6 +55,9 @@ if TYPE_CHECKING:
         StageCounts,
     )
     from shipline.store.keys import ApiKey, Keyring, NewKey
+
+IMPORTERS = {"dcsa": dcsa_records}
+"""The industry formats ``ingest --format`` reads, each a function of a parsed document."""
 
 REFERENCE_KEYS = {"locations": "location_id", "packages": "shipment_id"}
 
@@ -113,6 +118,18 @@ class Pipeline:
     def ingest_table(self, raw: pa.Table, source: str) -> IngestResult:
         """Ingest a table of raw events (any subset of the event columns)."""
         return ingest_raw(self.backend, raw, source, rules=self.rules)
+
+    def ingest_document(self, document: Any, file_format: str, source: str) -> IngestResult:
+        """Ingest a parsed document of an industry format (``dcsa``) through the same
+        path; records it is not made of (documents, sensors) are counted as skipped."""
+        importer = IMPORTERS.get(file_format)
+        if importer is None:
+            raise ValidationError(
+                f"format: {file_format!r} is not one shipline reads; use {', '.join(IMPORTERS)}"
+            )
+        imported = importer(document)
+        result = self.ingest_records(imported.records, f"{file_format}:{source}")
+        return replace(result, skipped=dict(imported.skipped))
 
     def ingest_records(self, records: Sequence[Any], source: str) -> IngestResult:
         """Ingest parsed JSON records (objects; anything else is rejected with a reason)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,9 @@ from shipline.errors import DriftError, ShiplineError, StuckError, ValidationErr
 from shipline.events.json_records import parse_json_lines
 from shipline.events.shapes import records_to_raw
 from shipline.ingest import dead_letters
+from shipline.ingest.service import IngestResult
 from shipline.jsonable import jsonable
+from shipline.pipeline import Pipeline
 
 app = typer.Typer(
     help="shipline keeps exact, fresh per-shipment timelines from shipment events.",
@@ -83,6 +86,26 @@ def _global(
     )
 
 
+def _ingest_documents(pipeline: Pipeline, paths: list[str], file_format: str) -> IngestResult:
+    """Each file (or stdin) as one document of ``file_format``."""
+    total = IngestResult(source=file_format, received=0, accepted=0, duplicates=0, rejected=0)
+    for path in paths:
+        data = sys.stdin.buffer.read() if path == "-" else _read_file(path)
+        try:
+            document = json.loads(data)
+        except (ValueError, RecursionError) as error:
+            raise ValidationError(f"{path}: not a {file_format} JSON document ({error})") from None
+        result = pipeline.ingest_document(document, file_format, Path(path).name)
+        total = total.merge(result)
+    return total
+
+
+def _read_file(path: str) -> bytes:
+    if not Path(path).is_file():
+        raise ValidationError(f"no such file: {path}")
+    return Path(path).read_bytes()
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -106,10 +129,16 @@ def init() -> None:
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files of events, or - for stdin.")],
     as_json: Json = False,
+    file_format: Annotated[
+        str | None,
+        typer.Option("--format", help="An industry format the files are in: dcsa."),
+    ] = None,
 ) -> None:
     """Validate and store events from files (Parquet, CSV, JSON, NDJSON) or stdin."""
     with open_pipeline() as pipeline:
-        if paths == ["-"]:
+        if file_format is not None:
+            result = _ingest_documents(pipeline, paths, file_format)
+        elif paths == ["-"]:
             records, lines = parse_json_lines(
                 sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
             )

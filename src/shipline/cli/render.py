@@ -49,6 +49,7 @@ def ingest_line(result: IngestResult) -> str:
         f"ingest: {result.received:,} records, {result.accepted:,} accepted,"
         f" {result.duplicates:,} duplicates, {result.rejected:,} rejected to dead_letters"
         f" in {result.duration_ms:,.0f} ms"
+        + "".join(f"; skipped {count:,} {reason}" for reason, count in result.skipped.items())
     )
 
 
@@ -83,6 +84,7 @@ def ingest_stats(result: IngestResult) -> dict[str, Any]:
         "accepted": result.accepted,
         "duplicates": result.duplicates,
         "rejected": result.rejected,
+        "skipped": result.skipped,
         "first_ingest_seq": result.first_ingest_seq,
         "last_ingest_seq": result.last_ingest_seq,
         "duration_ms": round(result.duration_ms, 3),

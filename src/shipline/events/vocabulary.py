@@ -49,4 +49,5 @@ BUILTIN_EVENT_TYPE_ALIASES: Mapping[str, str] = {
     "GTIN": "arrived_at_facility",
     "GTOT": "departed_facility",
 }
-"""Aliases every installation has; ``[aliases.event_type]`` in shipline.toml adds more."""
+"""Aliases every installation has; ``[aliases.event_type]`` in shipline.toml adds more
+(and the importers' code tables, ``events.formats``, theirs)."""

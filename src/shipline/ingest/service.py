@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -44,6 +45,9 @@ class IngestResult:
     """The records found already stored (or earlier in the same batch)."""
     refused_files: list[str] = field(default_factory=list)
     """Files that could not be read at all, each with its reason."""
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Source records an importer did not make records of (not movements), by reason;
+    not counted in ``received``."""
 
     def outcomes(self) -> list[str]:
         """Each record's outcome in batch order: accepted, duplicate or rejected."""
@@ -70,6 +74,7 @@ class IngestResult:
             duration_ms=self.duration_ms + other.duration_ms,
             duplicate_indexes=[*self.duplicate_indexes, *other.duplicate_indexes],
             refused_files=[*self.refused_files, *other.refused_files],
+            skipped=dict(Counter(self.skipped) + Counter(other.skipped)),
         )
 
 

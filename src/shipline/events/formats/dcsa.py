@@ -1,0 +1,140 @@
+"""DCSA Track & Trace 2.2 and 3.0 events as shipline records.
+
+Both versions are read: 2.2's flat ``eventType`` and ``documentReferences``, 3.0's
+``eventClassification``, ``shipmentDetails`` and ``equipmentDetails``. The rules:
+
+* ``ACT`` (actual) events are events; ``PLN``/``EST`` ones are estimates of the
+  shipment (``eta`` for an arrival, ``etd`` for a departure, ...), never events.
+* The shipment key is the transport document (bill of lading), else the booking,
+  else the container; every other of them becomes a reference.
+* ``eventUpdatedDateTime`` orders revisions and ``isRetracted`` retracts.
+* Shipment (document), IoT and reefer events are not movements: they are skipped
+  and counted by reason, never stored as a row of the wrong type.
+* The event code is written ``dcsa:TYPE:CODE``; ``dcsa_codes.json`` maps the known
+  ones, and an unknown one is refused with the code so an alias can be added.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+_CODES: dict[str, Any] = json.loads(
+    (resources.files("shipline.events.formats") / "dcsa_codes.json").read_text()
+)
+
+EVENT_TYPE_ALIASES: dict[str, str] = {
+    f"dcsa:{code}": event_type for code, event_type in _CODES["movements"].items()
+}
+"""The DCSA codes every installation maps, as ``event_type`` aliases."""
+
+
+@dataclass
+class Imported:
+    """What an importer made of a document: records for the ingest path, and the
+    source records it skipped, counted by reason."""
+
+    records: list[Any] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def dcsa_records(document: Any) -> Imported:
+    """The records of a DCSA body: ``{"events": [...]}`` (3.0), a bare array (2.2) or
+    one event (a 3.0 push). A member that is not an object is passed on as it is,
+    for validation to refuse with its reason."""
+    events = document.get("events", [document]) if isinstance(document, dict) else document
+    if not isinstance(events, list):
+        events = [events]
+    imported = Imported()
+    for event in events:
+        if not isinstance(event, dict):
+            imported.records.append(event)
+            continue
+        event_type = str(_classification(event, "eventTypeCode", "eventType") or "")
+        if event_type in _CODES["not_movements"]:
+            imported.skipped[f"dcsa {event_type} event (not a movement)"] += 1
+            continue
+        imported.records.append(_record(event, event_type))
+    return imported
+
+
+def _record(event: dict[str, Any], event_type: str) -> dict[str, Any]:
+    code = _classification(event, f"{event_type.lower()}EventTypeCode", None)
+    key = f"{event_type}:{code}"
+    names = _names(event)
+    shipment_id = next((names[t] for t in _CODES["shipment_key"] if t in names), None)
+    references = [
+        {"type": _CODES["references"][t], "reference": value}
+        for t, value in names.items()
+        if value != shipment_id
+    ]
+    classifier = _classification(event, "eventClassifierCode", "eventClassifierCode")
+    at = event.get("eventDateTime")
+    if classifier in ("PLN", "EST"):
+        kind = _CODES["estimate_kinds"].get(key, str(code or "event").lower())
+        estimate = {"kind": kind, "estimated_at": at, "classifier": classifier}
+        return {"shipment_id": shipment_id, "estimates": [estimate], "references": references}
+    record: dict[str, Any] = {
+        "shipment_id": shipment_id,
+        "event_id": _trimmed(event.get("eventID")),
+        "event_timestamp": at,
+        "event_type": f"dcsa:{key}",
+        "location_id": _location(event),
+        "updated_at": event.get("eventUpdatedDateTime"),
+        "retracted": event.get("isRetracted"),
+        "event_data": {"dcsa": {"classifier": classifier, "code": code}},
+    }
+    if references:
+        record["references"] = references
+    return {name: value for name, value in record.items() if value is not None}
+
+
+def _classification(event: dict[str, Any], name: str, flat: str | None) -> Any:
+    """A 3.0 ``eventClassification`` field, or its 2.2 top-level twin."""
+    classification = event.get("eventClassification")
+    if isinstance(classification, dict) and name in classification:
+        return classification[name]
+    return event.get(flat or name)
+
+
+def _names(event: dict[str, Any]) -> dict[str, str]:
+    """The event's transport document (TRD), booking (BKG) and container (EQ)."""
+    details = event.get("shipmentDetails") or {}
+    lists = (
+        # (references, the field of their type, the field of their value)
+        ([details.get("documentReference")], "typeCode", "reference"),  # 3.0
+        (details.get("additionalDocumentReferences") or [], "typeCode", "reference"),
+        (event.get("documentReferences") or [], "documentReferenceType", "documentReferenceValue"),
+        (event.get("references") or [], "referenceType", "referenceValue"),  # 2.2
+    )
+    found: dict[str, str] = {}
+    for references, kind, value in lists:
+        for reference in references:
+            if isinstance(reference, dict):
+                _add(found, reference.get(kind), reference.get(value))
+    equipment = (event.get("equipmentDetails") or {}).get("equipmentReference")
+    _add(found, "EQ", equipment or event.get("equipmentReference"))
+    return found
+
+
+def _add(found: dict[str, str], kind: Any, value: Any) -> None:
+    if kind in _CODES["references"] and isinstance(value, str) and value.strip():
+        found.setdefault(kind, value.strip())
+
+
+def _location(event: dict[str, Any]) -> str | None:
+    for holder in (event.get("eventLocation"), (event.get("transportCall") or {})):
+        if isinstance(holder, dict):
+            code = holder.get("UNLocationCode") or (holder.get("location") or {}).get(
+                "UNLocationCode"
+            )
+            if isinstance(code, str) and code.strip():
+                return code.strip()
+    return None
+
+
+def _trimmed(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
