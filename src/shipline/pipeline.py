@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from shipline.errors import NotFoundError, ValidationError
-from shipline.events.formats.dcsa import dcsa_records
+from shipline.events.formats import import_document
 from shipline.events.shapes import parse_json_body, read_events_file, records_to_raw
 from shipline.events.validate import Rules, ValidatedBatch
 from shipline.ingest import dead_letters
@@ -55,9 +55,6 @@ if TYPE_CHECKING:
         StageCounts,
     )
     from shipline.store.keys import ApiKey, Keyring, NewKey
-
-IMPORTERS = {"dcsa": dcsa_records}
-"""The industry formats ``ingest --format`` reads, each a function of a parsed document."""
 
 REFERENCE_KEYS = {"locations": "location_id", "packages": "shipment_id"}
 
@@ -122,12 +119,7 @@ class Pipeline:
     def ingest_document(self, document: Any, file_format: str, source: str) -> IngestResult:
         """Ingest a parsed document of an industry format (``dcsa``) through the same
         path; records it is not made of (documents, sensors) are counted as skipped."""
-        importer = IMPORTERS.get(file_format)
-        if importer is None:
-            raise ValidationError(
-                f"format: {file_format!r} is not one shipline reads; use {', '.join(IMPORTERS)}"
-            )
-        imported = importer(document)
+        imported = import_document(file_format, document)
         result = self.ingest_records(imported.records, f"{file_format}:{source}")
         return replace(result, skipped=dict(imported.skipped))
 

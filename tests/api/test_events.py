@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -339,3 +340,22 @@ def test_concurrent_requests_share_group_commits_with_exact_outcomes(server: Run
     assert stored_count(server, s) == 41
     stats = server.app.state.services.ingest_queue.stats
     assert stats.requests > stats.groups  # some requests did share a transaction
+
+
+def test_a_dcsa_page_posted_as_it_comes_is_ingested(server: Running) -> None:
+    page = Path(__file__).parent.parent / "fixtures" / "dcsa" / "dcsa-tnt300-response.json"
+    with server.client("ingest") as client:
+        response = client.post(
+            "/v1/events?format=dcsa",
+            content=page.read_bytes(),
+            headers={"Content-Type": "application/json"},
+        )
+        unknown = client.post("/v1/events?format=edifact", json={"events": []})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["accepted"], answer["rejected"]) == (2, 0)
+    assert answer["skipped"]["dcsa IOT event (not a movement)"] == 1
+    assert unknown.status_code == 400
+    assert "edifact" in unknown.text
+    rows = wait_for(lambda: timeline(server, "HHL71800000", 1))
+    assert rows[0]["event_type"] == "departed_facility"

@@ -20,6 +20,7 @@ from shipline.api.auth import ApiError, IngestKey
 from shipline.api.middleware import media_type, read_body
 from shipline.api.state import Services, services
 from shipline.errors import ValidationError
+from shipline.events.formats import import_document
 from shipline.events.json_records import loads_strict
 from shipline.events.shapes import records_to_raw
 
@@ -68,26 +69,34 @@ async def post_events(request: Request, key: IngestKey) -> JSONResponse:
             " or application/x-ndjson",
         )
     body = await read_body(request, found.settings.api_max_request_bytes)
+    file_format = request.query_params.get("format")
+    skipped: dict[str, int] = {}
 
     def parse() -> pa.Table:
         records, line_numbers = api_ingest.parse_body(body)
+        if file_format is not None:
+            imported = import_document(file_format, records)
+            records, line_numbers = imported.records, None
+            skipped.update(imported.skipped)
         limit = found.settings.max_batch_records
         if len(records) > limit:
             raise _too_many(len(records), limit, "records")
         return records_to_raw(records, line_numbers)
 
     raw = await run_in_threadpool(parse)
-    outcomes = await found.ingest_queue.ingest(raw, f"api:{key.key_id}")
+    source = f"api:{key.key_id}" if file_format is None else f"{file_format}:api:{key.key_id}"
+    outcomes = await found.ingest_queue.ingest(raw, source)
     totals = _count(found, outcomes, "events")
-    return JSONResponse(
-        {
-            "received": len(outcomes),
-            "accepted": totals["accepted"],
-            "duplicates": totals["duplicate"],
-            "rejected": totals["rejected"],
-            "records": [outcome.as_dict() for outcome in outcomes],
-        }
-    )
+    answer: dict[str, Any] = {
+        "received": len(outcomes),
+        "accepted": totals["accepted"],
+        "duplicates": totals["duplicate"],
+        "rejected": totals["rejected"],
+    }
+    if file_format is not None:
+        answer["skipped"] = skipped  # source records that are not movements, by reason
+    answer["records"] = [outcome.as_dict() for outcome in outcomes]
+    return JSONResponse(answer)
 
 
 def _route(found: Services, body: bytes) -> tuple[api_ingest.RoutedEntries, pa.Table]:

@@ -45,11 +45,8 @@ def dcsa_records(document: Any) -> Imported:
     """The records of a DCSA body: ``{"events": [...]}`` (3.0), a bare array (2.2) or
     one event (a 3.0 push). A member that is not an object is passed on as it is,
     for validation to refuse with its reason."""
-    events = document.get("events", [document]) if isinstance(document, dict) else document
-    if not isinstance(events, list):
-        events = [events]
     imported = Imported()
-    for event in events:
+    for event in _events(document):
         if not isinstance(event, dict):
             imported.records.append(event)
             continue
@@ -59,6 +56,15 @@ def dcsa_records(document: Any) -> Imported:
             continue
         imported.records.append(_record(event, event_type))
     return imported
+
+
+def _events(document: Any) -> list[Any]:
+    """The events of a page, of a bare array, or of a list of pages (NDJSON)."""
+    if isinstance(document, dict) and isinstance(document.get("events"), list):
+        return list(document["events"])
+    if isinstance(document, list):
+        return [event for item in document for event in _events(item)]
+    return [document]
 
 
 def _record(event: dict[str, Any], event_type: str) -> dict[str, Any]:
