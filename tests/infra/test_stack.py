@@ -1099,3 +1099,35 @@ def test_endpoints_for_what_the_warehouse_lambdas_call(resources: dict[str, Any]
         group_id = group["Fn::GetAtt"][0]
         inline = of_type(resources, "AWS::EC2::SecurityGroup")[group_id]["Properties"]
         assert "SecurityGroupIngress" not in inline
+
+
+def next_after_choice(state: dict[str, Any], document: dict[str, Any]) -> str:
+    """Where a Choice state goes for ``document``: the first rule that holds, else its
+    Default (the numeric comparisons and paths the nightly machine uses)."""
+
+    def value(path: str) -> Any:
+        found: Any = document
+        for part in path.removeprefix("$.").split("."):
+            found = found[part]
+        return found
+
+    tests = {
+        "NumericGreaterThan": lambda a, b: a > b,
+        "NumericEquals": lambda a, b: a == b,
+    }
+    for rule in state["Choices"]:
+        (name,) = [key for key in rule if key in tests]
+        if tests[name](value(rule["Variable"]), rule[name]):
+            return str(rule["Next"])
+    return str(state["Default"])
+
+
+@pytest.mark.parametrize(("drift", "then"), [(0, "Notify"), (1, "PublishFailure")])
+def test_the_nightly_run_fails_loudly_on_drift(
+    resources: dict[str, Any], drift: int, then: str
+) -> None:
+    states = definition(resources)["States"]
+    # The verify step's answer lands at $.verify, where the choice reads it.
+    assert states["Verify"].get("ResultPath") == "$.verify"
+    answer = {"verify": {"drift": drift, "shipments_checked": 10}}
+    assert next_after_choice(states["Drift?"], answer) == then
