@@ -46,6 +46,8 @@ from shipline.timeline.verify import VerifyResult, verify
 from shipline.timeline.views import ensure_views
 
 if TYPE_CHECKING:
+    from shipline.loader.service import Loader
+    from shipline.monitor.alerts import AlertOutcome
     from shipline.monitor.overview import (
         LocationDwell,
         MetricSeries,
@@ -54,6 +56,8 @@ if TYPE_CHECKING:
         ShipmentMatch,
         StageCounts,
     )
+    from shipline.monitor.quality import QualityCheck
+    from shipline.monitor.rules import Rule
     from shipline.store.keys import ApiKey, Keyring, NewKey
 
 REFERENCE_KEYS = {"locations": "location_id", "packages": "shipment_id"}
@@ -423,7 +427,7 @@ class Pipeline:
 
         return list_loads(self.backend, status=status, limit=limit)
 
-    def _loader(self) -> Any:
+    def _loader(self) -> Loader:
         from shipline.loader.service import Loader
         from shipline.notify.config import build_notifier
 
@@ -459,7 +463,7 @@ class Pipeline:
         record_metrics(self.backend, values, now, self.settings.monitor_retention_days)
         return values
 
-    def quality(self, now: datetime | None = None, examples: int = 5) -> list[Any]:
+    def quality(self, now: datetime | None = None, examples: int = 5) -> list[QualityCheck]:
         """The named data-quality checks (``QualityCheck``), each a count and examples."""
         from shipline.monitor import run_quality_checks
 
@@ -467,7 +471,7 @@ class Pipeline:
 
     def check_alerts(
         self, rules_path: Path | None = None, now: datetime | None = None, notify: bool = True
-    ) -> list[Any]:
+    ) -> list[AlertOutcome]:
         """Evaluate the alert rules (``AlertOutcome`` each); notify rules that changed state.
 
         The rules come from ``rules_path``, else ``alerts_file`` when it exists, else
@@ -480,7 +484,7 @@ class Pipeline:
         notifier = build_notifier(self.settings) if notify else None
         return evaluate_rules(self.backend, rules, self.metrics(now), notifier, now)
 
-    def alert_rules(self, rules_path: Path | None = None) -> list[Any]:
+    def alert_rules(self, rules_path: Path | None = None) -> list[Rule]:
         """The alert rules in force (``Rule`` each), parsed and checked."""
         from shipline.monitor import load_rules, resolve_rules_path
 
@@ -504,7 +508,7 @@ class Pipeline:
         now: datetime | None = None,
         *,
         notifier: Notifier | None = None,
-    ) -> list[Any]:
+    ) -> list[AlertOutcome]:
         """What a scheduler runs every ``monitor_interval_seconds``: collect the metrics
         once, record them (pruning past retention), evaluate the rules and notify changes.
 
