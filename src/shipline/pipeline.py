@@ -39,6 +39,7 @@ from shipline.timeline.query import (
     shipment_timeline,
     shipments_named,
     status,
+    why_not_in_view,
 )
 from shipline.timeline.retention import RetentionResult, apply_retention
 from shipline.timeline.runs import RunResult
@@ -271,7 +272,10 @@ class Pipeline:
         none, ValidationError if the reference names several."""
         found = shipments_named(self.backend, name)
         if not found:
-            raise NotFoundError(f"shipment {name!r} is not in the timeline view")
+            raise NotFoundError(
+                f"shipment {name!r} is not in the timeline view:"
+                f" {why_not_in_view(self.backend, name)}"
+            )
         if len(found) > 1:
             listed = ", ".join(found[:10])
             raise ValidationError(
@@ -282,17 +286,25 @@ class Pipeline:
     def timeline(self, shipment_id: str) -> list[dict[str, Any]]:
         """A shipment's timeline, by its id or any reference; NotFoundError if it is not
         in the view."""
-        rows = shipment_timeline(self.backend, self.shipment_id(shipment_id))
+        found = self.shipment_id(shipment_id)
+        rows = shipment_timeline(self.backend, found)
         if not rows:
-            raise NotFoundError(f"shipment {shipment_id!r} is not in the timeline view")
+            raise NotFoundError(
+                f"shipment {shipment_id!r} is not in the timeline view:"
+                f" {why_not_in_view(self.backend, found)}"
+            )
         return rows
 
     def summary(self, shipment_id: str) -> dict[str, Any]:
         """A shipment's performance metrics, by its id or any reference; NotFoundError if
         it is not in the view."""
-        row = shipment_summary(self.backend, self.shipment_id(shipment_id))
+        found = self.shipment_id(shipment_id)
+        row = shipment_summary(self.backend, found)
         if row is None:
-            raise NotFoundError(f"shipment {shipment_id!r} is not in the timeline view")
+            raise NotFoundError(
+                f"shipment {shipment_id!r} is not in the timeline view:"
+                f" {why_not_in_view(self.backend, found)}"
+            )
         return row
 
     def estimates(self, shipment_id: str) -> list[dict[str, Any]]:

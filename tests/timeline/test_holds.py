@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shipline.errors import BackendError
+from shipline.errors import BackendError, NotFoundError
 from shipline.pipeline import Pipeline
 
 
@@ -148,3 +148,16 @@ def test_a_failure_every_shipment_shares_is_raised_not_held(pipeline: Pipeline) 
     assert pipeline.holds() == []
     checkpoint = pipeline.backend.scalar("SELECT max(last_ingest_seq) FROM processing_checkpoints")
     assert checkpoint is None  # nothing committed: the next run tries again
+
+
+def test_the_timeline_of_a_shipment_out_of_the_view_says_why(pipeline: Pipeline) -> None:
+    pipeline.ingest_records([event("GOOD-1", 8), event("POISON", 8)], "test")
+    store_poison(pipeline, "POISON")
+    pipeline.ingest_records([event("WAITING", 9)], "test")
+    with pytest.raises(NotFoundError, match="wait for the next run; run `shipline incremental`"):
+        pipeline.timeline("WAITING")
+    pipeline.incremental()
+    with pytest.raises(NotFoundError, match="held out of the timeline runs"):
+        pipeline.timeline("POISON")
+    with pytest.raises(NotFoundError, match="no event of it is stored"):
+        pipeline.timeline("NOPE")

@@ -38,6 +38,26 @@ def shipments_named(backend: Backend, name: str) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
+def why_not_in_view(backend: Backend, shipment_id: str) -> str:
+    """Why a shipment has no rows in the view, as the end of a sentence."""
+    held = backend.fetchone(
+        "SELECT reason FROM shipment_holds WHERE shipment_id = ?", [shipment_id]
+    )
+    if held:
+        return f"it is held out of the timeline runs ({held[0]}); see `shipline holds list`"
+    since = read_checkpoint(backend).last_ingest_seq
+    stored, pending = backend.fetchone(
+        "SELECT count(*), count(*) FILTER (WHERE ingest_seq > ?) FROM shipment_events"
+        " WHERE shipment_id = ?",
+        [since, shipment_id],
+    ) or (0, 0)
+    if not stored:
+        return "no event of it is stored, and no reference names it"
+    if pending:
+        return f"{pending} of its events wait for the next run; run `shipline incremental`"
+    return "every event of it was retracted or moved to another shipment"
+
+
 def latest_estimates(backend: Backend, shipment_id: str) -> list[dict[str, Any]]:
     """The latest estimate received per (kind, source), by kind and source."""
     return backend.fetch_dicts(
