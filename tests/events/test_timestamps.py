@@ -99,7 +99,8 @@ def test_year_zero_is_refused() -> None:
 def test_a_time_without_an_offset_says_so() -> None:
     assert only_error(check("2026-11-23T08:00:00")) == (
         'event_timestamp: "2026-11-23T08:00:00" has no UTC offset;'
-        " write it as ISO-8601 with Z or +HH:MM"
+        " write it as ISO-8601 with Z or +HH:MM, or give its location a timezone in the"
+        " locations table, or set [sources.NAME] timezone in shipline.toml"
     )
 
 
