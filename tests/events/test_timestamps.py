@@ -141,8 +141,9 @@ def test_timestamp_range_overrides_the_bounds() -> None:
 
 def test_a_long_refused_value_is_quoted_to_80_characters() -> None:
     value = "2026-11-23T08:00:00" + "9" * 200
-    assert only_error(check(value)) == (
-        f'event_timestamp: "{value[:80]}…" has no UTC offset; write it as ISO-8601 with Z or +HH:MM'
+    assert only_error(check(value)).startswith(
+        f'event_timestamp: "{value[:80]}…" has no UTC offset;'
+        " write it as ISO-8601 with Z or +HH:MM,"
     )
 
 
