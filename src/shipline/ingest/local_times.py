@@ -35,25 +35,31 @@ def resolve_local_times(backend: Backend, raw: pa.Table, source_zone: str | None
     local = pc.fill_null(pc.match_substring_regex(column, LOCAL_TIME), False)
     if not pc.any(local).as_py():
         return raw
-    rows = [index for index, flag in enumerate(local.to_pylist()) if flag]
-    texts = column.to_pylist()
-    locations = raw.column("location_id").to_pylist() if "location_id" in raw.column_names else []
-    zones = _location_zones(backend, {locations[i] for i in rows if locations and locations[i]})
+    rows = pc.indices_nonzero(local)
+    # Only the local times are read into Python: they matched an ASCII pattern, while
+    # another value of the column may hold bytes that are not UTF-8 (its own error).
+    texts = pc.take(column, rows).to_pylist()
+    locations = (
+        [_text(value) for value in pc.take(raw.column("location_id"), rows)]
+        if "location_id" in raw.column_names
+        else [None] * len(texts)
+    )
+    zones = _location_zones(backend, {location for location in locations if location})
     errors = _shape_errors(raw)
-    for index in rows:
-        location = locations[index] if locations else None
-        zone_name = zones.get(location) if location else None
-        zone_name = zone_name or source_zone
+    for position, (index, location) in enumerate(zip(rows.to_pylist(), locations, strict=True)):
+        zone_name = (zones.get(location) if location else None) or source_zone
         if zone_name is None:
             continue
         whose = location if location in zones else None
-        resolved, problem = _in_zone(texts[index], zone_name, whose)
+        resolved, problem = _in_zone(texts[position], zone_name, whose)
         if problem is not None:
             errors[index] = [*(errors[index] or []), problem]
         else:
-            texts[index] = resolved
+            texts[position] = resolved
     raw = raw.set_column(
-        raw.column_names.index("event_timestamp"), "event_timestamp", pa.array(texts, pa.string())
+        raw.column_names.index("event_timestamp"),
+        "event_timestamp",
+        pc.replace_with_mask(_array(column), _array(local), pa.array(texts, pa.string())),
     )
     shape_errors = pa.array(errors, pa.list_(pa.string()))
     if "shape_errors" not in raw.column_names:
@@ -94,6 +100,19 @@ def _location_zones(backend: Backend, location_ids: set[str]) -> Mapping[str, st
         sorted(location_ids),
     )
     return {str(location): str(zone) for location, zone in rows}
+
+
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _text(value: pa.Scalar) -> str | None:
+    """A string scalar's text, or None when it is null or not UTF-8."""
+    try:
+        found = value.as_py()
+    except UnicodeDecodeError:
+        return None
+    return found if isinstance(found, str) else None
 
 
 def _shape_errors(raw: pa.Table) -> list[list[str] | None]:
