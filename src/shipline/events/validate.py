@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from shipline.errors import ConfigError
-from shipline.events.formats.dcsa import EVENT_TYPE_ALIASES as DCSA_EVENT_TYPES
+from shipline.events.formats import event_type_aliases as format_event_types
 from shipline.events.vocabulary import (
     BUILTIN_EVENT_TYPE_ALIASES,
     DEFAULT_STATUS,
@@ -514,7 +514,7 @@ def _register_vocabulary(
     event_type_aliases: Mapping[str, str],
     status_aliases: Mapping[str, str],
 ) -> None:
-    type_aliases = {**BUILTIN_EVENT_TYPE_ALIASES, **DCSA_EVENT_TYPES, **event_type_aliases}
+    type_aliases = {**BUILTIN_EVENT_TYPE_ALIASES, **format_event_types(), **event_type_aliases}
     _check_aliases("event_type", type_aliases, frozenset(DEFAULT_STATUS))
     _check_aliases("status", status_aliases, STATUSES)
     tables = {

@@ -16,29 +16,16 @@ Both versions are read: 2.2's flat ``eventType`` and ``documentReferences``, 3.0
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
-_CODES: dict[str, Any] = json.loads(
-    (resources.files("shipline.events.formats") / "dcsa_codes.json").read_text()
-)
+from shipline.events.formats.base import Format, Imported, code_table
+
+_CODES = code_table("dcsa_codes.json")
 
 EVENT_TYPE_ALIASES: dict[str, str] = {
     f"dcsa:{code}": event_type for code, event_type in _CODES["movements"].items()
 }
 """The DCSA codes every installation maps, as ``event_type`` aliases."""
-
-
-@dataclass
-class Imported:
-    """What an importer made of a document: records for the ingest path, and the
-    source records it skipped, counted by reason."""
-
-    records: list[Any] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)
 
 
 def dcsa_records(document: Any) -> Imported:
@@ -144,3 +131,32 @@ def _location(event: dict[str, Any]) -> str | None:
 
 def _trimmed(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
+
+
+def _sniff(_data: bytes, document: Any) -> bool:
+    """A DCSA page, array or push: events with an ``eventType`` or classification."""
+    events = _events(document) if document is not None else []
+    first = events[0] if events else None
+    return (
+        isinstance(first, dict)
+        and "eventDateTime" in first
+        and ("eventClassification" in first or "eventType" in first)
+    )
+
+
+FORMAT = Format(
+    name="dcsa",
+    title="DCSA Track & Trace 2.2 and 3.0",
+    records=dcsa_records,
+    sniff=_sniff,
+    event_type_aliases=EVENT_TYPE_ALIASES,
+    source_fields={
+        "shipment_id": "transportDocumentReference, carrierBookingReference or equipmentReference",
+        "event_id": "eventID",
+        "event_timestamp": "eventDateTime",
+        "event_type": "eventType and its event type code",
+        "location_id": "UNLocationCode",
+        "updated_at": "eventUpdatedDateTime",
+        "retracted": "isRetracted",
+    },
+)

@@ -1,0 +1,74 @@
+"""What every importer is: a parser, a mapper of fields, and a way to be recognised.
+
+An importer never validates: it maps the producer's fields onto shipline's record
+(``shipment_id``, ``event_timestamp``, ``event_type`` and the rest, plus
+``estimates`` and ``references``) and passes on what it cannot map unchanged, so
+the one validation pass refuses it with its reason and the rest of the file goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from shipline.errors import ValidationError
+from shipline.events.json_records import loads_strict
+
+
+@dataclass
+class Imported:
+    """What an importer made of a document: records for the ingest path, and the
+    source records it skipped, counted by reason."""
+
+    records: list[Any] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+SignatureCheck = Callable[[Mapping[str, str], bytes, str], bool]
+"""``(headers with lower-case names, body, secret)``: whether a webhook is signed."""
+
+
+@dataclass(frozen=True)
+class Format:
+    """One industry format shipline reads.
+
+    ``parse`` turns a file's or request's bytes into the document ``records`` maps
+    (a JSON value, or text for EDI), raising ``ValidationError`` when the bytes are
+    not that format at all. ``sniff`` recognises a document from its bytes and,
+    when they are JSON, its parsed value (else ``None``). ``source_fields`` names
+    each shipline field in the producer's own terms (``event_timestamp`` is DCSA's
+    ``eventDateTime``), so a refused record's reason says where to look.
+    """
+
+    name: str
+    title: str
+    records: Callable[[Any], Imported]
+    sniff: Callable[[bytes, Any], bool]
+    parse: Callable[[bytes], Any] = field(default=lambda data: json_document(data))
+    event_type_aliases: Mapping[str, str] = field(default_factory=dict)
+    source_fields: Mapping[str, str] = field(default_factory=dict)
+    signature: SignatureCheck | None = None
+    signature_header: str | None = None
+
+    def read(self, data: bytes) -> Imported:
+        """The records of one document's bytes."""
+        return self.records(self.parse(data))
+
+
+def json_document(data: bytes) -> Any:
+    """A whole JSON document, strictly parsed (a repeated key or NaN refuses it)."""
+    try:
+        return loads_strict(data.decode("utf-8"))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise ValidationError(f"not a JSON document ({error})") from None
+
+
+def code_table(filename: str) -> dict[str, Any]:
+    """A code table shipped in the package, beside the importers."""
+    text = (resources.files("shipline.events.formats") / filename).read_text(encoding="utf-8")
+    table: dict[str, Any] = json.loads(text)
+    return table
