@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from shipline.errors import ValidationError
-from shipline.events.formats import dcsa, epcis
+from shipline.events.formats import dcsa, epcis, x12
 from shipline.events.formats.base import Format, Imported, json_document
 
 __all__ = ["FORMATS", "Format", "Imported", "detect_format", "event_type_aliases", "read_feed"]
 
-FORMATS: dict[str, Format] = {module.FORMAT.name: module.FORMAT for module in (dcsa, epcis)}
+FORMATS: dict[str, Format] = {module.FORMAT.name: module.FORMAT for module in (dcsa, epcis, x12)}
 """The industry formats shipline reads, by name."""
 
 
