@@ -64,27 +64,25 @@ def _tracker(tracker: dict[str, Any]) -> Tracker:
     return Tracker(
         tracking_number=tracker.get("tracking_code"),
         carrier=tracker.get("carrier"),
-        checkpoints=[
-            _checkpoint(i, detail) for i, detail in enumerate(listed(tracker.get("tracking_details")))
-        ],
+        checkpoints=[_checkpoint(detail) for detail in listed(tracker.get("tracking_details"))],
         references=[
             ("easypost_tracker", tracker.get("id")),
             ("easypost_shipment", tracker.get("shipment_id")),
             ("tracking_number", at(tracker, "carrier_detail", "alternate_identifier")),
         ],
-        estimates=[Estimate(tracker.get("est_delivery_date"), "carrier", where="est_delivery_date")],
+        estimates=[
+            Estimate(tracker.get("est_delivery_date"), "carrier", where="est_delivery_date")
+        ],
     )
 
 
-def _checkpoint(index: int, detail: Any) -> Checkpoint:
+def _checkpoint(detail: Any) -> Checkpoint:
     detail = detail if isinstance(detail, dict) else {}
     status, status_detail = detail.get("status"), detail.get("status_detail")
     code = status_detail if status_detail in CODES.movements else status
     place = detail.get("tracking_location") or {}
     message = detail.get("message")
     return Checkpoint(
-        where=f"tracking_details[{index}]",
-        time_field="datetime",
         at=detail.get("datetime"),
         code=code,
         message=message,
@@ -94,7 +92,9 @@ def _checkpoint(index: int, detail: Any) -> Checkpoint:
             "status_detail": status_detail,
             "carrier_code": detail.get("carrier_code"),
             "source": detail.get("source"),
-            "description": None if detail.get("description") == message else detail.get("description"),
+            "description": None
+            if detail.get("description") == message
+            else detail.get("description"),
         },
     )
 
@@ -109,7 +109,11 @@ def easypost_signed(headers: Mapping[str, str], body: bytes, secret: str) -> boo
 def _sniff(_data: bytes, document: Any) -> bool:
     """An EasyPost ``Event`` or ``Tracker`` object (or a page or array of them)."""
     found = objects(document, _first)[:1] if document is not None else []
-    return bool(found) and isinstance(found[0], dict) and found[0].get("object") in ("Event", "Tracker")
+    return (
+        bool(found)
+        and isinstance(found[0], dict)
+        and found[0].get("object") in ("Event", "Tracker")
+    )
 
 
 def _first(value: Any) -> list[Any]:
@@ -126,7 +130,8 @@ FORMAT = Format(
     event_type_aliases=CODES.aliases(),
     source_fields={
         "shipment_id": "tracking_code",
-        "event_id": "a hash of tracking_code and the detail's datetime, status, location and message",
+        "event_id": "a hash of tracking_code and the detail's datetime, status, location and"
+        " message",
         "event_timestamp": "tracking_details[].datetime",
         "event_type": "tracking_details[].status_detail, else status",
         "location_id": "tracking_details[].tracking_location (country/state/city/zip)",

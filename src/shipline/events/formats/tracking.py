@@ -19,8 +19,9 @@ for all of them:
   answers about the same history) are never used, nor kept in ``event_data``.
 * A time is passed on as written: with an offset it keeps it, without one (a
   carrier's local time) the pipeline resolves it from the location's or the
-  source's zone. A checkpoint whose time is missing or not a date and time at all
-  becomes a dead letter naming the source field; the others go on.
+  source's zone. A checkpoint whose time is missing or not a time is refused by
+  validation, which names the source's field (``source_fields``); the others go
+  on, and the dead letter is the mapped record, to fix and redrive.
 * The location id is the checkpoint's country, state, city and postal code,
   trimmed, upper-cased, joined by ``/`` (empty parts kept in place, trailing empty
   ones dropped): ``US/FL/ORLANDO/32809``, ``US///32837``. A carrier's free-text
@@ -43,7 +44,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipline.events.formats.base import Imported, code_table
-from shipline.events.json_records import Unparsable
 
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 _OFFSET = re.compile(r".*(Z|z|[+-]\d{2}:?\d{2})$")
@@ -71,14 +71,10 @@ class Place:
 class Checkpoint:
     """One scan in a tracker's history.
 
-    ``where`` names it in the source (``tracking_details[2]``) and ``time_field``
-    its time field (``datetime``), for the reason of a refused one. ``details`` is
-    the source's useful raw content, kept in ``event_data``; it must hold nothing
-    that changes between two sends of the same checkpoint.
+    ``details`` is the source's useful raw content, kept in ``event_data``; it must
+    hold nothing that changes between two sends of the same checkpoint.
     """
 
-    where: str
-    time_field: str
     at: Any
     code: Any
     message: Any = None
@@ -138,10 +134,6 @@ def tracker_records(tracker: Tracker, codes: Codes, imported: Imported) -> None:
         if code in codes.not_movements:
             imported.skipped[f"{codes.provider} {code} checkpoint (not a movement)"] += 1
             continue
-        problem = _time_problem(checkpoint)
-        if problem:
-            records.append(_unparsable(shipment_id, checkpoint, problem))
-            continue
         record = _record(codes.provider, shipment_id, carrier, checkpoint, code)
         if side:
             record.update(side)
@@ -173,9 +165,7 @@ def _record(
     return {name: value for name, value in record.items() if value is not None}
 
 
-def _side(
-    tracker: Tracker, codes: Codes, shipment_id: Any, imported: Imported
-) -> dict[str, Any]:
+def _side(tracker: Tracker, codes: Codes, shipment_id: Any, imported: Imported) -> dict[str, Any]:
     """The tracker's estimate and references, as record fields."""
     side: dict[str, Any] = {}
     estimate = _estimate(tracker.estimates, codes.provider, imported)
@@ -187,7 +177,9 @@ def _side(
     return side
 
 
-def _estimate(estimates: list[Estimate], provider: str, imported: Imported) -> dict[str, Any] | None:
+def _estimate(
+    estimates: list[Estimate], provider: str, imported: Imported
+) -> dict[str, Any] | None:
     """The first usable estimate: the providers list them best first. One without
     an offset (a bare date) cannot be placed in time; it is counted, not stored."""
     for estimate in estimates:
@@ -204,29 +196,10 @@ def _references(references: Iterable[tuple[str, Any]], shipment_id: Any) -> list
     found: list[dict[str, str]] = []
     for kind, value in references:
         text = _trimmed(value)
-        if isinstance(text, int) and not isinstance(text, bool):
-            text = str(text)
         entry = {"type": kind, "reference": text}
         if isinstance(text, str) and text and text != shipment_id and entry not in found:
             found.append(entry)
     return found
-
-
-def _time_problem(checkpoint: Checkpoint) -> str | None:
-    at = checkpoint.at
-    name = f"{checkpoint.where}.{checkpoint.time_field}"
-    if at is None or at == "":
-        return f"{name}: missing; every checkpoint needs its time"
-    if not isinstance(at, str) or not _DATE_TIME.match(at.strip()):
-        shown = json.dumps(at, ensure_ascii=False)[:80]
-        return f"{name}: {shown} is not a date and time (YYYY-MM-DDTHH:MM...)"
-    return None
-
-
-def _unparsable(shipment_id: Any, checkpoint: Checkpoint, reason: str) -> Unparsable:
-    source = {"tracking_number": shipment_id, checkpoint.where: dict(checkpoint.details)}
-    source[checkpoint.where][checkpoint.time_field] = checkpoint.at
-    return Unparsable(text=json.dumps(source, ensure_ascii=False, default=str), reason=reason)
 
 
 def _clean(value: Any) -> str:
@@ -237,6 +210,9 @@ def _clean(value: Any) -> str:
 
 
 def _trimmed(value: Any) -> Any:
+    """Text trimmed, a whole number as text (DHL's ids are numbers), else as it is."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     return value.strip() if isinstance(value, str) else value
 
 
