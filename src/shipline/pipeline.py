@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from shipline.errors import NotFoundError, ValidationError
-from shipline.events.formats import import_document
+from shipline.events.formats import (
+    FEED_SUFFIXES,
+    Format,
+    Imported,
+    format_named,
+    format_of_file,
+    read_feed,
+)
 from shipline.events.shapes import parse_json_body, read_events_file, records_to_raw
 from shipline.events.validate import Rules, ValidatedBatch
 from shipline.ingest import dead_letters
@@ -59,7 +66,7 @@ if TYPE_CHECKING:
     )
     from shipline.monitor.quality import QualityCheck
     from shipline.monitor.rules import Rule
-    from shipline.store.keys import ApiKey, Keyring, NewKey
+    from shipline.store.keys import ApiKey, Keyring, KeySnapshot, NewKey
 
 REFERENCE_KEYS = {"locations": "location_id", "packages": "shipment_id"}
 
@@ -124,8 +131,17 @@ class Pipeline:
     def ingest_document(self, document: Any, file_format: str, source: str) -> IngestResult:
         """Ingest a parsed document of an industry format (``dcsa``) through the same
         path; records it is not made of (documents, sensors) are counted as skipped."""
-        imported = import_document(file_format, document)
-        result = self.ingest_records(imported.records, f"{file_format}:{source}")
+        found = format_named(file_format)
+        return self._ingest_imported(found, found.records(document), source)
+
+    def ingest_feed(self, data: bytes, file_format: str | None, source: str) -> IngestResult:
+        """Ingest one document of an industry format as the producer sent it; the
+        format is detected from the content when ``file_format`` is None."""
+        found, imported = read_feed(data, file_format)
+        return self._ingest_imported(found, imported, source)
+
+    def _ingest_imported(self, found: Format, imported: Imported, source: str) -> IngestResult:
+        result = self.ingest_records(imported.records, f"{found.name}:{source}")
         return replace(result, skipped=dict(imported.skipped))
 
     def ingest_records(self, records: Sequence[Any], source: str) -> IngestResult:
@@ -145,9 +161,15 @@ class Pipeline:
         return validation_rules(settings or load_settings()).validate(records_to_raw(records))
 
     def ingest_files(
-        self, paths: Sequence[Path], on_file: Callable[[Path, IngestResult], None] | None = None
+        self,
+        paths: Sequence[Path],
+        on_file: Callable[[Path, IngestResult], None] | None = None,
+        file_format: str | None = None,
     ) -> IngestResult:
-        """Ingest files of events (Parquet, CSV, JSON, NDJSON), one transaction each.
+        """Ingest files of events, one transaction each: shipline's own records
+        (Parquet, CSV, JSON, NDJSON) or an industry format, named by ``file_format``
+        or recognised from a ``.json``, ``.jsonld``, ``.edi``, ``.x12`` or ``.214``
+        file's content.
 
         A file that cannot be read at all (truncated, empty, of an unknown type) is
         listed in ``refused_files`` with its reason, and the next file goes on.
@@ -155,15 +177,25 @@ class Pipeline:
         total = IngestResult(source="files", received=0, accepted=0, duplicates=0, rejected=0)
         for path in paths:
             try:
-                raw = read_events_file(path)
+                result = self._ingest_file(path, file_format)
             except ValidationError as error:
                 result = IngestResult(f"file:{path.name}", 0, 0, 0, 0, refused_files=[str(error)])
-            else:
-                result = self.ingest_table(raw, f"file:{path.name}")
             total = total.merge(result)
             if on_file is not None:
                 on_file(path, result)
         return total
+
+    def _ingest_file(self, path: Path, file_format: str | None) -> IngestResult:
+        if file_format is not None or path.suffix.lower() in {*FEED_SUFFIXES, ".json"}:
+            data = _read_bytes(path)
+            found = format_of_file(path.name, data, file_format)
+            if found is not None:
+                try:
+                    imported = found.read(data)
+                except ValidationError as error:
+                    raise ValidationError(f"{path.name}: {error}") from None
+                return self._ingest_imported(found, imported, path.name)
+        return self.ingest_table(read_events_file(path), f"file:{path.name}")
 
     # Reference data -----------------------------------------------------------
 
@@ -628,11 +660,19 @@ class Pipeline:
 
     # API keys ---
 
-    def create_key(self, scope: str, description: str | None = None) -> NewKey:
+    def create_key(
+        self, scope: str, description: str | None = None, expires_at: datetime | None = None
+    ) -> NewKey:
         """Create an API key of ``scope``; its ``key`` is shown this once and never stored."""
         from shipline.store.keys import create_key
 
-        return create_key(self.backend, self._keyring(), scope, description)
+        return create_key(self.backend, self._keyring(), scope, description, expires_at)
+
+    def rotate_key(self, key_id: str, grace: timedelta) -> NewKey:
+        """A successor of ``key_id`` (same scope); the old key expires after ``grace``."""
+        from shipline.store.keys import rotate_key
+
+        return rotate_key(self.backend, self._keyring(), key_id, grace)
 
     def list_keys(self, include_revoked: bool = True) -> list[ApiKey]:
         """Every API key, oldest first (never the keys themselves)."""
@@ -654,22 +694,40 @@ class Pipeline:
 
     def sigv4_secret(self, key_id: str) -> tuple[ApiKey, str] | None:
         """An active key and the key itself by id, to recompute a SigV4 signature; None
-        if unknown, revoked, or wrapped by another keyring."""
+        if unknown, revoked, expired, or made with another server secret."""
         from shipline.store.keys import sigv4_secret
 
         return sigv4_secret(self.backend, self._keyring(), key_id)
 
-    def _keyring(self) -> Keyring:
-        """The settings' keyring, one per pipeline (it caches its secret once read)."""
-        from shipline.store.keys import Keyring
+    def key_snapshot(self) -> KeySnapshot:
+        """Every key at this moment, for a server to answer from memory."""
+        from shipline.store.keys import snapshot_keys
 
+        return snapshot_keys(self.backend, self._keyring())
+
+    def _keyring(self) -> Keyring:
+        """The settings' server secret, one per pipeline (it caches its secret once read).
+        The first call moves keys made before derivation off the old keyring file."""
+        from shipline.store.keys import Keyring, legacy_keyring_path, upgrade_legacy_keys
+
+        settings = self.settings
+        secret = settings.key_secret.get_secret_value() if settings.key_secret else None
         # setdefault keeps the first keyring even when two threads ask at once: an
         # in-memory database's secret exists only in that one object.
-        found: Keyring = self.__dict__.setdefault(
-            "_keyring_instance",
-            Keyring.for_database(self.settings.database, self.settings.api_keyring),
+        candidate = Keyring.for_database(
+            settings.database, settings.key_secret_file or settings.api_keyring, secret
         )
+        found: Keyring = self.__dict__.setdefault("_keyring_instance", candidate)
+        if found is candidate:
+            upgrade_legacy_keys(self.backend, found, legacy_keyring_path(settings.database))
         return found
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ValidationError(f"{path.name}: cannot be read ({error.strerror})") from None
 
 
 def validation_rules(settings: Settings) -> Rules:

@@ -101,8 +101,36 @@ class Settings(BaseSettings):
     """Threads an API process runs blocking work on (anyio's pool, 40 by default). On
     PostgreSQL each holds a connection of its own, so an API process opens at most
     this many plus four (ingest, processor, monitor, leader lease)."""
+    api_rate_limit_per_key: float = Field(default=1000, ge=0)
+    """Requests per second one API key may make to ``/v1`` and ``/dashboard/api``
+    (per process; 0 turns the limit off). Above it: 429 with ``Retry-After``."""
+    api_rate_limit_per_address: float = Field(default=2000, ge=0)
+    """Requests per second one client address may make (per process; 0 is off). Behind
+    a proxy, see ``api_forwarded_allow_ips``."""
+    api_rate_limit_burst_seconds: float = Field(default=2, gt=0)
+    """How many seconds' worth of requests a key or address may send at once."""
+    api_forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose ``X-Forwarded-For`` names the client (uvicorn's list; ``*`` is any)."""
+    api_header_timeout_seconds: float = Field(default=10, gt=0)
+    """A request's headers must arrive within this long of the connection opening or
+    of the previous response; a slower client is disconnected."""
+    api_keep_alive_seconds: int = Field(default=5, ge=1)
+    """How long an idle keep-alive connection stays open."""
+    api_max_connections: int = Field(default=1000, ge=1)
+    """Connections and requests one API process serves at once; above it, 503."""
+    tls_cert: str | None = None
+    """A PEM certificate (chain) file: ``shipline serve`` speaks HTTPS with it."""
+    tls_key: str | None = None
+    """The PEM private key of ``tls_cert``."""
+    key_secret_file: str | None = None
+    """The file (mode 0600) holding the server secret API keys are derived from; keep it
+    outside the data folder. Default: ``~/.config/shipline/secret``, made on first use."""
+    key_secret: SecretStr | None = None
+    """The server secret itself (``SHIPLINE_KEY_SECRET``), instead of ``key_secret_file``."""
     api_keyring: str | None = None
-    """The file holding the secret that wraps API keys for SigV4 (default: beside the DB)."""
+    """The older name of ``key_secret_file`` (used when that is not set)."""
+    sigv4_region: str = "us-east-1"
+    """The only region a SigV4-signed request may be scoped to."""
     # Loader (seed 004) ---
     loader_keys: dict[str, list[str]] = Field(default_factory=_default_loader_keys)
     """Upsert key columns per landing-zone table; a table without a key is refused."""

@@ -36,11 +36,12 @@ class DuckDBBackend(Backend):
         DuckDB would otherwise report it as a lock held by another process.
         """
         self.path = path
+        new_file = is_new_database(path) and path != IN_MEMORY
         if is_new_database(path):
             if not create:
                 raise _not_there(path)
             if path != IN_MEMORY:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         else:
             _require_database_file(Path(path))
         try:
@@ -49,6 +50,8 @@ class DuckDBBackend(Backend):
             raise TransientBackendError(
                 f"cannot open {path}: {error}. Another process may hold it; stop it or use its API"
             ) from error
+        if new_file:
+            os.chmod(path, 0o600)  # the owner's data; DuckDB makes it as the umask says
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute("SET enable_progress_bar = false")
         self._lock = threading.RLock()
