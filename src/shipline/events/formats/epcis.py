@@ -139,13 +139,14 @@ def _skip_reason(event: dict[str, Any]) -> str | None:
 
 
 def _event_code(event: dict[str, Any]) -> str | None:
-    """The movement the event is: its bizStep, else its disposition, when either maps;
-    else a bizStep (or, without one, a disposition) the CBV does not know, for an
-    alias to map; else the known step that is not a movement; None without either."""
+    """The code the event is written with: its bizStep when that is a movement or a
+    step outside the CBV (for an alias to map: the user's word wins over ours); else
+    its disposition when that is a movement or outside the CBV; else the known step
+    or disposition that moves nothing; None without either."""
     step = _cbv("bizStep", event.get("bizStep"))
     disposition = _cbv("disposition", event.get("disposition"))
     for code in (step, disposition):
-        if code in _MOVEMENTS:
+        if code is not None and code not in _NOT_MOVEMENTS:
             return code
     return step or disposition
 
@@ -303,9 +304,11 @@ def _hashed(text: str) -> str:
 
 
 def _details(event: dict[str, Any]) -> dict[str, Any]:
-    """The source's own details worth keeping beside the event."""
+    """The source's own details worth keeping beside the event; not ``recordTime``,
+    which a repository sets when it stores the event, so that the same event from
+    a capture and from a query is the same content."""
     kept = (
-        "eventID", "action", "bizStep", "disposition", "eventTimeZoneOffset", "recordTime",
+        "eventID", "action", "bizStep", "disposition", "eventTimeZoneOffset",
         "readPoint", "bizLocation", "parentID", "bizTransactionList", "sourceList",
         "destinationList", "persistentDisposition", "errorDeclaration",
     )  # fmt: skip
@@ -362,10 +365,10 @@ FORMAT = Format(
     event_type_aliases=EVENT_TYPE_ALIASES,
     source_fields={
         "shipment_id": "epcList, parentID, childEPCs or a lot's quantityList epcClass"
-        " (bizTransactionList when keyed by business transaction)",
+        "; bizTransactionList when keyed by business transaction",
         "event_id": "eventID",
         "event_timestamp": "eventTime",
-        "event_type": "bizStep (else disposition)",
+        "event_type": "bizStep, else disposition",
         "location_id": "readPoint.id, else bizLocation.id",
         "retracted": "errorDeclaration",
         "references": "bizTransactionList and parentID",
