@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shipline.errors import NotFoundError
+from shipline.errors import ConfigError, NotFoundError
 from shipline.events.formats import detect_format
 from shipline.events.formats.epcis import FORMAT, epcis_records
 from shipline.pipeline import Pipeline
@@ -46,9 +46,8 @@ def kinds_and_places(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
 def test_a_shipped_and_received_case_has_both_moves_at_their_read_points(
     pipeline: Pipeline,
 ) -> None:
-    result = pipeline.ingest_document(
-        document("epcis-object-shipping-receiving.jsonld"), "epcis", "po-12345678"
-    )
+    data = (FIXTURES / "epcis-object-shipping-receiving.jsonld").read_bytes()
+    result = pipeline.ingest_feed(data, None, "po-12345678")  # recognised by its content
     # Two cases shipped, one of them received: one record per EPC of each event.
     assert (result.accepted, result.rejected, result.skipped) == (3, 0, {})
     pipeline.incremental()
@@ -243,6 +242,24 @@ def test_a_query_document_a_bare_list_and_one_event_read_alike() -> None:
     assert FORMAT.records(events[1]).records == expected[2:]
 
 
+def test_what_is_not_an_epcis_event_is_refused_with_its_reason(pipeline: Pipeline) -> None:
+    shipping, _ = events_of("epcis-object-shipping-receiving.jsonld")
+    no_list = {"type": "EPCISDocument", "schemaVersion": "2.0", "epcisBody": {}}
+    result = pipeline.ingest_document(
+        [no_list, {**shipping, "type": "FooEvent"}, "ObjectEvent"], "epcis", "odd"
+    )
+    assert (result.accepted, result.rejected) == (0, 3)
+    reasons = [error.errors[0] for error in result.errors]
+    assert reasons[0] == "epcisBody.eventList: not a list of events"
+    assert reasons[1].startswith('type: "FooEvent" is not one of ObjectEvent')
+    assert reasons[2].startswith("record: expected a JSON object")
+
+
+def test_a_shipment_key_shipline_does_not_know_is_a_setting_to_fix() -> None:
+    with pytest.raises(ConfigError, match="use one of epc, business_transaction"):
+        epcis_records([], shipment_key="sscc")  # type: ignore[arg-type]
+
+
 def test_epcis_is_recognised_by_its_content_and_dcsa_is_not_taken_for_it() -> None:
     for name in SAMPLES:
         found = detect_format((FIXTURES / name).read_bytes())
@@ -255,13 +272,11 @@ def test_epcis_is_recognised_by_its_content_and_dcsa_is_not_taken_for_it() -> No
 
 
 def test_the_cli_ingests_an_epcis_file_unchanged(shipline: Shipline) -> None:
-    path = str(FIXTURES / "epcis-object-shipping-receiving.jsonld")
-    done = shipline("ingest", "--format", "epcis", path)
+    done = shipline("ingest", str(FIXTURES / "epcis-object-shipping-receiving.jsonld"))
     assert done.returncode == 0, done.stderr
     assert "3 accepted" in done.stdout
-    skipped = shipline(
+    named = shipline(
         "ingest", "--format", "epcis", str(FIXTURES / "epcis-error-declaration-corrective.jsonld")
     )
-    assert "skipped 2 epcis TransformationEvent (not a movement)" in " ".join(
-        skipped.stdout.split()
-    )
+    assert named.returncode == 0, named.stderr
+    assert "skipped 2 epcis TransformationEvent (not a movement)" in " ".join(named.stdout.split())
