@@ -79,8 +79,43 @@ def test_an_unmapped_code_is_refused_with_the_alias_that_fixes_it(pipeline: Pipe
     push["eventClassification"]["equipmentEventTypeCode"] = "XXXX"
     result = pipeline.ingest_document(push, "dcsa", "push")
     [error] = result.errors[0].errors
-    assert error.startswith('event_type: unknown value "dcsa:EQUIPMENT:XXXX"')
+    # The field is named in shipline's terms and in DCSA's own.
+    assert error.startswith(
+        "event_type (transportEventTypeCode or equipmentEventTypeCode):"
+        ' unknown value "dcsa:EQUIPMENT:XXXX"'
+    )
     assert "[aliases.event_type]" in error
+
+
+def test_the_cli_knows_a_dcsa_file_by_its_content(shipline: Shipline, tmp_path: Path) -> None:
+    page = tmp_path / "page.json"
+    page.write_bytes((FIXTURES / "dcsa-tnt300-response.json").read_bytes())
+    done = shipline("ingest", "--json", str(page))
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(done.stdout)
+    assert (stats["accepted"], stats["references"], stats["skipped"]) == (
+        2,
+        1,
+        {
+            "dcsa SHIPMENT event (not a movement)": 1,
+            "dcsa IOT event (not a movement)": 1,
+            "dcsa REEFER event (not a movement)": 1,
+        },
+    )
+    # Again: the same events are duplicates, nothing new is stored.
+    again = json.loads(shipline("ingest", "--json", str(tmp_path)).stdout)
+    assert (again["accepted"], again["duplicates"]) == (0, 2)
+
+
+def test_a_file_named_as_a_feed_of_no_known_format_is_refused_whole(
+    shipline: Shipline, tmp_path: Path
+) -> None:
+    feed = tmp_path / "status.edi"
+    feed.write_text("hello")
+    done = shipline("ingest", str(feed))
+    assert done.returncode != 0
+    said = " ".join(done.stderr.split())
+    assert "status.edi: the content is none of the formats shipline reads" in said
 
 
 def test_the_cli_ingests_a_dcsa_file_unchanged(shipline: Shipline) -> None:

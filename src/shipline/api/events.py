@@ -20,7 +20,7 @@ from shipline.api.auth import ApiError, IngestKey
 from shipline.api.middleware import media_type, read_body
 from shipline.api.state import Services, services
 from shipline.errors import ValidationError
-from shipline.events.formats import import_document
+from shipline.events.formats import format_named
 from shipline.events.json_records import loads_strict
 from shipline.events.shapes import records_to_raw
 
@@ -75,7 +75,7 @@ async def post_events(request: Request, key: IngestKey) -> JSONResponse:
     def parse() -> pa.Table:
         records, line_numbers = api_ingest.parse_body(body)
         if file_format is not None:
-            imported = import_document(file_format, records)
+            imported = format_named(file_format).records(records)
             records, line_numbers = imported.records, None
             skipped.update(imported.skipped)
         limit = found.settings.max_batch_records
@@ -147,18 +147,9 @@ async def aws_json(request: Request) -> Response:
     if target != "AWSEvents.PutEvents":
         return _aws_error(400, "UnknownOperationException", f"unknown operation {target!r}")
     try:
-        body = await read_body(request, found.settings.api_max_request_bytes)
-    except ApiError as error:
-        return _aws_error(413, "RequestEntityTooLargeException", error.message)
-    signed = sigv4.SignedRequest(
-        method=request.method,
-        path=request.url.path,
-        query=request.url.query,
-        headers=dict(request.headers),
-        body=body,
-    )
-    try:
-        key = await run_in_threadpool(sigv4.verify, signed, found.keys.sigv4)
+        key, body = await sigv4.verified_body(
+            request, found.keys, found.settings.api_max_request_bytes, found.settings.sigv4_region
+        )
     except sigv4.SigV4Error as error:
         return _aws_error(error.status, error.aws_type, error.message)
     if not key.allows("ingest"):

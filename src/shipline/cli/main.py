@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -21,12 +20,11 @@ from shipline.cli.render import console, print_json
 from shipline.cli.retention import register as register_retention
 from shipline.cli.serve import register
 from shipline.errors import DriftError, ShiplineError, StuckError, ValidationError
+from shipline.events.formats import FORMATS
 from shipline.events.json_records import parse_json_lines
 from shipline.events.shapes import records_to_raw
 from shipline.ingest import dead_letters
-from shipline.ingest.service import IngestResult
 from shipline.jsonable import jsonable
-from shipline.pipeline import Pipeline
 
 app = typer.Typer(
     help="shipline keeps exact, fresh per-shipment timelines from shipment events.",
@@ -86,24 +84,23 @@ def _global(
     )
 
 
-def _ingest_documents(pipeline: Pipeline, paths: list[str], file_format: str) -> IngestResult:
-    """Each file (or stdin) as one document of ``file_format``."""
-    total = IngestResult(source=file_format, received=0, accepted=0, duplicates=0, rejected=0)
-    for path in paths:
-        data = sys.stdin.buffer.read() if path == "-" else _read_file(path)
-        try:
-            document = json.loads(data)
-        except (ValueError, RecursionError) as error:
-            raise ValidationError(f"{path}: not a {file_format} JSON document ({error})") from None
-        result = pipeline.ingest_document(document, file_format, Path(path).name)
-        total = total.merge(result)
-    return total
-
-
-def _read_file(path: str) -> bytes:
-    if not Path(path).is_file():
-        raise ValidationError(f"no such file: {path}")
-    return Path(path).read_bytes()
+def _files_of(paths: list[str]) -> list[Path]:
+    """The files named, a folder's files (not hidden, in name order) in its place."""
+    files: list[Path] = []
+    missing: list[str] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files.extend(
+                sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith("."))
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(name)
+    if missing:
+        raise ValidationError(f"no such file: {', '.join(missing)}")
+    return files
 
 
 def _progress() -> Progress:
@@ -131,27 +128,32 @@ def ingest(
     as_json: Json = False,
     file_format: Annotated[
         str | None,
-        typer.Option("--format", help="An industry format the files are in: dcsa."),
+        typer.Option(
+            "--format",
+            help="The industry format the files are in ("
+            + ", ".join(FORMATS)
+            + "); without it, a .json, .jsonld, .edi, .x12 or .214 file's content tells.",
+        ),
     ] = None,
 ) -> None:
-    """Validate and store events from files (Parquet, CSV, JSON, NDJSON) or stdin."""
+    """Validate and store events from files or folders of them (Parquet, CSV, JSON,
+    NDJSON, or an industry format), or stdin."""
     with open_pipeline() as pipeline:
-        if file_format is not None:
-            result = _ingest_documents(pipeline, paths, file_format)
-        elif paths == ["-"]:
-            records, lines = parse_json_lines(
-                sys.stdin.buffer.read().decode("utf-8", errors="surrogateescape")
-            )
-            result = pipeline.ingest_table(records_to_raw(records, lines), "stdin")
+        if paths == ["-"]:
+            data = sys.stdin.buffer.read()
+            if file_format is not None:
+                result = pipeline.ingest_feed(data, file_format, "stdin")
+            else:
+                records, lines = parse_json_lines(data.decode("utf-8", errors="surrogateescape"))
+                result = pipeline.ingest_table(records_to_raw(records, lines), "stdin")
         else:
-            files = [Path(p) for p in paths]
-            missing = [str(p) for p in files if not p.is_file()]
-            if missing:
-                raise ValidationError(f"no such file: {', '.join(missing)}")
+            files = _files_of(paths)
             with _progress() as progress:
                 task = progress.add_task("ingesting", total=len(files))
                 result = pipeline.ingest_files(
-                    files, on_file=lambda _path, _result: progress.advance(task)
+                    files,
+                    on_file=lambda _path, _result: progress.advance(task),
+                    file_format=file_format,
                 )
     if as_json:
         print_json(render.ingest_stats(result))

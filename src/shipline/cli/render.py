@@ -49,8 +49,19 @@ def ingest_line(result: IngestResult) -> str:
         f"ingest: {result.received:,} records, {result.accepted:,} accepted,"
         f" {result.duplicates:,} duplicates, {result.rejected:,} rejected to dead_letters"
         f" in {result.duration_ms:,.0f} ms"
+        + "".join(f", {count:,} {name}" for name, count in side_counts(result).items() if count)
         + "".join(f"; skipped {count:,} {reason}" for reason, count in result.skipped.items())
     )
+
+
+def side_counts(result: IngestResult) -> dict[str, int]:
+    """What the accepted records were besides new events."""
+    return {
+        "revisions": result.revisions,
+        "retractions": result.retractions,
+        "estimates": result.estimates,
+        "references": result.references,
+    }
 
 
 def redrive_line(result: IngestResult, asked: int) -> str:
@@ -84,6 +95,7 @@ def ingest_stats(result: IngestResult) -> dict[str, Any]:
         "accepted": result.accepted,
         "duplicates": result.duplicates,
         "rejected": result.rejected,
+        **side_counts(result),
         "skipped": result.skipped,
         "first_ingest_seq": result.first_ingest_seq,
         "last_ingest_seq": result.last_ingest_seq,

@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from shipline.errors import ConfigError
+from shipline.events.formats import FORMATS
 from shipline.events.formats import event_type_aliases as format_event_types
 from shipline.events.vocabulary import (
     BUILTIN_EVENT_TYPE_ALIASES,
@@ -386,6 +387,12 @@ class Rules:
     def zone_for(self, source: str) -> str | None:
         """The zone of ``source`` (``x12``, or ``x12:file.edi`` by its first part)."""
         return self.source_zones.get(source) or self.source_zones.get(source.split(":")[0])
+
+    @staticmethod
+    def source_fields_for(source: str) -> Mapping[str, str]:
+        """The source's own names of fields, for a format's source (``dcsa:page.json``)."""
+        found = FORMATS.get(source.split(":")[0])
+        return found.source_fields if found is not None else {}
 
     def validate(self, raw: pa.Table) -> ValidatedBatch:
         """``validate`` under these rules."""

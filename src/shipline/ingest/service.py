@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
 from shipline.errors import ShiplineError
-from shipline.events.validate import Rules
+from shipline.events.validate import Rejection, Rules
 from shipline.ingest.dead_letters import DeadLetter, record_dead_letters
 from shipline.ingest.local_times import resolve_local_times
 from shipline.ingest.side_data import store_side_data
@@ -48,6 +49,12 @@ class IngestResult:
     skipped: dict[str, int] = field(default_factory=dict)
     """Source records an importer did not make records of (not movements), by reason;
     not counted in ``received``."""
+    revisions: int = 0
+    """Accepted events that replace an earlier revision (counted in ``accepted``)."""
+    retractions: int = 0
+    estimates: int = 0
+    """Estimates and references the accepted records carried."""
+    references: int = 0
 
     def outcomes(self) -> list[str]:
         """Each record's outcome in batch order: accepted, duplicate or rejected."""
@@ -75,6 +82,10 @@ class IngestResult:
             duplicate_indexes=[*self.duplicate_indexes, *other.duplicate_indexes],
             refused_files=[*self.refused_files, *other.refused_files],
             skipped=dict(Counter(self.skipped) + Counter(other.skipped)),
+            revisions=self.revisions + other.revisions,
+            retractions=self.retractions + other.retractions,
+            estimates=self.estimates + other.estimates,
+            references=self.references + other.references,
         )
 
 
@@ -93,17 +104,25 @@ def ingest_raw(
     """Validate ``raw`` and store it; the events and dead letters commit together.
 
     With ``dead_letter=False`` refused records are only reported (a redrive keeps
-    its existing dead letters instead of adding new ones).
+    its existing dead letters instead of adding new ones). A format's source
+    (``dcsa:…``) has each reason name its field in the format's own terms too.
     """
     started = time.perf_counter()
     rules = rules or Rules()
     raw = resolve_local_times(backend, raw, rules.zone_for(source))
     batch = rules.validate(raw)
+    source_fields = rules.source_fields_for(source)
+    if source_fields:
+        batch = replace(
+            batch, rejected=[_in_source_terms(r, source_fields) for r in batch.rejected]
+        )
     events = batch.accepted.filter(batch.accepted.column("is_event"))
     side_only = batch.accepted.num_rows - events.num_rows
     with backend.transaction():
         stored = store_events(backend, events.drop_columns(_SIDE_FIELDS), source)
-        store_side_data(backend, batch.accepted, source, [c.record_index for c in stored.conflicts])
+        side = store_side_data(
+            backend, batch.accepted, source, [c.record_index for c in stored.conflicts]
+        )
         # Line numbers are looked up for refused records only: most records pass.
         lines = {r.record_index: r.line_number for r in batch.rejected} | _line_numbers(
             raw, [c.record_index for c in stored.conflicts]
@@ -135,6 +154,10 @@ def ingest_raw(
             last_ingest_seq=stored.last_ingest_seq,
             duration_ms=(time.perf_counter() - started) * 1000,
             duplicate_indexes=stored.duplicate_indexes,
+            revisions=stored.revisions,
+            retractions=stored.retractions,
+            estimates=side.estimates,
+            references=side.references,
         )
         # Every record is accounted for, or nothing commits: a record that vanished
         # between validation and storage would be lost without a trace.
@@ -145,6 +168,17 @@ def ingest_raw(
                 " stored. Please report this with the input"
             )
     return result
+
+
+def _in_source_terms(rejection: Rejection, source_fields: Mapping[str, str]) -> Rejection:
+    """``event_timestamp: ...`` said as ``event_timestamp (eventDateTime): ...``."""
+
+    def named(error: str) -> str:
+        name, colon, reason = error.partition(":")
+        term = source_fields.get(name)
+        return f"{name} ({term}):{reason}" if colon and term else error
+
+    return replace(rejection, errors=[named(error) for error in rejection.errors])
 
 
 def _line_numbers(raw: pa.Table, indexes: list[int]) -> dict[int, int | None]:

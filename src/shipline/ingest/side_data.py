@@ -9,6 +9,7 @@ per (type, reference, shipment).
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -39,9 +40,17 @@ WHERE NOT EXISTS (
 """
 
 
+@dataclass(frozen=True)
+class SideCounts:
+    """How many estimates and references the kept records carried."""
+
+    estimates: int
+    references: int
+
+
 def store_side_data(
     backend: Backend, accepted: pa.Table, source: str, refused: Collection[int]
-) -> None:
+) -> SideCounts:
     """Store the estimates and references of the accepted records but ``refused`` ones
     (record indexes of conflicts: their event went to dead letters, so does the rest)."""
     keep = pc.invert(pc.is_in(accepted.column("record_index"), pa.array(list(refused), pa.int64())))
@@ -61,6 +70,7 @@ def store_side_data(
                 backend.execute(sql, params)
             finally:
                 backend.unregister(name)
+    return SideCounts(estimates.num_rows, references.num_rows)
 
 
 def _flatten(rows: pa.Table, column: str, fields: list[str]) -> pa.Table:

@@ -132,7 +132,10 @@ WHERE superseded_by IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM superseded_events AS s WHERE s.ingest_seq = d.ingest_seq)
 """
 
-_REVISING_SQL = "SELECT count(*) FROM incoming_classified WHERE outcome = 'accepted' AND revises"
+_REVISING_SQL = """
+SELECT count(*) FILTER (WHERE NOT retracted), count(*) FILTER (WHERE retracted)
+FROM incoming_classified WHERE outcome = 'accepted' AND revises
+"""
 
 _CONFLICTS_SQL = """
 SELECT
@@ -196,6 +199,9 @@ class StoreOutcome:
     first_ingest_seq: int | None
     last_ingest_seq: int | None
     duplicate_indexes: list[int]
+    revisions: int = 0
+    """Accepted records that replace an earlier revision of their event id."""
+    retractions: int = 0
 
 
 def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutcome:
@@ -217,7 +223,8 @@ def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutc
         )
         before = int(backend.scalar("SELECT coalesce(max(ingest_seq), 0) FROM shipment_events"))
         backend.execute(_INSERT_SQL, [before, source])
-        if int(backend.scalar(_REVISING_SQL)):
+        [(revisions, retractions)] = backend.fetchall(_REVISING_SQL)
+        if revisions or retractions:
             backend.execute(_SUPERSEDE_SQL)
         conflicts = [_conflict(row) for row in backend.fetch_dicts(_CONFLICTS_SQL)]
         duplicate_indexes = [
@@ -239,4 +246,6 @@ def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutc
         first_ingest_seq=None if last is None else int(last) - stored + 1,
         last_ingest_seq=None if last is None else int(last),
         duplicate_indexes=duplicate_indexes,
+        revisions=int(revisions),
+        retractions=int(retractions),
     )

@@ -11,12 +11,36 @@ from collections.abc import Mapping
 from typing import Any
 
 from shipline.errors import ValidationError
-from shipline.events.formats import dcsa, epcis, x12
+from shipline.events.formats import (
+    aftership,
+    dcsa,
+    dhl,
+    easypost,
+    epcis,
+    fedex,
+    karrio,
+    shippo,
+    ups,
+    x12,
+)
 from shipline.events.formats.base import Format, Imported, json_document
 
-__all__ = ["FORMATS", "Format", "Imported", "detect_format", "event_type_aliases", "read_feed"]
+__all__ = [
+    "FEED_SUFFIXES",
+    "FORMATS",
+    "Format",
+    "Imported",
+    "detect_format",
+    "event_type_aliases",
+    "format_named",
+    "format_of_file",
+    "read_feed",
+]
 
-FORMATS: dict[str, Format] = {module.FORMAT.name: module.FORMAT for module in (dcsa, epcis, x12)}
+FORMATS: dict[str, Format] = {
+    module.FORMAT.name: module.FORMAT
+    for module in (dcsa, epcis, x12, easypost, aftership, shippo, karrio, fedex, ups, dhl)
+}
 """The industry formats shipline reads, by name."""
 
 
@@ -44,9 +68,26 @@ def detect_format(data: bytes) -> Format | None:
     return next((f for f in FORMATS.values() if f.sniff(data, document)), None)
 
 
-def import_document(file_format: str, document: Any) -> Imported:
-    """The records of a parsed document of ``file_format``."""
-    return format_named(file_format).records(document)
+FEED_SUFFIXES = frozenset({".jsonld", ".edi", ".x12", ".214"})
+"""File names that say a file is in an industry format (which one, its content says)."""
+
+
+def format_of_file(name: str, data: bytes, file_format: str | None) -> Format | None:
+    """The industry format of a file: the one named, else the one its content shows
+    for a ``.json`` file or one named as a feed; None for a file of shipline records.
+    ValidationError for a file named as a feed whose content is none of them."""
+    if file_format is not None:
+        return format_named(file_format)
+    suffix = "." + name.lower().rsplit(".", 1)[-1] if "." in name else ""
+    if suffix not in FEED_SUFFIXES | {".json"}:
+        return None
+    found = detect_format(data)
+    if found is None and suffix in FEED_SUFFIXES:
+        raise ValidationError(
+            f"{name}: the content is none of the formats shipline reads"
+            f" ({', '.join(FORMATS)}); name one with --format"
+        )
+    return found
 
 
 def read_feed(data: bytes, file_format: str | None) -> tuple[Format, Imported]:

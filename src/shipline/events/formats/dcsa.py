@@ -154,7 +154,7 @@ FORMAT = Format(
         "shipment_id": "transportDocumentReference, carrierBookingReference or equipmentReference",
         "event_id": "eventID",
         "event_timestamp": "eventDateTime",
-        "event_type": "eventType and its event type code",
+        "event_type": "transportEventTypeCode or equipmentEventTypeCode",
         "location_id": "UNLocationCode",
         "updated_at": "eventUpdatedDateTime",
         "retracted": "isRetracted",
