@@ -377,19 +377,9 @@ def instant(date: str, time: str, code: str, names: tuple[str, str, str]) -> tup
     """An X12 date, time and time code as RFC 3339 text (without an offset when the
     time is local), or the reason it is not an instant, naming the elements."""
     date_name, time_name, code_name = names
-    if not _DATE.fullmatch(date):
-        return "", f"{date_name}: {date!r} is not a date CCYYMMDD"
-    parts = _TIME.fullmatch(time)
-    if parts is None:
-        missing = "no time" if not time else f"{time!r}, not a time HHMM[SS[D[D]]]"
-        return "", f"{time_name}: the status on {date} has {missing}"
-    hour, minute, second, fraction = parts.groups()
-    try:
-        day = (int(date[:4]), int(date[4:6]), int(date[6:]))
-        clock = (int(hour), int(minute), int(second or 0), int((fraction or "0").ljust(6, "0")))
-        wall = datetime(*day, *clock)
-    except ValueError as error:
-        return "", f"{date_name}/{time_name}: {date} {time} is not a date and time ({error})"
+    wall, problem = _wall_time(date, time, date_name, time_name)
+    if wall is None:
+        return "", problem
     zone = TIME_CODES.get(code or "LT")
     if zone is None:
         return "", (
@@ -403,6 +393,30 @@ def instant(date: str, time: str, code: str, names: tuple[str, str, str]) -> tup
     if zone[0] in "+-":
         return f"{wall.isoformat()}{zone}", None
     return _in_zone(wall, ZoneInfo(zone), code, f"{date_name}/{time_name}")
+
+
+def _wall_time(
+    date: str, time: str, date_name: str, time_name: str
+) -> tuple[datetime | None, str | None]:
+    """A CCYYMMDD date and HHMM[SS[D[D]]] time as a wall-clock time, or why not."""
+    try:
+        if not _DATE.fullmatch(date):
+            raise ValueError("it needs eight digits")
+        day = datetime(int(date[:4]), int(date[4:6]), int(date[6:]))
+    except ValueError as error:
+        return None, f"{date_name}: {date!r} is not a date CCYYMMDD ({error})"
+    parts = _TIME.fullmatch(time)
+    if parts is None:
+        missing = "no time" if not time else f"{time!r}, not a time HHMM[SS[D[D]]]"
+        return None, f"{time_name}: the status on {date} has {missing}"
+    hour, minute, second, fraction = parts.groups()
+    try:
+        clock = (int(hour), int(minute), int(second or 0), int((fraction or "0").ljust(6, "0")))
+        return day.replace(
+            hour=clock[0], minute=clock[1], second=clock[2], microsecond=clock[3]
+        ), None
+    except ValueError as error:
+        return None, f"{time_name}: {time!r} is not a time HHMM[SS[D[D]]] ({error})"
 
 
 def _in_zone(wall: datetime, zone: ZoneInfo, code: str, names: str) -> tuple[str, str | None]:
