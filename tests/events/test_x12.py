@@ -180,6 +180,15 @@ def test_each_interchange_is_read_with_its_own_separators() -> None:
     assert records[0]["references"] == [{"type": "pro_number", "reference": "PRO1"}]
 
 
+def test_an_interchange_cut_short_ends_where_the_next_isa_begins() -> None:
+    arrived = ["B10*PRO1*SHIP1*ABCD", "LX*1", "AT7*X1*NS***20261103*1015*UT"]
+    delivered = ["B10*PRO2*SHIP2*WXYZ", "LX*1", "AT7*D1*NS***20261103*1130*UT"]
+    cut = interchange(status(1, *arrived)).replace("IEA*1*000000001~\n", "")
+    second = interchange(status(1, *delivered), element="|", segment="'", newline="")
+    records = x12.FORMAT.read((cut + second).encode()).records
+    assert [r["shipment_id"] for r in records] == ["SHIP1", "SHIP2"]
+
+
 def test_other_transaction_sets_are_skipped_and_counted(pipeline: Pipeline) -> None:
     invoice = status(1, "B3**INV1*PP", st="210")
     arrived = status(2, "B10*PRO1*SHIP1*ABCD", "LX*1", "AT7*X1*NS***20261103*1015*UT")

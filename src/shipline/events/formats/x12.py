@@ -148,18 +148,28 @@ def interchanges(text: str, skipped: Counter[str]) -> Iterator[Interchange]:
             position = following
             continue
         declared, isa, position = header
-        segments = [isa]
-        while position < len(text):
-            end = text.find(declared.segment, position)
-            end = len(text) if end < 0 else end
-            raw = text[position:end].strip(_BLANK)
-            position = end + 1
-            if raw:
-                segments.append(raw.split(declared.element))
-                if segments[-1][0] == "IEA":
-                    break
-        yield Interchange(declared, segments)
+        segments, position = _segments(text, position, declared)
+        yield Interchange(declared, [isa, *segments])
         position = _skip_blank(text, position)
+
+
+def _segments(text: str, position: int, declared: Delimiters) -> tuple[list[Segment], int]:
+    """An interchange's segments after its ISA, up to its IEA (or the next ISA, when
+    the IEA is missing: that one declares its own delimiters), and where they end."""
+    segments: list[Segment] = []
+    while position < len(text):
+        position = _skip_blank(text, position)
+        if text.startswith("ISA", position):
+            break
+        end = text.find(declared.segment, position)
+        end = len(text) if end < 0 else end
+        raw = text[position:end].strip(_BLANK)
+        position = end + 1
+        if raw:
+            segments.append(raw.split(declared.element))
+            if segments[-1][0] == "IEA":
+                break
+    return segments, position
 
 
 def transactions(segments: Sequence[Segment]) -> Iterator[list[Segment]]:
