@@ -9,6 +9,7 @@ from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipline.api.auth import ApiError, error_response
+from shipline.api.limits import BodyTooLarge
 from shipline.api.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class LastResort:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except BodyTooLarge:
+            raise  # not a failure: ``limits.BodyLimit`` answers it with a 413
         except Exception:
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if started:
@@ -79,7 +82,11 @@ class LastResort:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, or 413 as soon as it is known to be over ``limit`` bytes."""
+    """The body, or 413 as soon as it is known to be over ``limit`` bytes.
+
+    ``limits.BodyLimit`` holds every route to the same limit before this runs; the
+    check here keeps a route correct on its own.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "body_too_large", f"body: {declared} bytes; the limit is {limit}")

@@ -11,6 +11,7 @@ import typer
 
 from shipline.errors import ConfigError
 from shipline.pipeline import Pipeline
+from shipline.settings import Settings
 
 
 def serve(
@@ -20,6 +21,10 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, help="API processes (PostgreSQL only; DuckDB has one owner).")
     ] = 1,
+    tls_cert: Annotated[
+        str | None, typer.Option(help="PEM certificate file: serve HTTPS (with --tls-key).")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
 ) -> None:
     """Serve the ingestion API; this process owns the database until it stops.
 
@@ -30,24 +35,25 @@ def serve(
 
     from shipline.cli.options import open_pipeline
     from shipline.server.app import create_app
+    from shipline.server.http import server_config, tls_files
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     pipeline = open_pipeline(create=True)
+    tls = {"tls_cert": tls_cert, "tls_key": tls_key}
+    settings = pipeline.settings.model_copy(update={k: v for k, v in tls.items() if v})
+    try:
+        tls_files(settings)  # both or neither, before anything starts
+    except ConfigError:
+        pipeline.close()
+        raise
     if workers > 1:
-        serve_workers(pipeline, host, port, log_level, workers)
+        serve_workers(pipeline, settings, host, port, log_level, workers)
         return
     try:
         app = create_app(pipeline, pipeline.settings)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_level=log_level,
-            access_log=False,
-            timeout_graceful_shutdown=30,
-        )
+        config = server_config(app, settings, host=host, port=port, log_level=log_level)
         # uvicorn handles SIGINT/SIGTERM gracefully, then raises the signal again for
         # the handler it found; a no-op one lets the database close and the exit be 0.
         previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -60,7 +66,9 @@ def serve(
         pipeline.close()
 
 
-def serve_workers(pipeline: Pipeline, host: str, port: int, log_level: str, workers: int) -> None:
+def serve_workers(
+    pipeline: Pipeline, settings: Settings, host: str, port: int, log_level: str, workers: int
+) -> None:
     """Several API processes over one PostgreSQL database.
 
     Each worker opens its own pipeline and processor; advisory locks make their
@@ -68,7 +76,9 @@ def serve_workers(pipeline: Pipeline, host: str, port: int, log_level: str, work
     """
     import os
 
-    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from shipline.server.http import server_config
 
     database = pipeline.settings.database
     dialect = pipeline.dialect
@@ -85,16 +95,16 @@ def serve_workers(pipeline: Pipeline, host: str, port: int, log_level: str, work
             " or a PostgreSQL database (--database postgresql://...)"
         )
     os.environ["SHIPLINE_DATABASE"] = database
-    uvicorn.run(
+    config = server_config(
         "shipline.server.factory:create_app_from_settings",
+        settings,
         factory=True,
         host=host,
         port=port,
         workers=workers,
         log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=30,
     )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 def _ignore(_signum: int, _frame: FrameType | None) -> None:

@@ -14,14 +14,19 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
+from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
+from shipline.api.audit import note
 from shipline.api.auth import AdminKey, ApiError, IngestKey, ReadKey
+from shipline.api.headers import dashboard_policy
+from shipline.api.middleware import read_body
 from shipline.api.state import services
 from shipline.dashboard import explain
 from shipline.events.shapes import records_to_raw
@@ -33,6 +38,8 @@ ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
 }
+Model = TypeVar("Model", bound=BaseModel)
+
 RUN_WAIT_SECONDS = 5.0
 """How long the explanation waits for the server's processor before running itself."""
 
@@ -50,7 +57,11 @@ def _pipeline(request: Request) -> Pipeline:
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def page() -> HTMLResponse:
     """The dashboard (one page; it asks for an API key and loads data from the JSON API)."""
-    return HTMLResponse(_asset("index.html"), headers={"Cache-Control": "no-cache"})
+    html = _asset("index.html")
+    return HTMLResponse(
+        html,
+        headers={"Cache-Control": "no-cache", "Content-Security-Policy": dashboard_policy(html)},
+    )
 
 
 @router.get("/dashboard/static/{name}", include_in_schema=False)
@@ -180,10 +191,28 @@ class ReplayBody(BaseModel):
     position: int = Field(default=1, ge=1)
 
 
-@router.post("/dashboard/api/explain/late-event")
-async def late_event(body: LateEventBody, request: Request, key: IngestKey) -> Any:
+async def _body(request: Request, model: type[Model]) -> Model:
+    """The request's body as ``model``, read only now: after the key was checked."""
+    raw = await read_body(request, services(request).settings.api_max_request_bytes)
+    try:
+        body = model.model_validate_json(raw)
+    except PydanticValidationError as error:
+        raise RequestValidationError(error.errors(include_url=False, include_input=False)) from None
+    note(request.state, subject=getattr(body, "shipment_id", None))
+    return body
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads ``model`` itself."""
+    content = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+@router.post("/dashboard/api/explain/late-event", openapi_extra=_schema(LateEventBody))
+async def late_event(request: Request, key: IngestKey) -> Any:
     """Inject a late event through the API's ingest path, await its incremental run,
     and explain row by row what the run recomputed and what it cost."""
+    body = await _body(request, LateEventBody)
     pipeline = _pipeline(request)
     before = await run_in_threadpool(pipeline.timeline, body.shipment_id)
     plan = explain.plan_late_event(before, body.position, body.event_type, body.location_id)
@@ -226,9 +255,10 @@ async def _await_run(pipeline: Pipeline, seq: int) -> RunRow | None:
     return await run_in_threadpool(pipeline.run_covering, seq)
 
 
-@router.post("/dashboard/api/explain/recovery")
-async def recovery(body: ReplayBody, request: Request, _key: AdminKey) -> Any:
+@router.post("/dashboard/api/explain/recovery", openapi_extra=_schema(ReplayBody))
+async def recovery(request: Request, _key: AdminKey) -> Any:
     """Replay from one of a shipment's events, or rebuild the base, and explain the rows."""
+    body = await _body(request, ReplayBody)
     pipeline = _pipeline(request)
     before = await run_in_threadpool(pipeline.timeline, body.shipment_id)
     if body.mode == "replay":

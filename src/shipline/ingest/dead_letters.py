@@ -14,6 +14,26 @@ from shipline.store import Backend
 STATES = ("open", "redriven", "purged")
 """A dead letter's states: open until redriven (accepted) or purged (kept for audit)."""
 
+QUOTE_CHARS = 200
+"""The most of a refused value a reason quotes; the whole value is in the payload."""
+REASON_CHARS = 2000
+"""The longest reason (and field error) kept: the payload is the one whole copy."""
+MAX_ERRORS = 50
+"""Field errors kept per dead letter."""
+
+
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
+    """``repr(value)``, cut to ``limit`` characters with ``…`` when longer."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bounded(text: str, limit: int = REASON_CHARS) -> str:
+    """A reason cut to ``limit`` characters, marked with how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -34,8 +54,11 @@ def record_dead_letters(backend: Backend, letters: Sequence[DeadLetter]) -> list
             "position": pa.array(range(len(letters)), pa.int64()),
             "source": [letter.source for letter in letters],
             "payload": [letter.payload for letter in letters],
-            "reason": [letter.reason for letter in letters],
-            "errors": [json.dumps(letter.errors) for letter in letters],
+            "reason": [bounded(letter.reason) for letter in letters],
+            "errors": [
+                json.dumps([bounded(e, QUOTE_CHARS * 2) for e in letter.errors[:MAX_ERRORS]])
+                for letter in letters
+            ],
         }
     )
     backend.register("incoming_dead_letters", table)
@@ -59,15 +82,35 @@ def record_dead_letters(backend: Backend, letters: Sequence[DeadLetter]) -> list
 
 
 def list_dead_letters(
-    backend: Backend, *, state: str | None = "open", limit: int = 100
+    backend: Backend,
+    *,
+    state: str | None = "open",
+    limit: int = 100,
+    payload_chars: int | None = None,
+    before_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest dead letters, optionally of one state (open, redriven, purged)."""
-    where = "WHERE state = ?" if state else ""
-    params: list[Any] = [state] if state else []
+    """The newest dead letters, optionally of one state (open, redriven, purged).
+
+    ``payload_chars`` cuts each payload to its first characters (a listing need not
+    carry whole files); ``before_id`` continues a listing below that id.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if state:
+        where.append("state = ?")
+        params.append(state)
+    if before_id is not None:
+        where.append("dead_letter_id < ?")
+        params.append(before_id)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    payload, shown = "payload", []
+    if payload_chars is not None:
+        payload = "left(payload, ?) AS payload, length(payload) AS payload_chars"
+        shown = [payload_chars]
     return backend.fetch_dicts(
-        "SELECT dead_letter_id, received_at, source, reason, state, payload"
-        f" FROM dead_letters {where} ORDER BY dead_letter_id DESC LIMIT ?",
-        [*params, limit],
+        f"SELECT dead_letter_id, received_at, source, reason, state, {payload}"
+        f" FROM dead_letters {clause} ORDER BY dead_letter_id DESC LIMIT ?",
+        [*shown, *params, limit],
     )
 
 

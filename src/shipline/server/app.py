@@ -11,8 +11,11 @@ Endpoints (OpenAPI at ``/docs``):
 * ``GET /healthz`` (open) and ``GET /metrics`` (Prometheus).
 * ``/`` and ``/dashboard/api/...``: the dashboard.
 
-Limits: ``api_max_request_bytes`` per body (413) and ``max_batch_records`` per
-request (422). Clients authenticate with ``Authorization: Bearer KEY``.
+Limits: ``api_max_request_bytes`` per body on every route (413, before any route
+runs), ``max_batch_records`` per request (422), and requests per second per key
+and per client address (429 with ``Retry-After``). Clients authenticate with
+``Authorization: Bearer KEY``, checked before a body is read. Every request to a
+data route leaves a row in ``audit_log``.
 """
 
 from __future__ import annotations
@@ -27,15 +30,19 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from shipline.api import dead_letters, events, ops, shipments
+from shipline.api.audit import Audit
 from shipline.api.auth import ApiError, error_response, status_for
+from shipline.api.gate import Gate
+from shipline.api.headers import SecurityHeaders
 from shipline.api.keys import KeyCache
+from shipline.api.limits import BodyLimit, TokenBuckets
 from shipline.api.metrics import Metrics
 from shipline.api.middleware import LastResort, RequestTiming
 from shipline.api.state import Services
 from shipline.dashboard.routes import router as dashboard_router
 from shipline.errors import ShiplineError
-from shipline.monitor import MonitorCollector
 from shipline.pipeline import Pipeline
+from shipline.server.audit_writer import AuditWriter
 from shipline.server.batcher import IngestBatcher
 from shipline.server.monitor_loop import MonitorLoop
 from shipline.server.processor import Processor
@@ -55,8 +62,7 @@ def create_app(
     """The server over ``pipeline``; with ``processing`` it runs the event-driven
     processor (and the nightly base) and the monitor."""
     settings = settings or pipeline.settings
-    metrics = Metrics()
-    metrics.registry.register(MonitorCollector(pipeline.latest_metrics, pipeline.alert_states))
+    metrics = Metrics(pipeline)
     processor = Processor(
         pipeline,
         batch_size=settings.incremental_batch_size,
@@ -72,12 +78,14 @@ def create_app(
         ),
     )
     monitor = MonitorLoop(pipeline, settings.monitor_interval_seconds)
+    audit = AuditWriter(pipeline)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Bound the threads (and so, on PostgreSQL, the connections) requests use.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         batcher.start()
+        audit.start()
         if processing:
             pending = await run_in_threadpool(lambda: pipeline.status().pending_events)
             processor.start(pending_at_start=pending)
@@ -90,6 +98,7 @@ def create_app(
             # uvicorn has finished the requests in flight: write what is queued, then
             # process what is pending.
             await run_in_threadpool(batcher.stop)
+            await run_in_threadpool(audit.stop)
             if processing:
                 await run_in_threadpool(processor.stop)
 
@@ -98,11 +107,14 @@ def create_app(
         version="0.1.0",
         summary="Shipment events in; exact, fresh per-shipment timelines out.",
         lifespan=lifespan,
+        docs_url=None,  # served by ops.docs, with a policy for its inline script
+        redoc_url=None,
     )
+    keys = KeyCache(pipeline)
     app.state.services = Services(
         pipeline=pipeline,
         settings=settings,
-        keys=KeyCache(pipeline),
+        keys=keys,
         metrics=metrics,
         ingest_queue=batcher,
         processor=processor,
@@ -110,6 +122,21 @@ def create_app(
     )
     app.add_middleware(RequestTiming, metrics=metrics)
     app.add_middleware(LastResort)
+    app.add_middleware(BodyLimit, limit=settings.api_max_request_bytes)
+    # Outermost last: headers on every answer, an audit row for every data request
+    # (refusals too), the rate limits and the key, then the body limit.
+    app.add_middleware(
+        Gate,
+        keys=keys,
+        per_address=TokenBuckets(
+            settings.api_rate_limit_per_address, settings.api_rate_limit_burst_seconds
+        ),
+        per_key=TokenBuckets(
+            settings.api_rate_limit_per_key, settings.api_rate_limit_burst_seconds
+        ),
+    )
+    app.add_middleware(Audit, sink=audit)
+    app.add_middleware(SecurityHeaders)
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(ShiplineError, _shipline_error)  # type: ignore[arg-type]
     for router in ROUTERS:
