@@ -39,6 +39,9 @@ class SourceSettings(BaseModel):
 
     timezone: str | None = None
     """The IANA zone its local times (with no offset) are in, when their location has none."""
+    webhook_secret: str | None = None
+    """The secret of its webhook (``/v1/webhooks/NAME``): the signing key of a provider
+    that signs (EasyPost, AfterShip), else the ``token`` its webhook URL carries."""
 
     @field_validator("timezone")
     @classmethod

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from shipline.api import ingest as api_ingest
 from shipline.api import sigv4
 from shipline.api.auth import ApiError, IngestKey
+from shipline.api.feeds import ingest_feed
 from shipline.api.middleware import media_type, read_body
 from shipline.api.state import Services, services
 from shipline.errors import ValidationError
@@ -70,33 +71,29 @@ async def post_events(request: Request, key: IngestKey) -> JSONResponse:
         )
     body = await read_body(request, found.settings.api_max_request_bytes)
     file_format = request.query_params.get("format")
-    skipped: dict[str, int] = {}
+    if file_format is not None:  # the same as /v1/feeds/{format}
+        feed = format_named(file_format)
+        return JSONResponse(await ingest_feed(found, feed, body, f"api:{key.key_id}"))
 
     def parse() -> pa.Table:
         records, line_numbers = api_ingest.parse_body(body)
-        if file_format is not None:
-            imported = format_named(file_format).records(records)
-            records, line_numbers = imported.records, None
-            skipped.update(imported.skipped)
         limit = found.settings.max_batch_records
         if len(records) > limit:
             raise _too_many(len(records), limit, "records")
         return records_to_raw(records, line_numbers)
 
     raw = await run_in_threadpool(parse)
-    source = f"api:{key.key_id}" if file_format is None else f"{file_format}:api:{key.key_id}"
-    outcomes = await found.ingest_queue.ingest(raw, source)
+    outcomes = await found.ingest_queue.ingest(raw, f"api:{key.key_id}")
     totals = _count(found, outcomes, "events")
-    answer: dict[str, Any] = {
-        "received": len(outcomes),
-        "accepted": totals["accepted"],
-        "duplicates": totals["duplicate"],
-        "rejected": totals["rejected"],
-    }
-    if file_format is not None:
-        answer["skipped"] = skipped  # source records that are not movements, by reason
-    answer["records"] = [outcome.as_dict() for outcome in outcomes]
-    return JSONResponse(answer)
+    return JSONResponse(
+        {
+            "received": len(outcomes),
+            "accepted": totals["accepted"],
+            "duplicates": totals["duplicate"],
+            "rejected": totals["rejected"],
+            "records": [outcome.as_dict() for outcome in outcomes],
+        }
+    )
 
 
 def _route(found: Services, body: bytes) -> tuple[api_ingest.RoutedEntries, pa.Table]:

@@ -22,6 +22,9 @@ from shipline.store.keys import ApiKey
 DATA_PREFIXES = ("/v1/", "/dashboard/api/")
 """Paths that read or write data: a key is needed for each of them."""
 
+SIGNED_BY_PROVIDER = ("/v1/webhooks/",)
+"""Data paths a provider authenticates by its own signature (``api.feeds``), not a key."""
+
 _SIGV4_CREDENTIAL = re.compile(r"Credential=([^/,\s]{1,128})/")
 
 
@@ -69,7 +72,7 @@ class Gate:
             message = f"too many requests from {client_address(scope)}; retry later"
             await refuse(scope, receive, send, 429, "rate_limited", message, retry_after(wait))
             return
-        if is_data_path(scope["path"]):
+        if is_data_path(scope["path"]) and not scope["path"].startswith(SIGNED_BY_PROVIDER):
             key = await self._key(scope)
             if key is None:
                 await refuse(scope, receive, send, 401, "unauthenticated", self._why(scope))

@@ -35,10 +35,14 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     dead_letter_id: int | None = None
     line_number: int | None = None
+    change: str | None = None
+    """For an accepted record that changed a stored event: revision or retraction."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready; errors only for rejected records, the line for NDJSON's."""
         data: dict[str, Any] = {"index": self.index, "outcome": self.outcome}
+        if self.change is not None:
+            data["change"] = self.change
         if self.outcome == "rejected":
             data["errors"] = self.errors
             data["dead_letter_id"] = self.dead_letter_id
@@ -68,6 +72,7 @@ def parse_body(body: bytes) -> tuple[list[Any], list[int] | None]:
 def outcomes(result: IngestResult) -> list[Outcome]:
     """Per-record outcomes of one ingest, as the API reports them."""
     rejected = {error.index: error for error in result.errors}
+    changes = result.changes()
     return [
         Outcome(
             index,
@@ -77,7 +82,7 @@ def outcomes(result: IngestResult) -> list[Outcome]:
             rejected[index].line_number,
         )
         if outcome == "rejected"
-        else Outcome(index, outcome)
+        else Outcome(index, outcome, change=changes.get(index))
         for index, outcome in enumerate(result.outcomes())
     ]
 

@@ -49,12 +49,26 @@ class IngestResult:
     skipped: dict[str, int] = field(default_factory=dict)
     """Source records an importer did not make records of (not movements), by reason;
     not counted in ``received``."""
-    revisions: int = 0
-    """Accepted events that replace an earlier revision (counted in ``accepted``)."""
-    retractions: int = 0
+    revision_indexes: list[int] = field(default_factory=list)
+    """Accepted records that replace an earlier revision (counted in ``accepted``)."""
+    retraction_indexes: list[int] = field(default_factory=list)
     estimates: int = 0
     """Estimates and references the accepted records carried."""
     references: int = 0
+
+    @property
+    def revisions(self) -> int:
+        return len(self.revision_indexes)
+
+    @property
+    def retractions(self) -> int:
+        return len(self.retraction_indexes)
+
+    def changes(self) -> dict[int, str]:
+        """The accepted records that changed a stored event: revision or retraction."""
+        return {i: "revision" for i in self.revision_indexes} | {
+            i: "retraction" for i in self.retraction_indexes
+        }
 
     def outcomes(self) -> list[str]:
         """Each record's outcome in batch order: accepted, duplicate or rejected."""
@@ -82,8 +96,8 @@ class IngestResult:
             duplicate_indexes=[*self.duplicate_indexes, *other.duplicate_indexes],
             refused_files=[*self.refused_files, *other.refused_files],
             skipped=dict(Counter(self.skipped) + Counter(other.skipped)),
-            revisions=self.revisions + other.revisions,
-            retractions=self.retractions + other.retractions,
+            revision_indexes=[*self.revision_indexes, *other.revision_indexes],
+            retraction_indexes=[*self.retraction_indexes, *other.retraction_indexes],
             estimates=self.estimates + other.estimates,
             references=self.references + other.references,
         )
@@ -154,8 +168,8 @@ def ingest_raw(
             last_ingest_seq=stored.last_ingest_seq,
             duration_ms=(time.perf_counter() - started) * 1000,
             duplicate_indexes=stored.duplicate_indexes,
-            revisions=stored.revisions,
-            retractions=stored.retractions,
+            revision_indexes=stored.revision_indexes,
+            retraction_indexes=stored.retraction_indexes,
             estimates=side.estimates,
             references=side.references,
         )

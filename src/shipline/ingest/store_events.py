@@ -10,7 +10,7 @@ taken key is a conflict: it goes to ``dead_letters``, so nothing is lost silentl
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -133,8 +133,8 @@ WHERE superseded_by IS NOT NULL
 """
 
 _REVISING_SQL = """
-SELECT count(*) FILTER (WHERE NOT retracted), count(*) FILTER (WHERE retracted)
-FROM incoming_classified WHERE outcome = 'accepted' AND revises
+SELECT record_index, retracted FROM incoming_classified
+WHERE outcome = 'accepted' AND revises ORDER BY record_index
 """
 
 _CONFLICTS_SQL = """
@@ -199,9 +199,9 @@ class StoreOutcome:
     first_ingest_seq: int | None
     last_ingest_seq: int | None
     duplicate_indexes: list[int]
-    revisions: int = 0
+    revision_indexes: list[int] = field(default_factory=list)
     """Accepted records that replace an earlier revision of their event id."""
-    retractions: int = 0
+    retraction_indexes: list[int] = field(default_factory=list)
 
 
 def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutcome:
@@ -223,8 +223,8 @@ def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutc
         )
         before = int(backend.scalar("SELECT coalesce(max(ingest_seq), 0) FROM shipment_events"))
         backend.execute(_INSERT_SQL, [before, source])
-        [(revisions, retractions)] = backend.fetchall(_REVISING_SQL)
-        if revisions or retractions:
+        revising = backend.fetchall(_REVISING_SQL)
+        if revising:
             backend.execute(_SUPERSEDE_SQL)
         conflicts = [_conflict(row) for row in backend.fetch_dicts(_CONFLICTS_SQL)]
         duplicate_indexes = [
@@ -246,6 +246,6 @@ def store_events(backend: Backend, accepted: pa.Table, source: str) -> StoreOutc
         first_ingest_seq=None if last is None else int(last) - stored + 1,
         last_ingest_seq=None if last is None else int(last),
         duplicate_indexes=duplicate_indexes,
-        revisions=int(revisions),
-        retractions=int(retractions),
+        revision_indexes=[int(index) for index, retracted in revising if not retracted],
+        retraction_indexes=[int(index) for index, retracted in revising if retracted],
     )

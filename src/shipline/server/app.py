@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from shipline.api import dead_letters, events, ops, shipments
+from shipline.api import dead_letters, events, feeds, ops, shipments
 from shipline.api.audit import Audit
 from shipline.api.auth import ApiError, error_response, status_for
 from shipline.api.gate import Gate
@@ -53,7 +53,14 @@ log = logging.getLogger(__name__)
 GROUP_RECORDS = 20_000
 """Records one group commit may hold (at least one request's worth)."""
 
-ROUTERS = (events.router, shipments.router, ops.router, dead_letters.router, dashboard_router)
+ROUTERS = (
+    events.router,
+    feeds.router,
+    shipments.router,
+    ops.router,
+    dead_letters.router,
+    dashboard_router,
+)
 
 
 def create_app(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -127,10 +127,7 @@ class IngestBatcher(Worker):
         offset = 0
         for request in requests:
             n = request.raw.num_rows
-            mine = [
-                Outcome(o.index - offset, o.outcome, o.errors, o.dead_letter_id, o.line_number)
-                for o in outcomes[offset : offset + n]
-            ]
+            mine = [replace(o, index=o.index - offset) for o in outcomes[offset : offset + n]]
             offset += n
             request.loop.call_soon_threadsafe(_resolve, request.future, mine)
 
