@@ -34,6 +34,7 @@ event, or a list of any of these. The rules:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -57,7 +58,8 @@ SHIPMENT_KEY: ShipmentKey = "epc"
 """What a shipment is unless told otherwise: each EPC (a thing that moves)."""
 
 _READ_EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent")
-EVENT_TYPES = (*_READ_EVENT_TYPES, *_CODES["not_movement_event_types"])
+_NOT_MOVEMENT_TYPES = tuple(_CODES["not_movement_event_types"])
+EVENT_TYPES = (*_READ_EVENT_TYPES, *_NOT_MOVEMENT_TYPES)
 DOCUMENT_TYPES = ("EPCISDocument", "EPCISQueryDocument")
 _MAX_ID = 128
 # xsd:dateTime as EPCIS writes it; no offset is let through, for shipline's own
@@ -83,11 +85,19 @@ def epcis_records(document: Any, shipment_key: ShipmentKey = SHIPMENT_KEY) -> Im
         if not isinstance(event, dict):
             imported.records.append(event)
             continue
-        skipped = _skip_reason(event)
-        if skipped:
-            imported.skipped[skipped] += 1
+        kind = _type(event)
+        code = _event_code(event) if kind in _READ_EVENT_TYPES else None
+        if kind in _NOT_MOVEMENT_TYPES:
+            imported.skipped[f"epcis {kind} (not a movement)"] += 1
+        elif kind not in _READ_EVENT_TYPES:
+            reason = f"type: {_quote(kind)} is not one of {', '.join(EVENT_TYPES)}"
+            imported.records.append(Unparsable(_text(event), reason))
+        elif code is None:
+            imported.skipped["epcis event without a bizStep or disposition (not a movement)"] += 1
+        elif code in _NOT_MOVEMENTS:
+            imported.skipped[f"epcis {code.replace(':', ' ', 1)} (not a movement)"] += 1
         else:
-            imported.records.extend(_records(event, shipment_key))
+            imported.records.extend(_records(event, code, shipment_key))
     return imported
 
 
@@ -124,20 +134,6 @@ def _type(value: dict[str, Any]) -> Any:
     return value.get("type", value.get("@type", value.get("isA")))
 
 
-def _skip_reason(event: dict[str, Any]) -> str | None:
-    kind = _type(event)
-    if kind in _CODES["not_movement_event_types"]:
-        return f"epcis {kind} (not a movement)"
-    if kind not in EVENT_TYPES:
-        return None  # refused as a record, with its reason
-    code = _event_code(event)
-    if code is None:
-        return "epcis event without a bizStep or disposition (not a movement)"
-    if code in _NOT_MOVEMENTS:
-        return f"epcis {code.replace(':', ' ', 1)} (not a movement)"
-    return None
-
-
 def _event_code(event: dict[str, Any]) -> str | None:
     """The code the event is written with: its bizStep when that is a movement or a
     step outside the CBV (for an alias to map: the user's word wins over ours); else
@@ -153,9 +149,11 @@ def _event_code(event: dict[str, Any]) -> str | None:
 
 def _cbv(kind: str, value: Any) -> str | None:
     """``kind:name`` for a CBV value in any of its forms; other values kept whole."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    name = value.strip()
+    return _cbv_name(kind, value.strip()) if isinstance(value, str) and value.strip() else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _cbv_name(kind: str, name: str) -> str:
     for prefix in _PREFIXES[kind]:
         if name.lower().startswith(prefix.lower()):
             name = name[len(prefix) :]
@@ -164,12 +162,7 @@ def _cbv(kind: str, value: Any) -> str | None:
     return known if known in _MOVEMENTS or known in _NOT_MOVEMENTS else f"{kind}:{name}"
 
 
-def _records(event: dict[str, Any], shipment_key: ShipmentKey) -> list[Any]:
-    kind = _type(event)
-    if kind not in EVENT_TYPES:
-        return [
-            Unparsable(_text(event), f"type: {_quote(kind)} is not one of {', '.join(EVENT_TYPES)}")
-        ]
+def _records(event: dict[str, Any], code: str, shipment_key: ShipmentKey) -> list[Any]:
     at = event.get("eventTime")
     if not isinstance(at, str) or not _DATE_TIME.fullmatch(at.strip()):
         shown = "required" if at is None else f"{_quote(at)} is not a date and time"
@@ -180,7 +173,7 @@ def _records(event: dict[str, Any], shipment_key: ShipmentKey) -> list[Any]:
         return [Unparsable(_text(event), "errorDeclaration: not an object")]
     base: dict[str, Any] = {
         "event_timestamp": at.strip(),
-        "event_type": f"epcis:{_event_code(event)}",
+        "event_type": f"epcis:{code}",
         "location_id": _place(event, "readPoint") or _place(event, "bizLocation"),
         "event_data": {"epcis": _details(event)},
     }
@@ -239,28 +232,30 @@ def _epcs(event: dict[str, Any], parent: str | None) -> list[str]:
 
 
 def _transactions(event: dict[str, Any]) -> list[dict[str, str]]:
-    found: list[dict[str, str]] = []
+    found: dict[str, dict[str, str]] = {}
     for transaction in _list(event.get("bizTransactionList")):
         if not isinstance(transaction, dict):
             continue
         reference = _identifier(transaction.get("bizTransaction"))
-        if reference is not None and all(t["reference"] != reference for t in found):
-            kind = _transaction_type(transaction.get("type"))
-            found.append(
-                {
-                    "type": _CODES["references"].get(kind, "business_transaction"),
-                    "reference": reference,
-                }
-            )
-    return found
+        if reference is not None and reference not in found:
+            kind = transaction.get("type")
+            found[reference] = {
+                "type": _reference_type(kind if isinstance(kind, str) else ""),
+                "reference": reference,
+            }
+    return list(found.values())
 
 
-def _transaction_type(value: Any) -> str:
-    name = value.strip() if isinstance(value, str) else ""
+@functools.lru_cache(maxsize=1024)
+def _reference_type(kind: str) -> str:
+    """The reference type of a business transaction type (``po``, a CBV URI, ...)."""
+    name = kind.strip().lower()
     for prefix in _PREFIXES["bizTransactionType"]:
-        if name.lower().startswith(prefix.lower()):
-            return name[len(prefix) :].lower()
-    return name.lower()
+        if name.startswith(prefix.lower()):
+            name = name[len(prefix) :]
+            break
+    found: str = _CODES["references"].get(name, "business_transaction")
+    return found
 
 
 def _by_precedence(transactions: list[dict[str, str]]) -> dict[str, str]:
