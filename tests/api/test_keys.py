@@ -1,4 +1,4 @@
-"""API keys: stored hashed, scoped, revocable; the ``shipline keys`` commands."""
+"""API keys: stored hashed, scoped, revocable, expiring; the ``shipline keys`` commands."""
 
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def test_keys_commands(database: str, keyring: Keyring) -> None:
     with Pipeline(Settings(database=database)) as pipeline:
         found = verify_key(pipeline.backend, key)
         assert found is not None and found.scope == "ingest" and found.key_id in lines[0]
-        stored = pipeline.backend.fetchall("SELECT key_hash, sigv4_wrapped FROM api_keys")
-        assert (hash_key(key),) in [(row[0],) for row in stored]
+        stored = pipeline.backend.fetchall("SELECT * FROM api_keys")
+        assert any(hash_key(key) in row for row in stored)
         assert all(key not in str(row) and admin["key"] not in str(row) for row in stored)
         pair = sigv4_secret(pipeline.backend, keyring, admin["id"])
         assert pair is not None and pair[1] == admin["key"]
@@ -102,3 +102,43 @@ def test_the_pipeline_creates_lists_verifies_and_revokes_keys(
         assert revoked.revoked_at is not None
         assert pipeline.verify_key(reader.key) is None
         assert [k.key_id for k in pipeline.list_keys(include_revoked=False)] == [admin.key_id]
+
+
+def test_keys_expire_and_rotate_from_the_command_line(database: str, keyring: Keyring) -> None:
+    runner = CliRunner()
+    base = ["--database", database, "keys"]
+    made = runner.invoke(app, [*base, "create", "--scope", "read", "--expires-in", "30d", "--json"])
+    assert made.exit_code == 0, made.output
+    created = json.loads(made.output)
+    assert created["expires_at"] is not None
+    at = runner.invoke(
+        app, [*base, "create", "--scope", "read", "--expires-at", "2030-01-31T00:00:00Z"]
+    )
+    assert at.exit_code == 0 and "expires 2030-01-31" in at.output
+    for bad in (
+        ["--expires-in", "30"],
+        ["--expires-at", "tomorrow"],
+        ["--expires-in", "1d", "--expires-at", "2030-01-31T00:00:00Z"],
+    ):
+        refused = runner.invoke(app, [*base, "create", "--scope", "read", *bad])
+        assert refused.exit_code != 0, bad
+
+    rotated = runner.invoke(app, [*base, "rotate", created["id"], "--grace", "1h", "--json"])
+    assert rotated.exit_code == 0, rotated.output
+    successor = json.loads(rotated.output)
+    assert successor["replaces"] == created["id"] and successor["scope"] == "read"
+    listed = {
+        row["id"]: row for row in json.loads(runner.invoke(app, [*base, "list", "--json"]).output)
+    }
+    assert listed[created["id"]]["rotated_to"] == successor["id"]
+    assert listed[created["id"]]["state"] == "active"  # for the grace hour
+    with Pipeline(Settings(database=database)) as pipeline:
+        assert pipeline.verify_key(created["key"]) is not None
+        assert pipeline.verify_key(successor["key"]) is not None
+    now = runner.invoke(app, [*base, "rotate", successor["id"], "--grace", "0s"])
+    assert now.exit_code == 0, now.output
+    with Pipeline(Settings(database=database)) as pipeline:
+        assert pipeline.verify_key(successor["key"]) is None
+        assert pipeline.verify_key(now.output.strip().splitlines()[-1]) is not None
+    bad_grace = runner.invoke(app, [*base, "rotate", created["id"], "--grace", "soon"])
+    assert bad_grace.exit_code != 0

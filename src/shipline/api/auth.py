@@ -12,7 +12,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from shipline.api.state import services
 from shipline.errors import (
@@ -22,7 +21,7 @@ from shipline.errors import (
     TransientBackendError,
     ValidationError,
 )
-from shipline.store.keys import ApiKey
+from shipline.store.keys import ApiKey, well_formed
 
 
 class ApiError(Exception):
@@ -60,14 +59,20 @@ def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
     async def check(request: Request) -> ApiKey:
         header = request.headers.get("authorization", "")
         kind, _, token = header.partition(" ")
-        if kind.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if kind.lower() != "bearer" or not token:
             raise ApiError(401, "unauthenticated", "send Authorization: Bearer <API key>")
+        if not well_formed(token):
+            raise ApiError(
+                401, "unauthenticated", "not a shipline API key (shpl_ and 43 characters)"
+            )
         keys = services(request).keys
-        cached, key = keys.peek(token.strip())
+        cached, key = keys.peek(token)
         if not cached:
-            key = await run_in_threadpool(keys.verify, token.strip())
-        if key is None:
-            raise ApiError(401, "unauthenticated", "API key unknown or revoked")
+            key = await keys.bearer(token)
+        if key is None or not key.active:
+            code, message = keys.refusal(token)
+            raise ApiError(401, code, message)
         if not key.allows(scope):
             raise ApiError(
                 403, "forbidden", f"this key has scope {key.scope!r}; {scope!r} is needed"

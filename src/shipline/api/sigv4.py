@@ -2,16 +2,26 @@
 
 The expected signature is recomputed with botocore's own signer
 (``botocore.auth.SigV4Auth``), over exactly the headers the client signed, keyed
-by the secret of the API key whose id is the access key id.
+by the secret of the API key whose id is the access key id. The credential must be
+scoped to the one region the server is set to (``sigv4_region``), and a signature
+is accepted once: a captured request sent again is refused.
+
+The cheap checks (header shape, date, region, a known key id) come before the body
+is read. When the client signs ``x-amz-content-sha256``, the signature itself is
+checked before the body too, and the body is then checked against that hash; a
+client that does not sign it (boto3's events client does not) has its body read,
+up to the size limit, before the signature can be computed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -19,8 +29,15 @@ from botocore.credentials import Credentials
 
 from shipline.store.keys import ApiKey
 
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from shipline.api.keys import KeyCache
+
 SERVICE = "events"
 MAX_SKEW = timedelta(minutes=15)
+DEFAULT_REGION = "us-east-1"
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 _AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
@@ -62,13 +79,27 @@ class _Verifier(SigV4Auth):
         return headers
 
 
-def verify(
-    request: SignedRequest,
-    lookup: Callable[[str], tuple[ApiKey, str] | None],
-    now: datetime | None = None,
-) -> ApiKey:
-    """The key that signed ``request``; SigV4Error if the signature does not hold."""
-    headers = {name.lower(): value for name, value in request.headers.items()}
+@dataclass(frozen=True)
+class Credential:
+    """The parts of a SigV4 ``Authorization`` header, checked for shape, date and region."""
+
+    key_id: str
+    region: str
+    signed: list[str]
+    signature: str
+    amz_date: str
+    signed_at: datetime
+
+    @property
+    def payload_hash(self) -> str | None:
+        """Whether the client signed the body's hash as a header (then it is checked
+        against the body as it is read)."""
+        return "x-amz-content-sha256" if "x-amz-content-sha256" in self.signed else None
+
+
+def parse(headers: Mapping[str, str], region: str, now: datetime | None = None) -> Credential:
+    """The credential of a request's lower-cased ``headers``; SigV4Error unless it is
+    well formed, dated within 15 minutes, and scoped to ``region``."""
     authorization = headers.get("authorization")
     if not authorization:
         raise SigV4Error("MissingAuthenticationTokenException", 403, "Missing Authentication Token")
@@ -87,7 +118,14 @@ def verify(
             400,
             f"Credential should be scoped to a valid region and service '{SERVICE}'.",
         )
-    key_id, day, region = parts[0], parts[1], parts[2]
+    key_id, day, scoped_region = parts[0], parts[1], parts[2]
+    if scoped_region != region:
+        raise SigV4Error(
+            "InvalidSignatureException",
+            403,
+            f"Credential should be scoped to a valid region, not '{scoped_region}'."
+            f" This endpoint's region is '{region}'.",
+        )
     amz_date = headers.get("x-amz-date", "")
     try:
         signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
@@ -105,17 +143,42 @@ def verify(
             f"Signature expired: {amz_date} is now earlier or later than 15 minutes from"
             f" {current:%Y%m%dT%H%M%SZ}.",
         )
-    found = lookup(key_id)
-    if found is None:
+    signed = match["signed"].split(";")
+    if "host" not in signed:
+        raise SigV4Error("InvalidSignatureException", 403, "SignedHeaders must include host")
+    payload = headers.get("x-amz-content-sha256")
+    if "x-amz-content-sha256" in signed and (payload is None or not _SHA256_HEX.match(payload)):
+        raise SigV4Error(
+            "InvalidSignatureException",
+            400,
+            "x-amz-content-sha256 must be the body's sha256 in hex (no UNSIGNED-PAYLOAD).",
+        )
+    return Credential(key_id, scoped_region, signed, match["signature"], amz_date, signed_at)
+
+
+def usable_key(found: tuple[ApiKey, str] | None) -> tuple[ApiKey, str]:
+    """The key and secret of a lookup; SigV4Error when unknown, revoked or expired."""
+    if found is None or found[0].revoked_at is not None:
         raise SigV4Error(
             "UnrecognizedClientException",
             400,
             "The security token included in the request is invalid.",
         )
-    key, secret = found
-    signed = match["signed"].split(";")
-    if "host" not in signed:
-        raise SigV4Error("InvalidSignatureException", 403, "SignedHeaders must include host")
+    if found[0].expired():
+        raise SigV4Error(
+            "ExpiredTokenException", 400, "The security token included in the request is expired"
+        )
+    return found
+
+
+def check_signature(
+    credential: Credential,
+    secret: str,
+    request: SignedRequest,
+) -> None:
+    """SigV4Error unless ``request`` carries the signature ``secret`` makes. When the
+    hash of the body is a signed header, the body is not needed (pass ``b""``)."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
     url = f"http://{headers.get('host', '')}{request.path}"
     if request.query:
         url += "?" + request.query
@@ -123,19 +186,101 @@ def verify(
         method=request.method,
         url=url,
         data=request.body,
-        headers={name: value for name, value in headers.items() if name in signed},
+        headers={name: value for name, value in headers.items() if name in credential.signed},
     )
-    aws_request.context["timestamp"] = amz_date
-    verifier = _Verifier(Credentials(key_id, secret), region, signed)
+    aws_request.context["timestamp"] = credential.amz_date
+    verifier = _Verifier(
+        Credentials(credential.key_id, secret), credential.region, credential.signed
+    )
     expected = verifier.signature(
         verifier.string_to_sign(aws_request, verifier.canonical_request(aws_request)),
         aws_request,
     )
-    if not hmac.compare_digest(expected, match["signature"]):
+    if not hmac.compare_digest(expected, credential.signature):
         raise SigV4Error(
             "InvalidSignatureException",
             403,
             "The request signature we calculated does not match the signature you provided."
             " Check your AWS Secret Access Key and signing method.",
         )
+
+
+def check_body(credential: Credential, headers: Mapping[str, str], body: bytes) -> None:
+    """SigV4Error when the body is not the one whose hash was signed."""
+    if credential.payload_hash is None:
+        return
+    if not hmac.compare_digest(hashlib.sha256(body).hexdigest(), headers[credential.payload_hash]):
+        raise SigV4Error(
+            "InvalidSignatureException",
+            400,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
+
+
+def verify(
+    request: SignedRequest,
+    lookup: Callable[[str], tuple[ApiKey, str] | None],
+    now: datetime | None = None,
+    region: str = DEFAULT_REGION,
+) -> ApiKey:
+    """The key that signed ``request``; SigV4Error if the signature does not hold (no
+    replay check: that needs the server's memory of signatures, see ``verified_body``)."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    credential = parse(headers, region, now)
+    key, secret = usable_key(lookup(credential.key_id))
+    check_signature(credential, secret, request)
+    check_body(credential, headers, request.body)
     return key
+
+
+async def verified_body(
+    request: Request, keys: KeyCache, limit: int, region: str
+) -> tuple[ApiKey, bytes]:
+    """The key that signed ``request`` and its body, read only once the signature is
+    known to hold where the protocol allows; SigV4Error otherwise."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    now = datetime.now(UTC)
+    credential = parse(headers, region, now)
+    key, secret = usable_key(await keys.sigv4(credential.key_id))
+
+    def signed(body: bytes) -> SignedRequest:
+        return SignedRequest(request.method, request.url.path, request.url.query, headers, body)
+
+    if credential.payload_hash is not None:
+        check_signature(credential, secret, signed(b""))
+        _first_use(keys, credential, now)
+        body = await _read(request, limit)
+        check_body(credential, headers, body)
+    else:
+        body = await _read(request, limit)
+        check_signature(credential, secret, signed(body))
+        _first_use(keys, credential, now)
+    return key, body
+
+
+def _first_use(keys: KeyCache, credential: Credential, now: datetime) -> None:
+    if not keys.signatures.first_use(credential.signature, credential.signed_at + MAX_SKEW, now):
+        raise SigV4Error(
+            "InvalidSignatureException",
+            403,
+            "Signature already used: each signed request is accepted once; sign it again.",
+        )
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    """The body, or 413 as soon as it is known to be over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise SigV4Error(
+            "RequestEntityTooLargeException", 413, f"body: {declared} bytes; the limit is {limit}"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise SigV4Error(
+                "RequestEntityTooLargeException", 413, f"body: over the limit of {limit} bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
