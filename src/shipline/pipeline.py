@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from shipline.errors import NotFoundError, ValidationError
+from shipline.errors import LoadError, NotFoundError, ValidationError
 from shipline.events.formats import (
     FEED_SUFFIXES,
     Format,
@@ -484,8 +484,10 @@ class Pipeline:
             max_uncompressed_bytes=self.settings.loader_max_uncompressed_bytes,
         )
 
-    def _load_event_file(self, path: Path) -> tuple[int, int, int]:
-        result = self.ingest_files([path])
+    def _load_event_file(self, path: Path, file_format: str | None) -> tuple[int, int, int]:
+        result = self.ingest_files([path], file_format=file_format)
+        if result.refused_files:
+            raise LoadError("; ".join(result.refused_files))
         if result.accepted:
             self.incremental()
         return result.received, result.accepted, result.duplicates + result.rejected

@@ -20,6 +20,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from shipline.errors import LoadError
+from shipline.events.formats import FORMATS as FEED_FORMATS
 from shipline.loader.limits import MAX_UNCOMPRESSED_BYTES, check_json_depth
 from shipline.loader.limits import decompress as decompress_capped
 
@@ -78,6 +79,20 @@ def detect_kind(key: str, data: bytes) -> FileKind:
             f"{name}: unknown file type; name it .parquet, .csv, .json or .ndjson (optionally .gz)"
         )
     return FileKind(fmt, gzipped)
+
+
+def feed_format_for_key(key: str) -> str | None:
+    """The industry format of a landing key ``events/<format>/…`` (``events/dcsa/
+    page-1.json``), which goes through that format's importer; None for other keys."""
+    parts = key.replace("\\", "/").lstrip("/").split("/")
+    if len(parts) < 3 or parts[0] != "events":
+        return None
+    if parts[1] not in FEED_FORMATS:
+        raise LoadError(
+            f"{key}: events/{parts[1]}/ names no format shipline reads; use one of"
+            f" {', '.join(FEED_FORMATS)}"
+        )
+    return parts[1]
 
 
 def table_for_key(key: str) -> str:

@@ -29,6 +29,7 @@ from shipline.loader.files import (
     FileKind,
     check_readable,
     detect_kind,
+    feed_format_for_key,
     read_table,
     table_for_key,
 )
@@ -65,8 +66,9 @@ LINK_REFUSAL = (
 )
 
 Status = Literal["loaded", "skipped", "failed"]
-EventsLoader = Callable[[Path], tuple[int, int, int]]
-"""Ingest a file of shipment events; return (received, accepted, duplicates + rejected)."""
+EventsLoader = Callable[[Path, str | None], tuple[int, int, int]]
+"""Ingest a file of shipment events (in an industry format, if one is named); return
+(received, accepted, duplicates + rejected)."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,9 @@ class Loader:
         self, source: Source, file: LandingFile, data: bytes, checksum: str, started: float
     ) -> FileOutcome:
         """Load a file's bytes into its table (or the event ingest path)."""
+        feed = feed_format_for_key(file.relative)
+        if feed is not None:
+            return self._load_events(source, file, data, checksum, started, feed)
         kind = detect_kind(file.relative, data)
         table = table_for_key(file.relative)
         if table in PROTECTED_TABLES:
@@ -274,7 +279,13 @@ class Loader:
         return copy
 
     def _load_events(
-        self, source: Source, file: LandingFile, data: bytes, checksum: str, started: float
+        self,
+        source: Source,
+        file: LandingFile,
+        data: bytes,
+        checksum: str,
+        started: float,
+        feed: str | None = None,
     ) -> FileOutcome:
         if self.events_loader is None:
             raise LoadError(
@@ -283,7 +294,7 @@ class Loader:
             )
         with source.local_copy(file, data) as path:
             try:
-                received, accepted, others = self.events_loader(path)
+                received, accepted, others = self.events_loader(path, feed)
             except (pa.ArrowException, OSError, ValueError) as error:
                 raise LoadError(
                     f"cannot be read as shipment events ({error}); fix or re-export the file"
