@@ -1,11 +1,9 @@
 """ANSI X12 214 (Transportation Carrier Shipment Status) messages as shipline records.
 
-The file is read with the delimiters each ISA header declares (its 4th character
-separates elements, ISA-16 is the component separator, the character after it ends
-segments; newlines after a terminator are ignored), so one file may hold many
-interchanges (ISA/IEA), groups (GS/GE) and transactions (ST/SE). Each ST 214
-transaction is one shipment's status message; any other transaction set is skipped
-and counted. The rules:
+The file is read with the delimiters each ISA header declares (``x12_envelope``), so
+one file may hold many interchanges (ISA/IEA), groups (GS/GE) and transactions
+(ST/SE). Each ST 214 transaction is one shipment's status message; any other
+transaction set is skipped and counted. The rules:
 
 * The shipment key is B10-02 (the shipper's shipment id), else B10-01 (the carrier's
   PRO number); the other, and every L11 whose qualifier names the shipment (BM bill
@@ -36,14 +34,21 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shipline.errors import ValidationError
 from shipline.events.formats.base import Format, Imported, code_table
+from shipline.events.formats.x12_envelope import (
+    Interchange,
+    Segment,
+    delimiters_at,
+    element,
+    interchanges,
+    transactions,
+    x12_document,
+)
 from shipline.events.json_records import Unparsable
 
 _CODES = code_table("x12_codes.json")
@@ -66,134 +71,8 @@ CONTAINERS = _table("containers")
 EVENT_TYPE_ALIASES: dict[str, str] = {f"x12:{code}": kind for code, kind in STATUSES.items()}
 """The X12 214 status codes every installation maps, as ``event_type`` aliases."""
 
-Segment = list[str]
-
 _DATE = re.compile(r"\d{8}")
 _TIME = re.compile(r"(\d\d)(\d\d)(\d\d)?(\d{1,2})?")
-_BLANK = " \t\r\n"
-
-
-@dataclass(frozen=True)
-class Delimiters:
-    """What an interchange's ISA header declares."""
-
-    element: str
-    component: str
-    repetition: str | None
-    segment: str
-
-
-@dataclass(frozen=True)
-class Interchange:
-    """One ISA..IEA envelope: its delimiters and its segments, split into elements."""
-
-    delimiters: Delimiters
-    segments: list[Segment]
-
-    def text(self, segments: Sequence[Segment]) -> str:
-        """Segments written back as the interchange wrote them (for a dead letter)."""
-        return "".join(self.delimiters.element.join(s) + self.delimiters.segment for s in segments)
-
-
-# Reading the envelopes -------------------------------------------------------------
-
-
-def x12_document(data: bytes) -> str:
-    """The text of an X12 file: UTF-8 (a byte order mark is dropped), else Latin-1;
-    ValidationError when it does not start with an ISA header."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    text = text.lstrip()
-    if not text.startswith("ISA"):
-        raise ValidationError(
-            "x12: the content does not start with an ISA interchange header;"
-            " an X12 file begins with ISA and its element separator, e.g. ISA*00*"
-        )
-    return text
-
-
-def delimiters_at(text: str, start: int) -> tuple[Delimiters, Segment, int] | None:
-    """The delimiters of the ISA header at ``start``, its elements and where the next
-    segment begins; None when no readable ISA header is there."""
-    if not text.startswith("ISA", start) or len(text) < start + 6:
-        return None
-    element = text[start + 3]
-    if element.isalnum() or element in _BLANK:
-        return None
-    parts = text[start : start + 256].split(element, 16)
-    if len(parts) < 17 or len(parts[16]) < 2:
-        return None
-    component, segment = parts[16][0], parts[16][1]
-    if segment.isalnum() or segment in (element, component):
-        return None
-    version, repetition = parts[12].strip(), parts[11]
-    repeats = version >= "00402" and len(repetition) == 1 and not repetition.isalnum()
-    declared = Delimiters(element, component, repetition if repeats else None, segment)
-    end = start + len(element.join(parts[:16])) + len(element) + 2
-    return declared, [*parts[:16], component], end
-
-
-def interchanges(text: str, skipped: Counter[str]) -> Iterator[Interchange]:
-    """Every interchange of the text; text that is not one is counted in ``skipped``."""
-    position = _skip_blank(text, 0)
-    while position < len(text):
-        header = delimiters_at(text, position)
-        if header is None:
-            following = text.find("ISA", position + 1)
-            skipped["x12 text outside an ISA/IEA interchange"] += 1
-            if following < 0:
-                return
-            position = following
-            continue
-        declared, isa, position = header
-        segments, position = _segments(text, position, declared)
-        yield Interchange(declared, [isa, *segments])
-        position = _skip_blank(text, position)
-
-
-def _segments(text: str, position: int, declared: Delimiters) -> tuple[list[Segment], int]:
-    """An interchange's segments after its ISA, up to its IEA (or the next ISA, when
-    the IEA is missing: that one declares its own delimiters), and where they end."""
-    segments: list[Segment] = []
-    while position < len(text):
-        position = _skip_blank(text, position)
-        if text.startswith("ISA", position):
-            break
-        end = text.find(declared.segment, position)
-        end = len(text) if end < 0 else end
-        raw = text[position:end].strip(_BLANK)
-        position = end + 1
-        if raw:
-            segments.append(raw.split(declared.element))
-            if segments[-1][0] == "IEA":
-                break
-    return segments, position
-
-
-def transactions(segments: Sequence[Segment]) -> Iterator[list[Segment]]:
-    """The ST..SE transaction sets of an interchange (one cut short ends at the next ST)."""
-    current: list[Segment] | None = None
-    for segment in segments:
-        tag = segment[0]
-        if tag == "ST":
-            if current:
-                yield current
-            current = [segment]
-        elif current is not None:
-            current.append(segment)
-            if tag == "SE":
-                yield current
-                current = None
-    if current:
-        yield current
-
-
-def _skip_blank(text: str, position: int) -> int:
-    while position < len(text) and text[position] in _BLANK:
-        position += 1
-    return position
 
 
 # Mapping a 214 ---------------------------------------------------------------------
@@ -206,7 +85,7 @@ def x12_records(document: Any) -> Imported:
     imported = Imported()
     for interchange in interchanges(text, imported.skipped):
         for transaction in transactions(interchange.segments):
-            kind = _element(transaction[0], 1)
+            kind = element(transaction[0], 1)
             if kind != "214":
                 imported.skipped[f"x12 {kind or 'unnamed'} transaction (not a 214)"] += 1
                 continue
@@ -237,7 +116,7 @@ def _shipment_status(
                 " send B10 with B10-02 (shipment id) or B10-01 (carrier's reference number)",
             )
         ]
-    pro, shipment_number = _element(b10, 1), _element(b10, 2)
+    pro, shipment_number = element(b10, 1), element(b10, 2)
     key = shipment_number or pro
     if not key:
         return [
@@ -249,7 +128,7 @@ def _shipment_status(
         ]
     shipment = _Shipment(
         key=key,
-        carrier=_element(b10, 3) or None,
+        carrier=element(b10, 3) or None,
         references=_references(key, pro, transaction),
         l11={q: v for s in transaction if s[0] == "L11" for v, q in [_l11(s)] if q and v},
         b10=b10,
@@ -258,7 +137,7 @@ def _shipment_status(
     for loop in _status_loops(transaction):
         records.extend(_loop_records(interchange, shipment, loop, skipped))
     for segment in transaction:
-        if segment[0] == "G62" and _element(segment, 1) in DATE_ESTIMATES:
+        if segment[0] == "G62" and element(segment, 1) in DATE_ESTIMATES:
             records.append(_date_estimate(interchange, shipment, segment))
     if not records:
         skipped["x12 214 without a status (no AT7)"] += 1
@@ -319,11 +198,11 @@ def _status_record(
     skipped: Counter[str],
 ) -> Any:
     at7 = status.at7
-    code, appointment = _element(at7, 1).upper(), _element(at7, 3).upper()
+    code, appointment = element(at7, 1).upper(), element(at7, 3).upper()
     if code in NOT_MOVEMENTS:
         skipped[f"x12 {code} status ({NOT_MOVEMENTS[code]}, not a movement)"] += 1
         return None
-    date, time, zone = _element(at7, 5), _element(at7, 6), _element(at7, 7).upper()
+    date, time, zone = element(at7, 5), element(at7, 6), element(at7, 7).upper()
     at, problem = instant(date, time, zone, ("AT7-05", "AT7-06", "AT7-07"))
     if problem is not None:
         source = interchange.text([shipment.b10, at7, *status.places])
@@ -340,7 +219,7 @@ def _status_record(
         estimate = {"kind": kind, "estimated_at": at, "classifier": classifier}
         return _without_empty({"shipment_id": shipment.key, "estimates": [estimate]}, references)
     location = status.location()
-    x12: dict[str, Any] = {"status_code": code, "reason_code": _element(at7, 2)}
+    x12: dict[str, Any] = {"status_code": code, "reason_code": element(at7, 2)}
     x12 |= {"time_code": zone, **details, "references": shipment.l11}
     record: dict[str, Any] = {
         "shipment_id": shipment.key,
@@ -356,10 +235,10 @@ def _status_record(
 
 def _date_estimate(interchange: Interchange, shipment: _Shipment, g62: Segment) -> Any:
     """A G62 estimated or scheduled date (midnight when it gives no time)."""
-    qualifier = _element(g62, 1)
-    time = _element(g62, 4) or "0000"
+    qualifier = element(g62, 1)
+    time = element(g62, 4) or "0000"
     at, problem = instant(
-        _element(g62, 2), time, _element(g62, 5).upper(), ("G62-02", "G62-04", "G62-05")
+        element(g62, 2), time, element(g62, 5).upper(), ("G62-02", "G62-04", "G62-05")
     )
     if problem is not None:
         return Unparsable(interchange.text([shipment.b10, g62]), problem)
@@ -444,13 +323,13 @@ def _in_zone(wall: datetime, zone: ZoneInfo, code: str, names: str) -> tuple[str
 
 def location_id(ms1: Segment) -> str | None:
     """MS1 as a location id: ``CITY-ST-CC``, else ``LAT,LONG`` from MS1-04..07."""
-    names = [" ".join(_element(ms1, n).upper().split()) for n in (1, 2, 3)]
+    names = [" ".join(element(ms1, n).upper().split()) for n in (1, 2, 3)]
     if names[0]:
         while not names[-1]:
             names.pop()
         return "-".join(names)
-    longitude = _degrees(_element(ms1, 4), _element(ms1, 6).upper(), "W")
-    latitude = _degrees(_element(ms1, 5), _element(ms1, 7).upper(), "S")
+    longitude = _degrees(element(ms1, 4), element(ms1, 6).upper(), "W")
+    latitude = _degrees(element(ms1, 5), element(ms1, 7).upper(), "S")
     if longitude is None or latitude is None:
         return None
     return f"{latitude:.4f},{longitude:.4f}"
@@ -482,17 +361,17 @@ def _references(key: str, pro: str, transaction: list[Segment]) -> list[dict[str
 
 def _l11(segment: Segment) -> tuple[str, str]:
     """An L11's reference number and qualifier."""
-    return _element(segment, 1), _element(segment, 2).upper()
+    return element(segment, 1), element(segment, 2).upper()
 
 
 def _equipment(ms2: Segment) -> list[dict[str, str]]:
     """An MS2 trailer or container as a reference: initial and number, plus the check
     digit when MS2-04 gives it for a six-digit container number."""
-    initial, number = _element(ms2, 1), _element(ms2, 2)
+    initial, number = element(ms2, 1), element(ms2, 2)
     if not number:
         return []
-    kind = "container" if _element(ms2, 3).upper() in CONTAINERS else "trailer"
-    check = _element(ms2, 4)
+    kind = "container" if element(ms2, 3).upper() in CONTAINERS else "trailer"
+    check = element(ms2, 4)
     if kind == "container" and len(number) == 6 and len(check) == 1 and check.isdigit():
         number += check
     return [{"type": kind, "reference": f"{initial}{number}"}]
@@ -503,8 +382,8 @@ def _loop_details(loop: list[Segment]) -> dict[str, Any]:
     at8 = next((s for s in loop if s[0] == "AT8"), None)
     if at8 is None:
         return {}
-    weight = {"qualifier": _element(at8, 1), "unit": _element(at8, 2), "value": _number(at8, 3)}
-    volume = {"unit": _element(at8, 6), "value": _number(at8, 7)}
+    weight = {"qualifier": element(at8, 1), "unit": element(at8, 2), "value": _number(at8, 3)}
+    volume = {"unit": element(at8, 6), "value": _number(at8, 7)}
     details: dict[str, Any] = {
         "weight": {k: v for k, v in weight.items() if v not in ("", None)},
         "lading_quantity": _number(at8, 4),
@@ -514,7 +393,7 @@ def _loop_details(loop: list[Segment]) -> dict[str, Any]:
 
 
 def _number(segment: Segment, position: int) -> int | float | str | None:
-    text = _element(segment, position)
+    text = element(segment, position)
     if not text:
         return None
     try:
@@ -525,11 +404,6 @@ def _number(segment: Segment, position: int) -> int | float | str | None:
         return float(text)
     except ValueError:
         return text
-
-
-def _element(segment: Segment, position: int) -> str:
-    """Element ``position`` (1-based, as X12 numbers them) trimmed, or ``""``."""
-    return segment[position].strip() if len(segment) > position else ""
 
 
 def _unique(references: list[dict[str, str]]) -> list[dict[str, str]]:
