@@ -472,3 +472,9 @@ def test_the_cli_reads_a_tracker_file_by_its_content(shipline: Shipline) -> None
     )
     assert again.returncode == 0, again.stderr
     assert "14 duplicate" in again.stdout
+
+
+def test_a_member_that_is_no_tracker_is_refused_and_the_rest_goes_on(pipeline: Pipeline) -> None:
+    tracker = sample("easypost-tracker-retrieve.json")
+    result = pipeline.ingest_feed(feed([tracker, 7]), "easypost", "list")
+    assert (result.accepted, result.rejected) == (2, 1)

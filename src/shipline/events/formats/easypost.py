@@ -79,7 +79,7 @@ def _tracker(tracker: dict[str, Any]) -> Tracker:
 def _checkpoint(detail: Any) -> Checkpoint:
     detail = detail if isinstance(detail, dict) else {}
     status, status_detail = detail.get("status"), detail.get("status_detail")
-    code = status_detail if status_detail in CODES.movements else status
+    code = CODES.finer(status_detail, status)
     place = detail.get("tracking_location") or {}
     message = detail.get("message")
     return Checkpoint(

@@ -72,7 +72,7 @@ def _checkpoint(entry: Any) -> Checkpoint:
     place = entry.get("location") or {}
     return Checkpoint(
         at=entry.get("status_date"),
-        code=substatus if substatus in CODES.movements else status,
+        code=CODES.finer(substatus, status),
         message=entry.get("status_details"),
         place=Place(at(place, "country"), at(place, "state"), at(place, "city"), at(place, "zip")),
         details={"status": status, "substatus": substatus},

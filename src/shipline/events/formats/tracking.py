@@ -118,6 +118,11 @@ class Codes:
         table = code_table(filename)
         return cls(provider, table["movements"], frozenset(table.get("not_movements", ())))
 
+    def finer(self, detail: Any, status: Any) -> Any:
+        """A detailed code (EasyPost's ``status_detail``, Shippo's substatus) when
+        the table maps it, else the coarse status it details."""
+        return detail if isinstance(detail, str) and detail in self.movements else status
+
     def aliases(self) -> dict[str, str]:
         """The table as ``event_type`` aliases, written ``provider:CODE``."""
         return {f"{self.provider}:{code}": kind for code, kind in self.movements.items()}
