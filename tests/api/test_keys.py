@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from shipline.api.keys import SeenSignatures
 from shipline.cli.main import app
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
@@ -142,3 +144,15 @@ def test_keys_expire_and_rotate_from_the_command_line(database: str, keyring: Ke
         assert pipeline.verify_key(now.output.strip().splitlines()[-1]) is not None
     bad_grace = runner.invoke(app, [*base, "rotate", created["id"], "--grace", "soon"])
     assert bad_grace.exit_code != 0
+
+
+def test_a_signature_is_accepted_once_within_its_window_and_the_memory_is_bounded() -> None:
+    seen = SeenSignatures(limit=3)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    until = now + timedelta(minutes=15)
+    assert seen.first_use("a", until, now)
+    assert not seen.first_use("a", until, now + timedelta(minutes=14))
+    assert seen.first_use("a", until, until)  # expired: the signature itself is refused then
+    for name in "bcdef":
+        assert seen.first_use(name, until + timedelta(minutes=1), until)
+    assert len(seen._until) <= 3

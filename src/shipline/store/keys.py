@@ -307,14 +307,15 @@ def rotate_key(backend: Backend, keyring: Keyring, key_id: str, grace: timedelta
             f"API key {key_id} is {old.state}; only an active key can be rotated"
             " (create a new one with `shipline keys create`)"
         )
-    new = create_key(backend, keyring, old.scope, old.description, _successor_expiry(old))
     ends = datetime.now(UTC) + grace
     if old.expires_at is not None:
         ends = min(ends, old.expires_at)
-    backend.execute(
-        "UPDATE api_keys SET expires_at = ?, rotated_to = ? WHERE key_id = ?",
-        [ends, new.key_id, key_id],
-    )
+    with backend.transaction():
+        new = create_key(backend, keyring, old.scope, old.description, _successor_expiry(old))
+        backend.execute(
+            "UPDATE api_keys SET expires_at = ?, rotated_to = ? WHERE key_id = ?",
+            [ends, new.key_id, key_id],
+        )
     return new
 
 
