@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from shipline import __version__
 from shipline.cli import render
+from shipline.cli.audit import register as register_audit
 from shipline.cli.holds import register as register_holds
 from shipline.cli.load import register as register_loader
 from shipline.cli.monitor import register as register_monitor
@@ -42,6 +43,7 @@ register_loader(app, generate_app)
 register_monitor(app)
 register_holds(app)
 register_retention(app)
+register_audit(app)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
 

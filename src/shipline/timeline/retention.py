@@ -62,6 +62,9 @@ def apply_retention(
                 " WHERE shipment_id IN (SELECT shipment_id FROM expired_shipments)"
             )
         )
+        if not dry_run:
+            # The audit log is kept as long as the shipments it speaks of.
+            backend.execute("DELETE FROM audit_log WHERE occurred_at < ?", [cutoff])
         if not dry_run and shipments:
             for table in SHIPMENT_TABLES:
                 backend.execute(

@@ -1,0 +1,82 @@
+"""``shipline audit``: read the audit log (who read or changed what, and the outcome)."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from shipline.cli.options import open_pipeline
+from shipline.cli.render import console, print_json, rows_table
+from shipline.errors import ValidationError
+from shipline.pipeline import Pipeline
+from shipline.store.audit import AuditEntry, list_audit, record_audit
+
+audit_app = typer.Typer(
+    help="The audit log: one row per API or dashboard data request, and per CLI change.",
+    no_args_is_help=True,
+)
+
+COLUMNS = ["occurred_at", "actor", "client", "action", "subject", "detail", "status"]
+
+
+def cli_actor() -> str:
+    """Who runs this command: ``cli:`` and the local OS user."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def record_command(pipeline: Pipeline, action: str, subject: str | None, status: int) -> None:
+    """One audit row for a CLI command that changed data (``status`` 0 when it succeeded)."""
+    entry = AuditEntry(
+        at=datetime.now(UTC),
+        actor=cli_actor(),
+        client=socket.gethostname(),
+        action=f"cli: {action}",
+        subject=subject,
+        status=status,
+    )
+    record_audit(pipeline.backend, [entry])
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"--since {text!r}: give an ISO-8601 time such as 2026-12-01T00:00:00Z"
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@audit_app.command("list")
+def audit_list(
+    key: Annotated[str | None, typer.Option("--key", help="Only this key id's rows.")] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Only this actor's rows (e.g. cli:alice).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this ISO-8601 time on (UTC if no offset).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable rows.")] = False,
+) -> None:
+    """The newest audit rows, newest first."""
+    with open_pipeline() as pipeline:
+        rows = list_audit(pipeline.backend, actor=key or actor, since=_since(since), limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    console.print(rows_table(rows, COLUMNS, title=f"audit log ({len(rows)} rows)"))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``audit`` to the CLI."""
+    app.add_typer(audit_app, name="audit")
