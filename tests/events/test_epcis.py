@@ -157,6 +157,23 @@ def test_a_malformed_event_is_a_dead_letter_naming_event_time(pipeline: Pipeline
     assert json.loads(letter["payload"])["eventID"] == shipping["eventID"]
 
 
+def test_an_event_time_without_offset_is_read_at_its_event_time_zone_offset(
+    pipeline: Pipeline,
+) -> None:
+    shipping, receiving = events_of("epcis-object-shipping-receiving.jsonld")
+    shipping["eventTime"] = "2005-04-03T20:33:31.116"  # not EPCIS, but sent
+    del receiving["eventTimeZoneOffset"]
+    receiving["eventTime"] = "2005-04-04T20:33:31.116"
+    result = pipeline.ingest_document([shipping, receiving], "epcis", "local")
+    assert (result.accepted, result.rejected) == (2, 1)
+    # With neither an offset nor a zone to read it in, the time is refused.
+    [error] = result.errors[0].errors
+    assert error.startswith("event_timestamp (eventTime):")
+    pipeline.incremental()
+    [shipped] = pipeline.timeline(CASE_2017)
+    assert shipped["event_timestamp"] == datetime(2005, 4, 4, 2, 33, 31, 116000, tzinfo=UTC)
+
+
 def test_every_form_of_a_cbv_code_is_the_same_code(pipeline: Pipeline) -> None:
     shipping, _ = events_of("epcis-object-shipping-receiving.jsonld")
     forms = (

@@ -13,9 +13,10 @@ event, or a list of any of these. The rules:
   A CBV step that is not a movement (commissioning, packing, inspecting, ...) is
   skipped and counted; a step outside the CBV is passed on, so validation refuses
   it with the alias that fixes it.
-* ``eventTime`` is the instant, taken as written. ``eventTimeZoneOffset`` is only
-  kept in ``event_data``: eventTime already carries its offset, and applying the
-  other one as well would move the event.
+* ``eventTime`` is the instant, taken as written. ``eventTimeZoneOffset`` is kept
+  in ``event_data`` and applied only to an eventTime without an offset (which
+  EPCIS does not allow but producers send): it is then the one offset the event
+  has. An offset is never applied to a time that has one.
 * The location is ``readPoint.id``, where the event happened, else
   ``bizLocation.id``, where the objects are after it (the CBV leaves it out of a
   shipping event, since the goods are then at no business location). SGLN and
@@ -62,9 +63,11 @@ _NOT_MOVEMENT_TYPES = tuple(_CODES["not_movement_event_types"])
 EVENT_TYPES = (*_READ_EVENT_TYPES, *_NOT_MOVEMENT_TYPES)
 DOCUMENT_TYPES = ("EPCISDocument", "EPCISQueryDocument")
 _MAX_ID = 128
-# xsd:dateTime as EPCIS writes it; no offset is let through, for shipline's own
+# xsd:dateTime as EPCIS writes it; without an offset it is read at the event's
+# eventTimeZoneOffset, and without that too it is left to shipline's local times.
 # local-time rules to resolve or refuse.
-_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)?")
+_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(?P<offset>[Zz]|[+-]\d\d:\d\d)?")
+_OFFSET = re.compile(r"[+-]\d\d:\d\d")
 _SSCC = re.compile(r"^urn:epc:id:sscc:|/00/\d{18}(?:[/?#]|$)")
 _LOT = re.compile(r"^urn:epc:class:lgtin:|/01/\d{14}/10/[^/?#]+")
 
@@ -164,7 +167,8 @@ def _cbv_name(kind: str, name: str) -> str:
 
 def _records(event: dict[str, Any], code: str, shipment_key: ShipmentKey) -> list[Any]:
     at = event.get("eventTime")
-    if not isinstance(at, str) or not _DATE_TIME.fullmatch(at.strip()):
+    written = _DATE_TIME.fullmatch(at.strip()) if isinstance(at, str) else None
+    if written is None:
         shown = "required" if at is None else f"{_quote(at)} is not a date and time"
         reason = f"eventTime: {shown} (such as 2005-04-03T20:33:31.116-06:00)"
         return [Unparsable(_text(event), reason)]
@@ -172,7 +176,7 @@ def _records(event: dict[str, Any], code: str, shipment_key: ShipmentKey) -> lis
     if declaration is not None and not isinstance(declaration, dict):
         return [Unparsable(_text(event), "errorDeclaration: not an object")]
     base: dict[str, Any] = {
-        "event_timestamp": at.strip(),
+        "event_timestamp": _instant(written, event.get("eventTimeZoneOffset")),
         "event_type": f"epcis:{code}",
         "location_id": _place(event, "readPoint") or _place(event, "bizLocation"),
         "event_data": {"epcis": _details(event)},
@@ -184,6 +188,14 @@ def _records(event: dict[str, Any], code: str, shipment_key: ShipmentKey) -> lis
         _record(base, event_id, shipment_id, references)
         for shipment_id, references in _shipments(event, shipment_key)
     ]
+
+
+def _instant(written: re.Match[str], zone_offset: Any) -> str:
+    """eventTime as written, or at eventTimeZoneOffset when it has no offset."""
+    if written["offset"] or not isinstance(zone_offset, str):
+        return written[0]
+    offset = zone_offset.strip()
+    return written[0] + offset if _OFFSET.fullmatch(offset) else written[0]
 
 
 def _record(
