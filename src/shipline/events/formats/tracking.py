@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,7 +46,6 @@ from shipline.events.formats.base import Imported, code_table
 
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 _OFFSET = re.compile(r".*(Z|z|[+-]\d{2}:?\d{2})$")
-_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -155,13 +153,15 @@ def _record(
     place = checkpoint.place
     location = place.location_id() if isinstance(place, Place) else _identifier(_clean(place))
     message = _clean(checkpoint.message) or None
-    stable = [shipment_id, _clean(checkpoint.at), code, location, message]
-    digest = hashlib.sha256(json.dumps(stable, ensure_ascii=False).encode()).hexdigest()
+    at = _clean(checkpoint.at)
+    # The parts are cleaned text, so none holds the separator (whitespace collapses).
+    stable = "\x1f".join((_clean(shipment_id), at, code, location or "", message or ""))
+    digest = hashlib.sha256(stable.encode("utf-8", "surrogatepass")).hexdigest()
     details = {name: value for name, value in checkpoint.details.items() if value not in (None, "")}
     record: dict[str, Any] = {
         "shipment_id": shipment_id,
         "event_id": f"{provider}:{digest[:32]}",
-        "event_timestamp": _clean(checkpoint.at),
+        "event_timestamp": at,
         "event_type": f"{provider}:{code}",
         "location_id": location,
         "carrier": carrier,
@@ -209,9 +209,11 @@ def _references(references: Iterable[tuple[str, Any]], shipment_id: Any) -> list
 
 def _clean(value: Any) -> str:
     """Text trimmed, upper/lower case kept, inner whitespace collapsed; "" for none."""
+    if isinstance(value, str):
+        return " ".join(value.split())
     if value is None or isinstance(value, dict | list | bool):
         return ""
-    return _SPACES.sub(" ", str(value)).strip()
+    return " ".join(str(value).split())
 
 
 def _trimmed(value: Any) -> Any:
