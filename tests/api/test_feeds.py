@@ -60,7 +60,7 @@ def test_a_feed_needs_an_ingest_key_and_a_format_shipline_reads(server: Running)
     assert all(name in unknown.json()["error"]["message"] for name in FORMATS)
     assert not_x12.status_code == 400, not_x12.text
     assert accepted.status_code == 200
-    assert accepted.json()["references"] == 1
+    assert accepted.json()["references"] == 2
     assert accepted.json()["skipped"]["dcsa REEFER event (not a movement)"] == 1
 
 

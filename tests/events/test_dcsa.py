@@ -24,15 +24,16 @@ def body(name: str) -> Any:
 
 def test_a_dcsa_3_page_keeps_movements_and_counts_the_rest(pipeline: Pipeline) -> None:
     result = pipeline.ingest_document(body("dcsa-tnt300-response.json"), "dcsa", "page-1")
-    assert (result.accepted, result.rejected) == (2, 0)
+    assert (result.accepted, result.rejected) == (3, 0)
     assert result.skipped == {
-        "dcsa SHIPMENT event (not a movement)": 1,
         "dcsa IOT event (not a movement)": 1,
         "dcsa REEFER event (not a movement)": 1,
     }
     pipeline.incremental()
-    # The bill of lading is the shipment's key; its booking finds it too.
-    [departed] = pipeline.timeline("ABC709951")
+    # The bill of lading is the shipment's key; its booking finds it too. The booking's
+    # confirmation is the one document event that is a step of the shipment.
+    confirmed, departed = pipeline.timeline("ABC709951")
+    assert (confirmed["event_type"], confirmed["status"]) == ("created", "pre_transit")
     assert (departed["shipment_id"], departed["event_type"], departed["location_id"]) == (
         "HHL71800000",
         "departed_facility",
@@ -94,17 +95,16 @@ def test_the_cli_knows_a_dcsa_file_by_its_content(shipline: Shipline, tmp_path: 
     assert done.returncode == 0, done.stderr
     stats = json.loads(done.stdout)
     assert (stats["accepted"], stats["references"], stats["skipped"]) == (
+        3,
         2,
-        1,
         {
-            "dcsa SHIPMENT event (not a movement)": 1,
             "dcsa IOT event (not a movement)": 1,
             "dcsa REEFER event (not a movement)": 1,
         },
     )
     # Again: the same events are duplicates, nothing new is stored.
     again = json.loads(shipline("ingest", "--json", str(tmp_path)).stdout)
-    assert (again["accepted"], again["duplicates"]) == (0, 2)
+    assert (again["accepted"], again["duplicates"]) == (0, 3)
 
 
 def test_a_file_named_as_a_feed_of_no_known_format_is_refused_whole(
@@ -121,7 +121,7 @@ def test_a_file_named_as_a_feed_of_no_known_format_is_refused_whole(
 def test_the_cli_ingests_a_dcsa_file_unchanged(shipline: Shipline) -> None:
     done = shipline("ingest", "--format", "dcsa", str(FIXTURES / "dcsa-tnt300-response.json"))
     assert done.returncode == 0, done.stderr
-    assert "2 accepted" in done.stdout
+    assert "3 accepted" in done.stdout
     assert "skipped 1 dcsa IOT event (not a movement)" in " ".join(done.stdout.split())
     unknown = shipline("ingest", "--format", "edifact", str(FIXTURES / "README.md"))
     assert unknown.returncode == 3

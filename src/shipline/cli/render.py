@@ -48,8 +48,8 @@ def ingest_line(result: IngestResult) -> str:
     return (
         f"ingest: {result.received:,} records, {result.accepted:,} accepted,"
         f" {result.duplicates:,} duplicates, {result.rejected:,} rejected to dead_letters"
-        f" in {result.duration_ms:,.0f} ms"
         + "".join(f", {count:,} {name}" for name, count in side_counts(result).items() if count)
+        + f" in {result.duration_ms:,.0f} ms"
         + "".join(f"; skipped {count:,} {reason}" for reason, count in result.skipped.items())
     )
 

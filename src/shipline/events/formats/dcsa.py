@@ -8,8 +8,11 @@ Both versions are read: 2.2's flat ``eventType`` and ``documentReferences``, 3.0
 * The shipment key is the transport document (bill of lading), else the booking,
   else the container; every other of them becomes a reference.
 * ``eventUpdatedDateTime`` orders revisions and ``isRetracted`` retracts.
-* Shipment (document), IoT and reefer events are not movements: they are skipped
-  and counted by reason, never stored as a row of the wrong type.
+* Shipment (document) events are not movements, but for the few that say where
+  the shipment is (a booking received, confirmed or cancelled, customs hold and
+  release, a release or delivery order, proof of delivery): the others, and IoT
+  and reefer events, are skipped and counted by reason, never stored as a row of
+  the wrong type.
 * The event code is written ``dcsa:TYPE:CODE``; ``dcsa_codes.json`` maps the known
   ones, and an unknown one is refused with the code so an alias can be added.
 """
@@ -22,9 +25,13 @@ from shipline.events.formats.base import Format, Imported, code_table
 
 _CODES = code_table("dcsa_codes.json")
 
+_DOCUMENT_MOVEMENTS: dict[str, str] = {
+    code: kind for code, kind in _CODES["document_movements"].items() if not code.startswith("_")
+}
+
 EVENT_TYPE_ALIASES: dict[str, str] = {
     f"dcsa:{code}": event_type for code, event_type in _CODES["movements"].items()
-}
+} | {f"dcsa:SHIPMENT:{code}": event_type for code, event_type in _DOCUMENT_MOVEMENTS.items()}
 """The DCSA codes every installation maps, as ``event_type`` aliases."""
 
 
@@ -38,10 +45,13 @@ def dcsa_records(document: Any) -> Imported:
             imported.records.append(event)
             continue
         event_type = str(_classification(event, "eventTypeCode", "eventType") or "")
-        if event_type in _CODES["not_movements"]:
+        code = _code(event, event_type)
+        if event_type in _CODES["not_movements"] or (
+            event_type == "SHIPMENT" and code not in _DOCUMENT_MOVEMENTS
+        ):
             imported.skipped[f"dcsa {event_type} event (not a movement)"] += 1
             continue
-        imported.records.append(_record(event, event_type))
+        imported.records.append(_record(event, event_type, code))
     return imported
 
 
@@ -54,8 +64,20 @@ def _events(document: Any) -> list[Any]:
     return [document]
 
 
-def _record(event: dict[str, Any], event_type: str) -> dict[str, Any]:
+def _code(event: dict[str, Any], event_type: str) -> Any:
+    """The event's type code; a SHIPMENT event's is its document's type and code
+    (``BKG:CONF``, a booking confirmed)."""
     code = _classification(event, f"{event_type.lower()}EventTypeCode", None)
+    if event_type != "SHIPMENT":
+        return code
+    reference = (event.get("shipmentDetails") or {}).get("documentReference") or {}
+    document = event.get("documentTypeCode") or (
+        reference.get("typeCode") if isinstance(reference, dict) else None
+    )
+    return f"{document}:{code}"
+
+
+def _record(event: dict[str, Any], event_type: str, code: Any) -> dict[str, Any]:
     key = f"{event_type}:{code}"
     names = _names(event)
     shipment_id = next((names[t] for t in _CODES["shipment_key"] if t in names), None)
@@ -108,6 +130,7 @@ def _names(event: dict[str, Any]) -> dict[str, str]:
         for reference in references:
             if isinstance(reference, dict):
                 _add(found, reference.get(kind), reference.get(value))
+    _add(found, event.get("documentTypeCode"), event.get("documentID"))  # 2.2's own document
     equipment = (event.get("equipmentDetails") or {}).get("equipmentReference")
     _add(found, "EQ", equipment or event.get("equipmentReference"))
     return found
