@@ -72,7 +72,6 @@ EVENT_TYPE_ALIASES: dict[str, str] = {f"x12:{code}": kind for code, kind in STAT
 """The X12 214 status codes every installation maps, as ``event_type`` aliases."""
 
 _DATE = re.compile(r"\d{8}")
-_TIME = re.compile(r"(\d\d)(\d\d)(\d\d)?(\d{1,2})?")
 
 
 # Mapping a 214 ---------------------------------------------------------------------
@@ -107,7 +106,8 @@ class _Shipment:
 def _shipment_status(
     interchange: Interchange, transaction: list[Segment], skipped: Counter[str]
 ) -> list[Any]:
-    b10 = next((s for s in transaction if s[0] == "B10"), None)
+    parts = _Parts.of(transaction)
+    b10 = parts.b10
     if b10 is None:
         return [
             Unparsable(
@@ -126,18 +126,19 @@ def _shipment_status(
                 " (carrier's reference number) is given, so the message names no shipment",
             )
         ]
+    l11 = [_l11(segment) for segment in parts.l11]
     shipment = _Shipment(
         key=key,
         carrier=element(b10, 3) or None,
-        references=_references(key, pro, transaction),
-        l11={q: v for s in transaction if s[0] == "L11" for v, q in [_l11(s)] if q and v},
+        references=_references(key, pro, l11),
+        l11={qualifier: value for value, qualifier in l11 if qualifier and value},
         b10=b10,
     )
     records: list[Any] = []
-    for loop in _status_loops(transaction):
+    for loop in parts.loops:
         records.extend(_loop_records(interchange, shipment, loop, skipped))
-    for segment in transaction:
-        if segment[0] == "G62" and element(segment, 1) in DATE_ESTIMATES:
+    for segment in parts.g62:
+        if element(segment, 1) in DATE_ESTIMATES:
             records.append(_date_estimate(interchange, shipment, segment))
     if not records:
         skipped["x12 214 without a status (no AT7)"] += 1
@@ -146,15 +147,38 @@ def _shipment_status(
     return records
 
 
-def _status_loops(transaction: list[Segment]) -> list[list[Segment]]:
-    """The LX loops (the segments before the first LX form one too, for AT7s a sender
-    put in the heading)."""
-    loops: list[list[Segment]] = [[]]
-    for segment in transaction:
-        if segment[0] == "LX":
-            loops.append([])
-        loops[-1].append(segment)
-    return [loop for loop in loops if any(s[0] == "AT7" for s in loop)]
+@dataclass(frozen=True)
+class _Parts:
+    """A 214's segments that matter, found in one pass: B10, every L11 and G62, and
+    the LX loops with an AT7 (the segments before the first LX form one too, for
+    AT7s a sender put in the heading)."""
+
+    b10: Segment | None
+    l11: list[Segment]
+    g62: list[Segment]
+    loops: list[list[Segment]]
+
+    @classmethod
+    def of(cls, transaction: list[Segment]) -> _Parts:
+        b10: Segment | None = None
+        l11: list[Segment] = []
+        g62: list[Segment] = []
+        loops: list[list[Segment]] = [[]]
+        with_status: set[int] = set()
+        for segment in transaction:
+            tag = segment[0]
+            if tag == "LX":
+                loops.append([])
+            elif tag == "AT7":
+                with_status.add(len(loops) - 1)
+            elif tag == "L11":
+                l11.append(segment)
+            elif tag == "G62":
+                g62.append(segment)
+            elif tag == "B10" and b10 is None:
+                b10 = segment
+            loops[-1].append(segment)
+        return cls(b10, l11, g62, [loops[i] for i in sorted(with_status)])
 
 
 def _loop_records(
@@ -162,17 +186,19 @@ def _loop_records(
 ) -> list[Any]:
     """Each AT7 of an LX loop with its MS1/MS2; AT8 and L11 apply to the loop."""
     details = _loop_details(loop)
-    records: list[Any] = []
-    for index, segment in enumerate(loop):
-        if segment[0] != "AT7":
-            continue
-        after = loop[index + 1 :]
-        stop = next((i for i, s in enumerate(after) if s[0] not in ("MS1", "MS2")), len(after))
-        status = _Status(segment, after[:stop])
-        found = _status_record(interchange, shipment, status, details, skipped)
-        if found is not None:
-            records.append(found)
-    return records
+    statuses: list[_Status] = []
+    following = False  # whether the segment is right after an AT7 or its MS1/MS2
+    for segment in loop:
+        tag = segment[0]
+        if tag == "AT7":
+            statuses.append(_Status(segment, []))
+            following = True
+        elif following and tag in ("MS1", "MS2"):
+            statuses[-1].places.append(segment)
+        else:
+            following = False
+    records = [_status_record(interchange, shipment, s, details, skipped) for s in statuses]
+    return [record for record in records if record is not None]
 
 
 @dataclass(frozen=True)
@@ -198,11 +224,13 @@ def _status_record(
     skipped: Counter[str],
 ) -> Any:
     at7 = status.at7
-    code, appointment = element(at7, 1).upper(), element(at7, 3).upper()
+    fields = [value.strip() for value in at7[1:8]]
+    fields += [""] * (7 - len(fields))
+    code, reason, appointment, _, date, time, zone = fields
+    code, appointment, zone = code.upper(), appointment.upper(), zone.upper()
     if code in NOT_MOVEMENTS:
         skipped[f"x12 {code} status ({NOT_MOVEMENTS[code]}, not a movement)"] += 1
         return None
-    date, time, zone = element(at7, 5), element(at7, 6), element(at7, 7).upper()
     at, problem = instant(date, time, zone, ("AT7-05", "AT7-06", "AT7-07"))
     if problem is not None:
         source = interchange.text([shipment.b10, at7, *status.places])
@@ -219,8 +247,10 @@ def _status_record(
         estimate = {"kind": kind, "estimated_at": at, "classifier": classifier}
         return _without_empty({"shipment_id": shipment.key, "estimates": [estimate]}, references)
     location = status.location()
-    x12: dict[str, Any] = {"status_code": code, "reason_code": element(at7, 2)}
-    x12 |= {"time_code": zone, **details, "references": shipment.l11}
+    x12 = {"status_code": code, "reason_code": reason, "time_code": zone}
+    x12 = {name: value for name, value in x12.items() if value}
+    if shipment.l11:
+        details = {**details, "references": shipment.l11}
     record: dict[str, Any] = {
         "shipment_id": shipment.key,
         "event_id": event_id(shipment.key, code, date, time, location),
@@ -228,7 +258,7 @@ def _status_record(
         "event_type": f"x12:{code}",
         "location_id": location,
         "carrier": shipment.carrier,
-        "event_data": {"x12": {name: value for name, value in x12.items() if value}},
+        "event_data": {"x12": {**x12, **details}},
     }
     return _without_empty(record, references)
 
@@ -288,24 +318,22 @@ def _wall_time(
     date: str, time: str, date_name: str, time_name: str
 ) -> tuple[datetime | None, str | None]:
     """A CCYYMMDD date and HHMM[SS[D[D]]] time as a wall-clock time, or why not."""
+    if len(date) == 8 and date.isdigit() and len(time) in (4, 6, 7, 8) and time.isdigit():
+        fraction = int(time[6:].ljust(6, "0")) if len(time) > 6 else 0
+        try:
+            clock = (int(time[:2]), int(time[2:4]), int(time[4:6] or 0), fraction)
+            return datetime(int(date[:4]), int(date[4:6]), int(date[6:]), *clock), None
+        except ValueError:
+            pass  # which of the two is wrong is told below
     try:
         if not _DATE.fullmatch(date):
             raise ValueError("it needs eight digits")
-        day = datetime(int(date[:4]), int(date[4:6]), int(date[6:]))
+        datetime(int(date[:4]), int(date[4:6]), int(date[6:]))
     except ValueError as error:
         return None, f"{date_name}: {date!r} is not a date CCYYMMDD ({error})"
-    parts = _TIME.fullmatch(time)
-    if parts is None:
-        missing = "no time" if not time else f"{time!r}, not a time HHMM[SS[D[D]]]"
-        return None, f"{time_name}: the status on {date} has {missing}"
-    hour, minute, second, fraction = parts.groups()
-    try:
-        clock = (int(hour), int(minute), int(second or 0), int((fraction or "0").ljust(6, "0")))
-        return day.replace(
-            hour=clock[0], minute=clock[1], second=clock[2], microsecond=clock[3]
-        ), None
-    except ValueError as error:
-        return None, f"{time_name}: {time!r} is not a time HHMM[SS[D[D]]] ({error})"
+    if not time:
+        return None, f"{time_name}: the status on {date} has no time"
+    return None, f"{time_name}: {time!r} is not a time HHMM[SS[D[D]]]"
 
 
 def _in_zone(wall: datetime, zone: ZoneInfo, code: str, names: str) -> tuple[str, str | None]:
@@ -349,13 +377,11 @@ def event_id(key: str, code: str, date: str, time: str, location: str | None) ->
     return "x12-" + hashlib.sha256(stable.encode()).hexdigest()[:32]
 
 
-def _references(key: str, pro: str, transaction: list[Segment]) -> list[dict[str, str]]:
+def _references(key: str, pro: str, l11: list[tuple[str, str]]) -> list[dict[str, str]]:
     found = [{"type": "pro_number", "reference": pro}] if pro and pro != key else []
-    for segment in transaction:
-        if segment[0] == "L11":
-            value, qualifier = _l11(segment)
-            if value and value != key and qualifier in REFERENCES:
-                found.append({"type": REFERENCES[qualifier], "reference": value})
+    for value, qualifier in l11:
+        if value and value != key and qualifier in REFERENCES:
+            found.append({"type": REFERENCES[qualifier], "reference": value})
     return _unique(found)
 
 
