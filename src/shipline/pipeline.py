@@ -132,12 +132,13 @@ class Pipeline:
         """Ingest a parsed document of an industry format (``dcsa``) through the same
         path; records it is not made of (documents, sensors) are counted as skipped."""
         found = format_named(file_format)
-        return self._ingest_imported(found, found.records(document), source)
+        imported = found.import_document(document, self.settings.formats.get(found.name))
+        return self._ingest_imported(found, imported, source)
 
     def ingest_feed(self, data: bytes, file_format: str | None, source: str) -> IngestResult:
         """Ingest one document of an industry format as the producer sent it; the
         format is detected from the content when ``file_format`` is None."""
-        found, imported = read_feed(data, file_format)
+        found, imported = read_feed(data, file_format, self.settings.formats)
         return self._ingest_imported(found, imported, source)
 
     def _ingest_imported(self, found: Format, imported: Imported, source: str) -> IngestResult:
@@ -191,7 +192,7 @@ class Pipeline:
             found = format_of_file(path.name, data, file_format)
             if found is not None:
                 try:
-                    imported = found.read(data)
+                    imported = found.read(data, self.settings.formats.get(found.name))
                 except ValidationError as error:
                     raise ValidationError(f"{path.name}: {error}") from None
                 return self._ingest_imported(found, imported, path.name)

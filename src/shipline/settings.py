@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     incremental_batch_window_seconds: float = Field(default=0.25, ge=0)
     max_batch_records: int = Field(default=10_000, ge=1)
     aliases: Aliases = Field(default_factory=Aliases)
+    formats: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Per industry format, its importer's options (``[formats.epcis] shipment_key =
+    "business_transaction"``); a format's unknown option is a ConfigError at import."""
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     """Per source (the first part of an ingest's source name): its local time zone."""
     timestamp_min: datetime = datetime(1970, 1, 1, tzinfo=UTC)

@@ -86,7 +86,7 @@ async def ingest_feed(found: Services, feed: Format, body: bytes, source: str) -
     """Import ``body`` as ``feed``, ingest its records, and the answer to send."""
 
     def parse() -> tuple[Imported, pa.Table]:
-        imported = feed.read(body)
+        imported = feed.read(body, found.settings.formats.get(feed.name))
         limit = found.settings.max_batch_records
         if len(imported.records) > limit:
             raise ApiError(

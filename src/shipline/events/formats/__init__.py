@@ -90,12 +90,15 @@ def format_of_file(name: str, data: bytes, file_format: str | None) -> Format | 
     return found
 
 
-def read_feed(data: bytes, file_format: str | None) -> tuple[Format, Imported]:
+def read_feed(
+    data: bytes, file_format: str | None, options: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[Format, Imported]:
     """The format and records of a document's bytes; the format is detected from
-    the content when none is named, and ValidationError says when none fits."""
+    the content when none is named, and ValidationError says when none fits;
+    ``options`` are the settings' ``[formats.NAME]`` tables."""
     found = format_named(file_format) if file_format else detect_format(data)
     if found is None:
         raise ValidationError(
             f"format: the content is none of {', '.join(FORMATS)}; name one with --format"
         )
-    return found, found.read(data)
+    return found, found.read(data, (options or {}).get(found.name))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from shipline.errors import ValidationError
+from shipline.errors import ConfigError, ValidationError
 from shipline.events.json_records import loads_strict
 
 
@@ -46,17 +46,30 @@ class Format:
 
     name: str
     title: str
-    records: Callable[[Any], Imported]
+    records: Callable[..., Imported]
     sniff: Callable[[bytes, Any], bool]
     parse: Callable[[bytes], Any] = field(default=lambda data: json_document(data))
     event_type_aliases: Mapping[str, str] = field(default_factory=dict)
     source_fields: Mapping[str, str] = field(default_factory=dict)
     signature: SignatureCheck | None = None
     signature_header: str | None = None
+    options: frozenset[str] = frozenset()
+    """What ``[formats.NAME]`` in shipline.toml may set, passed to ``records``."""
 
-    def read(self, data: bytes) -> Imported:
+    def import_document(self, document: Any, options: Mapping[str, Any] | None = None) -> Imported:
+        """The records of a parsed document, under the settings' options for this format."""
+        unknown = sorted(set(options or {}) - self.options)
+        if unknown:
+            allowed = ", ".join(sorted(self.options)) or "none"
+            raise ConfigError(
+                f"[formats.{self.name}] {', '.join(unknown)}: not an option of {self.name}"
+                f" (its options: {allowed})"
+            )
+        return self.records(document, **(options or {}))
+
+    def read(self, data: bytes, options: Mapping[str, Any] | None = None) -> Imported:
         """The records of one document's bytes."""
-        return self.records(self.parse(data))
+        return self.import_document(self.parse(data), options)
 
 
 def json_document(data: bytes) -> Any:

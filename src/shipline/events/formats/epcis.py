@@ -368,6 +368,7 @@ FORMAT = Format(
     name="epcis",
     title="GS1 EPCIS 2.0 JSON-LD",
     records=epcis_records,
+    options=frozenset({"shipment_key"}),
     sniff=_sniff,
     event_type_aliases=EVENT_TYPE_ALIASES,
     source_fields={
