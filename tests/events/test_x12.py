@@ -388,6 +388,13 @@ def test_text_that_does_not_start_with_isa_is_refused() -> None:
     assert x12.FORMAT.parse(b"\r\n  " + CANADA_POST).startswith("ISA*00*")
 
 
+def test_text_that_is_not_utf_8_is_read_as_latin_1() -> None:
+    message = status(1, "B10*PRO1*SHIP1*ABCD", "LX*1", "AT7*X1*NS***20261103*1015*UT")
+    message.insert(4, "MS1*Montr\u00e9al*QC*CA")
+    [record] = x12.FORMAT.read(interchange(message).encode("latin-1")).records
+    assert record["location_id"] == "MONTR\u00c9AL-QC-CA"
+
+
 def test_the_cli_ingests_an_edi_file_as_it_comes(shipline: Shipline, tmp_path: Path) -> None:
     path = tmp_path / "edifabric.edi"
     path.write_bytes(EDIFABRIC)
