@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from shipline import __version__
 from shipline.cli import render
 from shipline.cli.audit import register as register_audit
+from shipline.cli.exits import run_cli
 from shipline.cli.holds import register as register_holds
 from shipline.cli.load import register as register_loader
 from shipline.cli.monitor import register as register_monitor
@@ -20,7 +21,7 @@ from shipline.cli.options import Options, current_options, open_pipeline, use
 from shipline.cli.render import console, print_json
 from shipline.cli.retention import register as register_retention
 from shipline.cli.serve import register
-from shipline.errors import DriftError, ShiplineError, StuckError, ValidationError
+from shipline.errors import DriftError, StuckError, ValidationError
 from shipline.events.formats import FORMATS
 from shipline.events.json_records import parse_json_lines
 from shipline.events.shapes import records_to_raw
@@ -490,9 +491,6 @@ def demo(
 
 
 def main() -> None:
-    """Entry point: map shipline's errors to a message and an exit code."""
-    try:
-        app()
-    except ShiplineError as error:
-        render.errors.print(f"error: {error}", style="bold red", markup=False)
-        sys.exit(error.exit_code)
+    """Entry point: map shipline's errors, usage errors and Ctrl-C to a message and an
+    exit code (the table in the README), never a traceback."""
+    sys.exit(run_cli(app))

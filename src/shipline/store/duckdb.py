@@ -44,12 +44,7 @@ class DuckDBBackend(Backend):
                 Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         else:
             _require_database_file(Path(path))
-        try:
-            self._con = duckdb.connect(path)
-        except duckdb.IOException as error:
-            raise TransientBackendError(
-                f"cannot open {path}: {error}. Another process may hold it; stop it or use its API"
-            ) from error
+        self._con = _connect(path)
         if new_file:
             os.chmod(path, 0o600)  # the owner's data; DuckDB makes it as the umask says
         self._con.execute("SET TimeZone = 'UTC'")
@@ -168,6 +163,27 @@ def _require_database_file(path: Path) -> None:
         )
 
 
+def _connect(path: str) -> duckdb.DuckDBPyConnection:
+    """A connection to ``path``; a lock held elsewhere is transient, a damaged file is not."""
+    try:
+        return duckdb.connect(path)
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise _corrupt(path, error) from error
+        raise TransientBackendError(
+            f"cannot open {path}: {error}. Another process may hold it; stop it or use its API"
+        ) from error
+    except duckdb.Error as error:
+        raise _corrupt(path, error) from error
+
+
+def _corrupt(path: str, error: duckdb.Error) -> BackendError:
+    return BackendError(
+        f"the database {path} is corrupt or truncated ({error}); restore it from a backup,"
+        " or move it aside and run `shipline init` to start a new one"
+    )
+
+
 def _what(header: bytes) -> str:
     if not header:
         return "it is empty"
@@ -180,6 +196,8 @@ def _what(header: bytes) -> str:
 def _translate_errors() -> Iterator[None]:
     try:
         yield
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None  # Ctrl-C in a query: the CLI says what it undid
     except duckdb.TransactionException as error:
         raise TransientBackendError(f"transaction conflict: {error}; retry") from error
     except duckdb.IOException as error:

@@ -1,0 +1,114 @@
+"""How a command ends when something is wrong: one line naming the problem, no
+traceback, and an exit code of its own for each kind (the README's table)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import Shipline
+
+
+def run(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``shipline ARGS`` in ``folder`` with these environment variables added."""
+    return subprocess.run(
+        [sys.executable, "-m", "shipline.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=folder,
+        env={**os.environ, **env},
+    )
+
+
+def error_of(result: subprocess.CompletedProcess[str], exit_code: int) -> str:
+    """The one error a command printed, as one line, once its exit code is checked."""
+    assert result.returncode == exit_code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return " ".join(result.stderr.split())
+
+
+def test_a_malformed_settings_file_is_named_with_its_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "shipline.toml").write_text('database = "x.duckdb"\nlookback_days = = 3\n')
+    message = error_of(run(tmp_path, "status"), 2)
+    assert "shipline.toml" in message
+    assert "line 2, column 17" in message
+
+
+def test_an_invalid_setting_in_the_file_names_the_setting_and_its_rule(tmp_path: Path) -> None:
+    (tmp_path / "shipline.toml").write_text("lookback_days = -1\n")
+    message = error_of(run(tmp_path, "status"), 2)
+    assert "lookback_days = -1 (Input should be greater than or equal to 0)" in message
+
+
+def test_an_invalid_setting_in_the_environment_names_the_variable(tmp_path: Path) -> None:
+    message = error_of(run(tmp_path, "status", SHIPLINE_LOOKBACK_DAYS="abc"), 2)
+    assert "lookback_days = 'abc'" in message
+    assert "valid integer" in message
+    assert "SHIPLINE_LOOKBACK_DAYS" in message
+
+
+def test_a_usage_error_exits_with_a_code_apart_from_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    assert error_of(run(tmp_path, "status", "--no-such-option"), 64)
+    assert error_of(run(tmp_path, "no-such-command"), 64)
+
+
+def test_a_corrupt_database_file_says_so(tmp_path: Path) -> None:
+    database = tmp_path / "shipline.duckdb"
+    assert run(tmp_path, "--database", str(database), "init").returncode == 0
+    with database.open("r+b") as file:  # a block past the header, overwritten
+        file.seek(8192)
+        file.write(os.urandom(64 * 1024))
+    message = error_of(run(tmp_path, "--database", str(database), "status"), 5)
+    assert "is corrupt or truncated" in message
+    assert "restore it from a backup" in message
+
+
+def test_a_truncated_database_file_is_not_reported_as_locked(tmp_path: Path) -> None:
+    database = tmp_path / "shipline.duckdb"
+    assert run(tmp_path, "--database", str(database), "init").returncode == 0
+    os.truncate(database, 20_000)
+    message = error_of(run(tmp_path, "--database", str(database), "status"), 5)
+    assert "is corrupt or truncated" in message
+    assert "Another process" not in message
+
+
+def test_ctrl_c_during_an_ingest_commits_nothing_and_exits_130(shipline: Shipline) -> None:
+    command = [sys.executable, "-m", "shipline.cli", "--database", shipline.database]
+    ingest = subprocess.Popen(
+        [*command, "ingest", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=shipline.folder,
+    )
+    assert ingest.stdin is not None
+    ingest.stdin.write(
+        '{"shipment_id": "S1", "event_timestamp": "2026-01-01T00:00:00Z",'
+        ' "event_type": "created"}\n'
+    )
+    ingest.stdin.flush()
+    _wait_until_reading_stdin(ingest.pid)
+    ingest.send_signal(signal.SIGINT)
+    _, stderr = ingest.communicate(timeout=60)
+
+    assert ingest.returncode == 130
+    assert "interrupted; nothing was committed" in " ".join(stderr.split())
+    assert "Traceback" not in stderr
+    assert "events 0;" in " ".join(shipline("status").stdout.split())
+
+
+def _wait_until_reading_stdin(pid: int, timeout: float = 60) -> None:
+    """Wait until the process blocks reading its stdin pipe (past its imports)."""
+    deadline = time.monotonic() + timeout
+    wchan = Path(f"/proc/{pid}/wchan")
+    while "pipe" not in wchan.read_text():
+        assert time.monotonic() < deadline, "the command never read its stdin"
+        time.sleep(0.05)
