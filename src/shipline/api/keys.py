@@ -77,6 +77,8 @@ class KeyCache:
         self.refreshes = 0
         """Snapshots taken so far (each is one query)."""
         self._snapshot = KeySnapshot()
+        self._local: dict[str, ApiKey] = {}
+        """Keys known only to this process's memory (the local owner's), by key."""
         self._taken_at = float("-inf")
         self._waiting = 0
         self._async_lock = asyncio.Lock()
@@ -88,6 +90,8 @@ class KeyCache:
         a malformed key (None), or an active key in a fresh snapshot."""
         if not well_formed(key):
             return True, None
+        if key in self._local:
+            return True, self._local[key]
         found = self._snapshot.bearer(key)
         if found is not None and found.active and not self._stale():
             return True, found
@@ -146,6 +150,15 @@ class KeyCache:
             await self._after_miss()
             found = self._snapshot.sigv4(key_id)
         return found
+
+    def add_local(self, key: str, found: ApiKey) -> None:
+        """Admit ``key`` as ``found`` for this process's life, never stored: the
+        credential a server gives its own user (``server.discovery``)."""
+        self._local[key] = found
+
+    def is_local(self, found: ApiKey) -> bool:
+        """Whether ``found`` is a key ``add_local`` admitted."""
+        return any(local.key_id == found.key_id for local in self._local.values())
 
     def forget(self) -> None:
         """Take a new snapshot before the next answer (after a key changed here)."""

@@ -31,9 +31,8 @@ def serve(
     SIGTERM or Ctrl-C stops accepting connections, finishes the requests in flight,
     processes the events still pending, and closes the database.
     """
-    import uvicorn
-
     from shipline.cli.options import open_pipeline
+    from shipline.server.announce import announced_server
     from shipline.server.app import create_app
     from shipline.server.http import server_config, tls_files
 
@@ -58,7 +57,7 @@ def serve(
         # the handler it found; a no-op one lets the database close and the exit be 0.
         previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            uvicorn.Server(config).run()
+            announced_server(app, config, pipeline.settings.database).run()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

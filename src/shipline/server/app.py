@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from shipline.api import admin, dead_letters, events, feeds, ops, shipments
+from shipline.api import admin, dead_letters, events, feeds, local, ops, shipments
 from shipline.api.audit import Audit
 from shipline.api.auth import ApiError, error_response, status_for
 from shipline.api.gate import Gate
@@ -60,6 +60,7 @@ ROUTERS = (
     ops.router,
     dead_letters.router,
     admin.router,
+    local.router,
     dashboard_router,
 )
 
@@ -149,6 +150,7 @@ def create_app(
     app.add_exception_handler(ShiplineError, _shipline_error)  # type: ignore[arg-type]
     for router in ROUTERS:
         app.include_router(router)
+    app.mount(ops.DOCS_ASSETS, ops.docs_assets(), name="docs-assets")
     return app
 
 
