@@ -5,12 +5,13 @@ dependencies, so a route that declares a body model would parse it for anybody.
 The gate answers 401 for the data routes (``/v1``, ``/dashboard/api``) before the
 app runs when the request carries no bearer key that verifies, and 429 when a
 client address or a key is over its rate. The routes still check the key's scope
-(``api.auth.require``), from the cache the gate filled.
+(``api.auth.require``), from the cache the gate filled. The AWS JSON protocol at
+``/`` and the providers' webhooks are verified by their routes (a signature over
+the body): they have the per-address and body limits, not the per-key one, since
+an unverified key id in a header must not spend that key's rate.
 """
 
 from __future__ import annotations
-
-import re
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,8 +25,6 @@ DATA_PREFIXES = ("/v1/", "/dashboard/api/")
 
 SIGNED_BY_PROVIDER = ("/v1/webhooks/",)
 """Data paths a provider authenticates by its own signature (``api.feeds``), not a key."""
-
-_SIGV4_CREDENTIAL = re.compile(r"Credential=([^/,\s]{1,128})/")
 
 
 def client_address(scope: Scope) -> str:
@@ -78,14 +77,10 @@ class Gate:
                 await refuse(scope, receive, send, 401, "unauthenticated", self._why(scope))
                 return
             scope.setdefault("state", {})["api_key"] = key
-            key_id: str | None = key.key_id
-        else:
-            found = _SIGV4_CREDENTIAL.search(_authorization(scope))
-            key_id = found.group(1) if found else None
-        if key_id is not None:
-            wait = self.per_key.take(key_id)
+            # Counted once verified, so that nobody can spend another key's rate.
+            wait = self.per_key.take(key.key_id)
             if wait:
-                message = f"key {key_id} is over its rate limit; retry later"
+                message = f"key {key.key_id} is over its rate limit; retry later"
                 await refuse(scope, receive, send, 429, "rate_limited", message, retry_after(wait))
                 return
         await self.app(scope, receive, send)
