@@ -1,7 +1,7 @@
 """Security headers on every response, and the policies of the two HTML pages.
 
 The dashboard loads only its own script and stylesheet; the API docs load Swagger
-UI from its CDN and run one inline script, allowed by its hash. Every other
+UI from the server itself and run one inline script, allowed by its hash. Every other
 response (JSON, assets) may load nothing and be framed nowhere.
 """
 
@@ -42,13 +42,13 @@ def dashboard_policy(html: str) -> str:
 
 
 def docs_policy(html: str) -> str:
-    """The API docs' policy: Swagger UI from its CDN, and the page's inline scripts by hash."""
+    """The API docs' policy: Swagger UI from this origin, its inline scripts by hash."""
     scripts = " ".join(
         sha256_source(body) for body in re.findall(r"<script>(.*?)</script>", html, flags=re.S)
     )
     return (
-        f"default-src 'none'; script-src https://cdn.jsdelivr.net {scripts};"
-        " style-src https://cdn.jsdelivr.net; img-src https://fastapi.tiangolo.com data:;"
+        f"default-src 'none'; script-src 'self' {scripts};"
+        " style-src 'self'; img-src 'self' data:;"
         " connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
     )
 

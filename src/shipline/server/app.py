@@ -150,6 +150,7 @@ def create_app(
     app.add_exception_handler(ShiplineError, _shipline_error)  # type: ignore[arg-type]
     for router in ROUTERS:
         app.include_router(router)
+    app.mount(ops.DOCS_ASSETS, ops.docs_assets(), name="docs-assets")
     return app
 
 
