@@ -37,6 +37,7 @@ from shipline.store import Backend, open_backend
 from shipline.timeline.base import run_base
 from shipline.timeline.holds import Hold, list_holds, release_holds
 from shipline.timeline.incremental import run_incremental
+from shipline.timeline.predict import TrainResult, prediction_of, train
 from shipline.timeline.query import (
     Status,
     late_shipment_example,
@@ -338,7 +339,18 @@ class Pipeline:
                 f"shipment {shipment_id!r} is not in the timeline view:"
                 f" {why_not_in_view(self.backend, found)}"
             )
-        return row
+        return {**row, "prediction": prediction_of(self.backend, found)}
+
+    def prediction(self, shipment_id: str) -> dict[str, Any] | None:
+        """A shipment's predicted delivery (point, p10, p90, segment), or None once it
+        is delivered, returned or cancelled, or before any model is trained."""
+        return prediction_of(self.backend, self.shipment_id(shipment_id))
+
+    def train_predictions(self) -> TrainResult:
+        """Learn a new delivery model from the delivered shipments, and predict every
+        open shipment with it (the base run does this nightly)."""
+        with self._run_lock:
+            return train(self.backend)
 
     def estimates(self, shipment_id: str) -> list[dict[str, Any]]:
         """The latest estimate per (kind, source) of a shipment: served beside its

@@ -18,6 +18,7 @@ from datetime import time as clock
 
 from shipline.store import Backend
 from shipline.timeline.holds import RolledBack, isolate_failures, record_holds
+from shipline.timeline.predict import train
 from shipline.timeline.runs import (
     TIMELINE_LOCK,
     Checkpoint,
@@ -136,6 +137,7 @@ def _run(
         )
         backend.execute("DELETE FROM shipment_timeline_incremental")
         _refresh_state(backend)
+        train(backend)  # the nightly model, and every open shipment predicted by it
         if commit:
             record_holds(backend, excluded, "daily_base")
         rows = int(backend.scalar("SELECT coalesce(sum(events), 0) FROM base_scope"))

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 
 from shipline.store import Backend
 from shipline.timeline.holds import RolledBack, isolate_failures, record_holds, release_retried
+from shipline.timeline.predict import predict_touched
 from shipline.timeline.runs import (
     TIMELINE_LOCK,
     RunResult,
@@ -170,6 +171,8 @@ WHERE a.forced OR NOT a.was_in_view
    OR coalesce(r.next_event_timestamp, r.event_timestamp) >= a.first_new_timestamp
 """
 
+_LAST_COMPUTED = "(SELECT * FROM computed WHERE next_event_timestamp IS NULL)"
+
 _SCRATCH = ("new_events", "forced", "touched", "affected", "recomputed", "computed", "departed")
 
 
@@ -240,6 +243,8 @@ def _run(
         view_rows = checkpoint.view_rows + _view_rows_change(backend)
         backend.execute(_DEPARTED, [since, upto])
         rows_written = _write(backend, batch_id)
+        # The touched shipments' predictions, from their new last rows (O(k)).
+        predict_touched(backend, "affected", _LAST_COMPUTED)
         release_retried(backend)
         if commit:
             record_holds(backend, excluded, "incremental")
