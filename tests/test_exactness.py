@@ -1,15 +1,16 @@
 """The product's core promise, as a property (DESIGN section 3).
 
-Random events arrive in random batches and orders, with duplicates, conflicts,
-late events, newer and older revisions and retractions (before and after the event
-they retract), between interleaved base, incremental, replay and rebuild runs that
-leave shipments older than the lookback frozen; in some scenarios one shipment is
-poisoned (events no run can compute, as an older version stored them). After every
-run the poisoned shipment, and only it, is held, the store kept exactly the records
-an independent model of DESIGN 2a accepts, and for every other shipment the
-real-time view and the summary equal a full recompute over each event's current
-revision: both the engine's own ``verify --all`` and an independent Python reading
-of the contract.
+Random events arrive in random batches and orders, with duplicates, conflicts, late
+events, newer and older revisions and retractions (before and after the event they
+retract), some of them sent as DCSA Track & Trace events through the importer
+(revised by ``eventUpdatedDateTime``, retracted by ``isRetracted``), between
+interleaved base, incremental, replay and rebuild runs that leave shipments older
+than the lookback frozen; in some scenarios one shipment is poisoned (events no run
+can compute, as an older version stored them). After every run the poisoned
+shipment, and only it, is held, the store kept exactly the records an independent
+model of DESIGN 2a accepts, and for every other shipment the real-time view and the
+summary equal a full recompute over each event's current revision: both the engine's
+own ``verify --all`` and an independent Python reading of the contract.
 """
 
 from __future__ import annotations
@@ -52,6 +53,74 @@ events = st.fixed_dictionaries(
     },
 )
 
+DCSA_CODES = {
+    "arrived_at_facility": ("TRANSPORT", "ARRI"),
+    "departed_facility": ("TRANSPORT", "DEPA"),
+    "picked_up": ("EQUIPMENT", "PICK"),
+    "in_transit": ("EQUIPMENT", "LOAD"),
+    "ready_for_pickup": ("EQUIPMENT", "AVPU"),
+    "customs_hold": ("EQUIPMENT", "INSP"),
+    "delivered": ("EQUIPMENT", "DROP"),
+}
+"""The event types a DCSA actual event can say, by its type and code."""
+
+dcsa_events = st.fixed_dictionaries(
+    {
+        "dcsa": st.just(True),
+        "shipment_id": st.sampled_from(["S1", "S2", "S3", "S4"]),
+        "event_timestamp": st.integers(0, 40).map(
+            lambda k: (T0 + timedelta(hours=7 * k, microseconds=k % 3)).isoformat()
+        ),
+        "event_type": st.sampled_from(sorted(DCSA_CODES)),
+        "location_id": st.sampled_from([None, "HUB-1", "HUB-2", "DEPOT-9"]),
+        # Their own ids: a DCSA event's stored content (its event_data) is never that
+        # of a plain record, so the two never share an id here.
+        "event_id": st.sampled_from([f"d{i}" for i in range(10)]),
+    },
+    optional={
+        "updated_after_seconds": st.integers(0, 3),
+        "retracted": st.sampled_from([False, False, False, True]),
+    },
+)
+
+
+def as_dcsa(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as a DCSA 3.0 actual event says it."""
+    kind, code = DCSA_CODES[record["event_type"]]
+    event: dict[str, Any] = {
+        "eventID": record["event_id"],
+        "eventDateTime": record["event_timestamp"],
+        "eventClassification": {
+            "eventTypeCode": kind,
+            "eventClassifierCode": "ACT",
+            f"{kind.lower()}EventTypeCode": code,
+        },
+        "shipmentDetails": {
+            "documentReference": {"typeCode": "TRD", "reference": record["shipment_id"]}
+        },
+    }
+    if record["location_id"] is not None:
+        event["eventLocation"] = {"UNLocationCode": record["location_id"]}
+    if "updated_after_seconds" in record:
+        updated = T0 + timedelta(seconds=record["updated_after_seconds"])
+        event["eventUpdatedDateTime"] = updated.isoformat()
+    if "retracted" in record:
+        event["isRetracted"] = record["retracted"]
+    return event
+
+
+def as_sent(record: dict[str, Any]) -> dict[str, Any]:
+    """What the model is told was sent: a DCSA event as the record it stands for (its
+    update time is its revision, in microseconds)."""
+    if not record.get("dcsa"):
+        return record
+    sent = {k: v for k, v in record.items() if k not in ("dcsa", "updated_after_seconds")}
+    if "updated_after_seconds" in record:
+        updated = T0 + timedelta(seconds=record["updated_after_seconds"])
+        sent["revision"] = (updated - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return sent
+
+
 runs = st.one_of(
     st.just(("incremental", None)),
     st.just(("incremental", None)),
@@ -67,7 +136,7 @@ runs = st.one_of(
 def scenarios(draw: st.DrawFn) -> list[tuple[str, Any]]:
     """Events in a random arrival order, cut into batches, some delivered twice, with a
     random run after each batch: so late events land on timelines already built."""
-    pool = draw(st.lists(events, min_size=1, max_size=24))
+    pool = draw(st.lists(st.one_of(events, events, dcsa_events), min_size=1, max_size=24))
     arrival = draw(st.permutations(pool))
     redelivered = draw(st.lists(st.sampled_from(pool), max_size=4))
     stream = list(arrival)
@@ -166,8 +235,14 @@ def run_steps(pipeline: Pipeline, steps: list[tuple[str, Any]]) -> None:
     poisoned = False
     for action, argument in steps:
         if action == "ingest":
-            pipeline.ingest_records(argument, "test")
-            sent.extend(argument)
+            plain = [record for record in argument if not record.get("dcsa")]
+            dcsa = [record for record in argument if record.get("dcsa")]
+            if plain:
+                pipeline.ingest_records(plain, "test")
+            if dcsa:
+                pipeline.ingest_document({"events": [as_dcsa(r) for r in dcsa]}, "dcsa", "test")
+            # Plain and DCSA ids never meet, so the order between the two is free.
+            sent.extend(as_sent(record) for record in plain + dcsa)
         elif action == "poison":
             store_poison(pipeline, argument)
             poisoned = True
