@@ -48,7 +48,7 @@ def serve(
         pipeline.close()
         raise
     if workers > 1:
-        serve_workers(pipeline, settings, host, port, log_level, workers)
+        serve_workers(pipeline, host, port, log_level, workers, settings)
         return
     try:
         app = create_app(pipeline, pipeline.settings)
@@ -66,7 +66,12 @@ def serve(
 
 
 def serve_workers(
-    pipeline: Pipeline, settings: Settings, host: str, port: int, log_level: str, workers: int
+    pipeline: Pipeline,
+    host: str,
+    port: int,
+    log_level: str,
+    workers: int,
+    settings: Settings | None = None,
 ) -> None:
     """Several API processes over one PostgreSQL database.
 
@@ -79,6 +84,7 @@ def serve_workers(
 
     from shipline.server.http import server_config
 
+    settings = settings or pipeline.settings
     database = pipeline.settings.database
     dialect = pipeline.dialect
     several = pipeline.several_workers
