@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import cast
 
 from shipline.cli.render import console
-from shipline.errors import ConfigError
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 
@@ -77,13 +76,13 @@ def _beside_server(settings: Settings, create: bool) -> Pipeline | None:
     path = server_file_path(settings.database)
     if path is None or not path.exists():
         return None
-    from shipline.cli.remote import remote_pipeline, serving
+    from shipline.cli.remote import BesideServerError, remote_pipeline, serving
 
     server = serving(settings)
     if server is None:
         return None
     if create:
-        raise ConfigError(
+        raise BesideServerError(
             f"{settings.database} is owned by `shipline serve` (pid {server.pid},"
             f" {server.url}); stop it first"
         )

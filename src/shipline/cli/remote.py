@@ -23,12 +23,22 @@ import httpx
 
 from shipline import errors
 from shipline.api import wire
+from shipline.cli.exits import USAGE
 from shipline.errors import BackendError, ConfigError, ShiplineError
 from shipline.ingest.service import IngestResult
 from shipline.server.discovery import ServerFile, read_server_file, remove_stale, server_file_path
 from shipline.settings import Settings
 
 PROBE_SECONDS = 2.0
+
+
+class BesideServerError(ConfigError):
+    """A command that needs the database file itself, while ``shipline serve`` owns it.
+
+    It exits as a usage error does: the command line asks for what cannot be done now.
+    """
+
+    exit_code = USAGE
 
 
 class RemotePipeline:
@@ -52,7 +62,7 @@ class RemotePipeline:
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_") or name not in _operations():
-            raise ConfigError(
+            raise BesideServerError(
                 f"this command needs the database itself ({name}), and `shipline serve`"
                 f" (pid {self.server.pid}, {self.server.url}) owns"
                 f" {self.settings.database}; stop the server to run it, or use its API"
