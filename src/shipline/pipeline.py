@@ -68,6 +68,9 @@ if TYPE_CHECKING:
     from shipline.monitor.quality import QualityCheck
     from shipline.monitor.rules import Rule
     from shipline.store.keys import ApiKey, Keyring, KeySnapshot, NewKey
+    from shipline.timeline.kpis import GroupBy, KpiReport
+    from shipline.timeline.shipments import ShipmentFilter, ShipmentPage
+    from shipline.timeline.stuck import StuckShipment
 
 REFERENCE_KEYS = {"locations": "location_id", "packages": "shipment_id"}
 
@@ -659,6 +662,28 @@ class Pipeline:
         from shipline.monitor import overview
 
         return overview.location_dwell(self.backend, shipment_id)
+
+    # Analytics ---
+
+    def kpis(self, by: GroupBy | None = None, since: datetime | None = None) -> KpiReport:
+        """Performance per carrier, lane or location, or overall (``timeline.kpis``)."""
+        from shipline.timeline.kpis import kpis
+
+        return kpis(self.backend, by, since)
+
+    def stuck(self, now: datetime | None = None, limit: int | None = None) -> list[StuckShipment]:
+        """Shipments silent beyond their lane and stage's usual gap, each with why."""
+        from shipline.timeline.stuck import stuck_shipments
+
+        return stuck_shipments(self.backend, now or datetime.now(UTC), limit=limit)
+
+    def list_shipments(
+        self, filters: ShipmentFilter, limit: int = 100, cursor: str | None = None
+    ) -> ShipmentPage:
+        """A keyset page of shipments matching ``filters``, newest activity first."""
+        from shipline.timeline.shipments import list_shipments
+
+        return list_shipments(self.backend, filters, datetime.now(UTC), limit, cursor)
 
     def open_dead_letters(self, limit: int = 20) -> list[OpenDeadLetter]:
         """The newest open dead letters, without their payloads."""

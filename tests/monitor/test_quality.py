@@ -30,6 +30,7 @@ def test_a_clean_timeline_passes_every_check(make_pipeline: Any, tmp_path: Path)
     checks = pipeline.quality(now)
     assert [check.name for check in checks] == [
         "silent_shipments",
+        "stuck_shipments",
         "delivered_before_picked_up",
         "events_after_delivered",
         "conflicting_duplicates",

@@ -15,6 +15,7 @@ from shipline.errors import BackendError
 from shipline.settings import Settings
 from shipline.store import Backend
 from shipline.timeline.runs import read_checkpoint
+from shipline.timeline.stuck import count_stuck
 
 Kind = Literal["duration", "ratio", "money", "count", "rate"]
 
@@ -66,6 +67,11 @@ METRICS: dict[str, MetricSpec] = {
     ),
     "future_events": MetricSpec(
         "count", "Events timestamped further in the future than the clock-skew tolerance."
+    ),
+    "stuck_shipments": MetricSpec(
+        "count",
+        "Open shipments silent beyond the 95th percentile of the gap their lane and last"
+        " event type usually allow (see `shipline stuck`).",
     ),
     "daily_cost": MetricSpec(
         "money",
@@ -199,6 +205,7 @@ def collect_metrics(
         "held_shipments": float(held),
         "missing_events": float(overdue),
         "future_events": float(future),
+        "stuck_shipments": float(count_stuck(backend, now)),
         "daily_cost": float(day_events) / 1e6 * settings.cost_per_million_events
         + float(day_ms) / 1000 * settings.cost_per_compute_second,
         "query_latency": _probe_query_latency(backend),

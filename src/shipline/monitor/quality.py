@@ -15,6 +15,7 @@ from shipline.errors import BackendError
 from shipline.monitor.metrics import overdue_shipments
 from shipline.settings import Settings
 from shipline.store import Backend
+from shipline.timeline.stuck import stuck_query
 
 # The conflict reason ingest writes ("... already stored as ... with different
 # content; the first write wins"). Matching text is the only way to tell conflicts
@@ -99,6 +100,16 @@ def run_quality_checks(
             overdue_params,
             examples,
             order="silent_hours DESC",
+        ),
+        _check(
+            backend,
+            "stuck_shipments",
+            "Open shipments silent beyond the 95th percentile of the gap after their last"
+            " event type on their lane (else on every lane, else after any event); see"
+            " `shipline stuck` for why each is stuck.",
+            *stuck_query(now),
+            examples,
+            order="gap_us - usual_gap_p95_us DESC, shipment_id",
         ),
         _check(
             backend,
