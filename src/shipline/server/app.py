@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from shipline.api import admin, dead_letters, events, feeds, local, ops, shipments
+from shipline.api import admin, dead_letters, events, feeds, kpis, local, ops, shipments
 from shipline.api.audit import Audit
 from shipline.api.auth import ApiError, error_response, status_for
 from shipline.api.gate import Gate
@@ -57,6 +57,7 @@ ROUTERS = (
     events.router,
     feeds.router,
     shipments.router,
+    kpis.router,
     ops.router,
     dead_letters.router,
     admin.router,
