@@ -4,6 +4,7 @@ listings, security headers, rate limits, a cached ``/metrics``, and the audit lo
 from __future__ import annotations
 
 import base64
+import getpass
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ import pytest
 from shipline.pipeline import Pipeline
 from shipline.store.audit import AuditEntry, list_audit, record_audit
 from tests.api.test_security_serve import ServedProcess, shipline_serve
+from tests.conftest import Shipline
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +232,18 @@ def test_retention_removes_audit_rows_past_retention_days(pipeline: Pipeline) ->
     assert len(list_audit(pipeline.backend)) == 2  # a dry run removes nothing
     pipeline.apply_retention()
     assert [row["actor"] for row in list_audit(pipeline.backend)] == ["SHPLNEW"]
+
+
+def test_cli_commands_that_change_data_leave_an_audit_row(shipline: Shipline) -> None:
+    assert shipline("init").returncode == 0
+    assert shipline("retention", "apply", "--dry-run").returncode == 0
+    assert shipline("dlq", "purge", "999").returncode == 0  # nothing to purge: still recorded
+    assert shipline("status").returncode == 0  # a read: no row
+    listed = shipline("audit", "list", "--json")
+    rows = json.loads(listed.stdout)
+    seen = [(row["action"], row["subject"], row["status"]) for row in reversed(rows)]
+    assert seen[0] == ("cli: init", None, 0)
+    assert seen[1] == ("cli: retention apply", "--dry-run", 0)
+    assert seen[2] == ("cli: dlq purge", "999", 0)
+    assert len(seen) == 3
+    assert {row["actor"] for row in rows} == {f"cli:{getpass.getuser()}"}

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import getpass
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from shipline.cli.options import open_pipeline
-from shipline.cli.render import console, print_json, rows_table
-from shipline.errors import ValidationError
+from shipline.cli.render import console, errors, print_json, rows_table
+from shipline.errors import ConfigError, ShiplineError, ValidationError
 from shipline.pipeline import Pipeline
 from shipline.store.audit import AuditEntry, list_audit, record_audit
 
@@ -32,7 +33,7 @@ def cli_actor() -> str:
 
 
 def record_command(pipeline: Pipeline, action: str, subject: str | None, status: int) -> None:
-    """One audit row for a CLI command that changed data (``status`` 0 when it succeeded)."""
+    """One audit row for a CLI command that changed data (``status``: its exit code)."""
     entry = AuditEntry(
         at=datetime.now(UTC),
         actor=cli_actor(),
@@ -42,6 +43,61 @@ def record_command(pipeline: Pipeline, action: str, subject: str | None, status:
         status=status,
     )
     record_audit(pipeline.backend, [entry])
+
+
+CHANGING = (
+    ("init",),
+    ("ingest",),
+    ("base",),
+    ("incremental",),
+    ("load",),
+    ("demo",),
+    ("dlq", "redrive"),
+    ("dlq", "purge"),
+    ("reference", "load"),
+    ("retention", "apply"),
+    ("holds", "release"),
+    ("keys", "create"),
+    ("keys", "revoke"),
+    ("keys", "rotate"),
+)
+"""The commands that change data: each leaves an audit row (a dry run too)."""
+
+GLOBAL_OPTIONS_WITH_VALUE = ("--database", "-d")
+
+
+def changing_command(argv: Sequence[str]) -> list[str] | None:
+    """The words of ``argv`` from its command on, when that command changes data."""
+    words = list(argv)
+    while words and words[0].startswith("-"):
+        option = words.pop(0)
+        if option in GLOBAL_OPTIONS_WITH_VALUE and words:
+            words.pop(0)
+    for command in CHANGING:
+        if tuple(words[: len(command)]) == command:
+            return words
+    return None
+
+
+def record_invocation(argv: Sequence[str], exit_code: int) -> None:
+    """After a CLI command that changed data: its audit row (outcome: the exit code).
+
+    The command's words are its subject (ids, files, counts as the user gave them);
+    a database that is not there (the command failed before making it) gets no row.
+    """
+    words = changing_command(argv)
+    if words is None:
+        return
+    command = next(c for c in CHANGING if tuple(words[: len(c)]) == c)
+    try:
+        with open_pipeline() as pipeline:
+            record_command(
+                pipeline, " ".join(command), " ".join(words[len(command) :]) or None, exit_code
+            )
+    except ConfigError:
+        return  # no database to record in: the command changed nothing
+    except ShiplineError as error:
+        errors.print(f"warning: not recorded in the audit log: {error}", markup=False)
 
 
 def _since(text: str | None) -> datetime | None:

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from shipline import __version__
 from shipline.cli import render
+from shipline.cli.analytics import register as register_analytics
 from shipline.cli.audit import register as register_audit
 from shipline.cli.exits import run_cli
 from shipline.cli.holds import register as register_holds
@@ -42,6 +43,7 @@ app.add_typer(reference_app, name="reference")
 register(app)
 register_loader(app, generate_app)
 register_monitor(app)
+register_analytics(app)
 register_holds(app)
 register_retention(app)
 register_audit(app)
