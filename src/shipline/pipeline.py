@@ -38,6 +38,7 @@ from shipline.timeline.base import run_base
 from shipline.timeline.holds import Hold, list_holds, release_holds
 from shipline.timeline.incremental import run_incremental
 from shipline.timeline.predict import TrainResult, prediction_of, train
+from shipline.timeline.predict_evaluate import Evaluation, default_split, evaluate
 from shipline.timeline.query import (
     Status,
     late_shipment_example,
@@ -354,6 +355,17 @@ class Pipeline:
         open shipment with it (the base run does this nightly)."""
         with self._run_lock:
             return train(self.backend)
+
+    def evaluate_predictions(self, split: datetime | None = None) -> Evaluation:
+        """Hold out the shipments created after ``split`` (by default, after 60% of the
+        delivered ones), train on those delivered before it, and compare the model's
+        predictions at each test event with the baselines'; nothing is stored."""
+        chosen = split or default_split(self.backend)
+        if chosen is None:
+            raise ValidationError(
+                "no delivered shipment in the view to evaluate on; ingest and run first"
+            )
+        return evaluate(self.backend, chosen)
 
     def estimates(self, shipment_id: str) -> list[dict[str, Any]]:
         """The latest estimate per (kind, source) of a shipment: served beside its

@@ -24,6 +24,7 @@ def get_timeline(request: Request, shipment_id: str, _key: ReadKey) -> Any:
             "shipment_id": timeline[0]["shipment_id"],
             "timeline": timeline,
             "estimates": pipeline.estimates(shipment_id),
+            "prediction": pipeline.prediction(shipment_id),
             "references": pipeline.references(shipment_id),
         }
     )
@@ -31,7 +32,7 @@ def get_timeline(request: Request, shipment_id: str, _key: ReadKey) -> Any:
 
 @router.get("/v1/shipments/{shipment_id:path}")
 def get_shipment(request: Request, shipment_id: str, _key: ReadKey) -> Any:
-    """The shipment's performance metrics (shipment_summary)."""
+    """The shipment's performance metrics (shipment_summary) and predicted delivery."""
     return jsonable(services(request).pipeline.summary(shipment_id))
 
 

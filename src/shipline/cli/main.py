@@ -19,6 +19,8 @@ from shipline.cli.holds import register as register_holds
 from shipline.cli.load import register as register_loader
 from shipline.cli.monitor import register as register_monitor
 from shipline.cli.options import Options, current_options, open_pipeline, use
+from shipline.cli.predict import prediction_line
+from shipline.cli.predict import register as register_predict
 from shipline.cli.render import console, print_json
 from shipline.cli.retention import register as register_retention
 from shipline.cli.serve import register
@@ -47,6 +49,7 @@ register_analytics(app)
 register_holds(app)
 register_retention(app)
 register_audit(app)
+register_predict(app)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
 
@@ -357,6 +360,8 @@ def timeline(
                 f" from {estimate['source']} ({estimate['classifier'] or 'no classifier'})",
                 markup=False,
             )
+        if summary.get("prediction"):
+            console.print(prediction_line(summary["prediction"]), markup=False)
         if references:
             named = ", ".join(f"{r['reference_type']} {r['reference']}" for r in references)
             console.print(f"also known as {named}", markup=False)

@@ -71,6 +71,10 @@ CARRIERS = (
     "Royal Mail", "PostNL", "La Poste", "Canada Post", "Japan Post", "Aramex",
 )  # fmt: skip
 CARRIER_WEIGHTS = (0.15, 0.14, 0.12, 0.11, 0.08, 0.06, 0.06, 0.05, 0.05, 0.06, 0.06, 0.06)
+# With ``structured``: how much slower than the median each carrier moves, and the
+# steps that wait over a Sunday (UTC) for Monday.
+CARRIER_PACE = np.array([0.85, 0.8, 0.75, 1.2, 1.0, 1.1, 1.25, 0.95, 1.1, 1.3, 0.9, 1.4])
+SUNDAY_WAITS = ("picked_up", "out_for_delivery", "retry", "delivered")
 
 SERVICE_LEVELS = ("express", "standard", "economy")
 SERVICE_WEIGHTS = (0.2, 0.6, 0.2)
@@ -293,9 +297,19 @@ def _route(
 
 
 def simulate(
-    rng: np.random.Generator, world: World, n: int, start_s: int, cutoff_s: int
+    rng: np.random.Generator,
+    world: World,
+    n: int,
+    start_s: int,
+    cutoff_s: int,
+    structured: bool = False,
 ) -> Lifecycles:
-    """Simulate ``n`` shipments created uniformly in [start_s, cutoff_s), cut at cutoff_s."""
+    """Simulate ``n`` shipments created uniformly in [start_s, cutoff_s), cut at cutoff_s.
+
+    ``structured`` adds what a delivery prediction can learn beyond service and route:
+    carriers that differ in pace (``CARRIER_PACE``), and pickups and deliveries that
+    wait over a Sunday. Without it, the draws (and so the data) are as they were.
+    """
     created = start_s + (rng.random(n) * (cutoff_s - start_s)).astype(np.int64)
     hops, route, cross = _route(rng, world, n)
     service = rng.choice(len(SERVICE_LEVELS), n, p=SERVICE_WEIGHTS)
@@ -318,6 +332,9 @@ def simulate(
     present = np.zeros((n, len(SLOTS)), dtype=np.bool_)
     time_s = np.zeros((n, len(SLOTS)), dtype=np.int64)
     speed = SPEED[service]
+    if structured:  # drawn first, since each gap depends on it
+        carrier = rng.choice(len(CARRIERS), n, p=CARRIER_WEIGHTS).astype(np.int64)
+        speed = speed * CARRIER_PACE[carrier]
     t = created.copy()
     pending = np.zeros(n, dtype=np.int64)
     for s, slot in enumerate(SLOTS):
@@ -340,6 +357,8 @@ def simulate(
             step = np.clip(gap, MIN_GAP_S, MAX_GAP_S).astype(np.int64) + pending
             t += np.where(here, step, 0)
             pending = np.where(here, 0, pending)
+            if structured and slot.kind in SUNDAY_WAITS:
+                t += np.where(here & ((t // 86400 + 3) % 7 == 6), 86400, 0)
         if slot.extra_min:
             extra = slot.extra_min * 60 * np.exp(0.5 * rng.standard_normal(n))
             pending += np.where(here, extra.astype(np.int64), 0)
@@ -348,7 +367,9 @@ def simulate(
     return Lifecycles(
         created_s=created,
         service=service.astype(np.int64),
-        carrier=rng.choice(len(CARRIERS), n, p=CARRIER_WEIGHTS).astype(np.int64),
+        carrier=carrier
+        if structured
+        else rng.choice(len(CARRIERS), n, p=CARRIER_WEIGHTS).astype(np.int64),
         weight_kg=np.round(rng.lognormal(np.log(2.0), 0.9, n).clip(0.05, 70.0), 2),
         route=route,
         present=present,

@@ -172,14 +172,19 @@ class _Dictionaries:
 
 
 def _enough_lifecycles(
-    rng: np.random.Generator, world: lc.World, need: int, start_s: int, cutoff_s: int
+    rng: np.random.Generator,
+    world: lc.World,
+    need: int,
+    start_s: int,
+    cutoff_s: int,
+    structured: bool = False,
 ) -> lc.Lifecycles:
     """Simulate shipments for exactly ``need`` events."""
-    pilot = lc.simulate(rng, world, 2000, start_s, cutoff_s)
+    pilot = lc.simulate(rng, world, 2000, start_s, cutoff_s, structured)
     per_shipment = float(pilot.present.sum()) / 2000
     n = int(need / per_shipment * 1.03) + 50
     while True:
-        life = lc.simulate(rng, world, n, start_s, cutoff_s)
+        life = lc.simulate(rng, world, n, start_s, cutoff_s, structured)
         counts = life.present.sum(axis=1)
         total = np.cumsum(counts)
         if total[-1] >= need:
@@ -309,6 +314,7 @@ def generate_dataset(
     duplicate_fraction: float = 0.01,
     bad_fraction: float = 0.001,
     locations: int = 200,
+    structured: bool = False,
 ) -> ShipmentDataset:
     """Generate about ``events`` event rows (within 5%) for shipments created over ``days``.
 
@@ -316,7 +322,9 @@ def generate_dataset(
     cut at the end of the window, or at now if that comes first. A ``late_fraction`` of
     events arrive hours to days after a later event of their shipment, a
     ``duplicate_fraction`` arrive again byte-identical, and a ``bad_fraction`` of rows
-    are malformed. The same arguments give identical tables.
+    are malformed. ``structured`` makes carriers differ in pace and Sundays delay
+    pickups and deliveries (see ``_lifecycle.simulate``). The same arguments give
+    identical tables.
     """
     if events < 1 or days < 1 or locations < len(lc.FACILITY_TYPES):
         raise ValueError(f"need events >= 1, days >= 1 and locations >= {len(lc.FACILITY_TYPES)}")
@@ -337,7 +345,12 @@ def generate_dataset(
     world = lc.build_world(world_rng, locations)
     locations_table, location_ids = _locations_table(world)
     life = _enough_lifecycles(
-        life_rng, world, max(1, round(events / (1 + duplicate_fraction))), start_s, cutoff_s
+        life_rng,
+        world,
+        max(1, round(events / (1 + duplicate_fraction))),
+        start_s,
+        cutoff_s,
+        structured,
     )
     numbers = np.empty(len(life.created_s), dtype=np.int64)
     numbers[np.argsort(life.created_s, kind="stable")] = np.arange(1, len(numbers) + 1)
