@@ -13,6 +13,7 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,27 @@ def test_no_tracker_format_claims_the_standards_samples() -> None:
 def test_a_list_of_shipline_records_is_no_tracker() -> None:
     records = [{"shipment_id": "S1", "event_type": "delivered", "event_timestamp": "x"}]
     assert detect_format(feed(records)) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "events"),
+    [
+        ("easypost-tracker-updated-event.json", 7),
+        ("aftership-tracking-fedex-intl.json", 14),
+        ("shippo-track-usps-get-status.json", 9),
+        ("karrio-fedex-tracking-response.json", 1),
+        ("karrio-ups-tracking-response.json", 2),
+        ("karrio-dhl-universal-tracking.json", 1),
+    ],
+)
+def test_every_checkpoint_is_keyed_by_its_content(name: str, events: int) -> None:
+    data = (SAMPLES / name).read_bytes()
+    found = detect_format(data)
+    assert found is not None
+    ids = [record["event_id"] for record in found.read(data).records]
+    assert len(set(ids)) == len(ids) == events
+    assert all(re.fullmatch(rf"{found.name}:[0-9a-f]{{32}}", event_id) for event_id in ids)
+    assert [record["event_id"] for record in found.read(data).records] == ids
 
 
 # EasyPost -----------------------------------------------------------------------
@@ -184,6 +206,11 @@ def test_a_bad_checkpoint_time_is_a_dead_letter_naming_datetime(pipeline: Pipeli
     assert "Departed FedEx location" in letter["payload"]
     pipeline.incremental()
     assert "departed_facility" not in types(pipeline.timeline("1"))
+    # The dead letter is the mapped record: fix its time and redrive it.
+    fixed = json.loads(letter["payload"]) | {"event_timestamp": "2024-08-01T14:42:13Z"}
+    assert pipeline.redrive([letter["dead_letter_id"]], json.dumps(fixed)).accepted == 1
+    pipeline.incremental()
+    assert types(pipeline.timeline("1"))[3] == "departed_facility"
 
 
 # AfterShip ----------------------------------------------------------------------

@@ -27,6 +27,8 @@ for all of them:
   ones dropped): ``US/FL/ORLANDO/32809``, ``US///32837``. A carrier's free-text
   location is upper-cased as it is. Load ``locations`` under these ids to give
   them a timezone.
+* The carrier is the provider's carrier name or code, lower-cased (EasyPost's
+  ``FedEx`` and AfterShip's ``fedex`` are one carrier).
 * Expected delivery becomes an estimate (kind ``delivery``), never an event, and
   the provider's ids become references; both ride on the first checkpoint's
   record (so a resent history stays all duplicates) or, without checkpoints, on a
@@ -48,7 +50,7 @@ _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 _OFFSET = re.compile(r".*(Z|z|[+-]\d{2}:?\d{2})$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Place:
     """Where a checkpoint happened, in the provider's parts."""
 
@@ -65,7 +67,7 @@ class Place:
         return _identifier("/".join(parts)) if parts else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     """One scan in a tracker's history.
 
