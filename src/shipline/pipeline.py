@@ -194,13 +194,13 @@ class Pipeline:
     def _ingest_file(self, path: Path, file_format: str | None) -> IngestResult:
         if file_format is not None or path.suffix.lower() in {*FEED_SUFFIXES, ".json"}:
             data = _read_bytes(path)
-            found = format_of_file(path.name, data, file_format)
-            if found is not None:
+            feed = format_of_file(path.name, data, file_format)
+            if feed is not None:
                 try:
-                    imported = found.read(data, self.settings.formats.get(found.name))
+                    imported = feed.imported(self.settings.formats.get(feed.format.name))
                 except ValidationError as error:
                     raise ValidationError(f"{path.name}: {error}") from None
-                return self._ingest_imported(found, imported, path.name)
+                return self._ingest_imported(feed.format, imported, path.name)
         return self.ingest_table(read_events_file(path), f"file:{path.name}")
 
     # Reference data -----------------------------------------------------------

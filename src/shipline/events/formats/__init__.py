@@ -23,11 +23,12 @@ from shipline.events.formats import (
     ups,
     x12,
 )
-from shipline.events.formats.base import Format, Imported, json_document
+from shipline.events.formats.base import Feed, Format, Imported, json_document
 
 __all__ = [
     "FEED_SUFFIXES",
     "FORMATS",
+    "Feed",
     "Format",
     "Imported",
     "detect_format",
@@ -61,27 +62,33 @@ def format_named(name: str) -> Format:
 
 def detect_format(data: bytes) -> Format | None:
     """The format a document's bytes are in, from their content; None if none fits."""
+    found = _recognised(data)
+    return found.format if found is not None else None
+
+
+def _recognised(data: bytes) -> Feed | None:
     try:
         document: Any = json_document(data)
     except ValidationError:
         document = None
-    return next((f for f in FORMATS.values() if f.sniff(data, document)), None)
+    found = next((f for f in FORMATS.values() if f.sniff(data, document)), None)
+    return Feed(found, data, document) if found is not None else None
 
 
 FEED_SUFFIXES = frozenset({".jsonld", ".edi", ".x12", ".214"})
 """File names that say a file is in an industry format (which one, its content says)."""
 
 
-def format_of_file(name: str, data: bytes, file_format: str | None) -> Format | None:
+def format_of_file(name: str, data: bytes, file_format: str | None) -> Feed | None:
     """The industry format of a file: the one named, else the one its content shows
     for a ``.json`` file or one named as a feed; None for a file of shipline records.
     ValidationError for a file named as a feed whose content is none of them."""
     if file_format is not None:
-        return format_named(file_format)
+        return Feed(format_named(file_format), data)
     suffix = "." + name.lower().rsplit(".", 1)[-1] if "." in name else ""
     if suffix not in FEED_SUFFIXES | {".json"}:
         return None
-    found = detect_format(data)
+    found = _recognised(data)
     if found is None and suffix in FEED_SUFFIXES:
         raise ValidationError(
             f"{name}: the content is none of the formats shipline reads"
@@ -96,9 +103,9 @@ def read_feed(
     """The format and records of a document's bytes; the format is detected from
     the content when none is named, and ValidationError says when none fits;
     ``options`` are the settings' ``[formats.NAME]`` tables."""
-    found = format_named(file_format) if file_format else detect_format(data)
+    found = Feed(format_named(file_format), data) if file_format else _recognised(data)
     if found is None:
         raise ValidationError(
             f"format: the content is none of {', '.join(FORMATS)}; name one with --format"
         )
-    return found, found.read(data, (options or {}).get(found.name))
+    return found.format, found.imported((options or {}).get(found.format.name))

@@ -32,6 +32,14 @@ SignatureCheck = Callable[[Mapping[str, str], bytes, str], bool]
 """``(headers with lower-case names, body, secret)``: whether a webhook is signed."""
 
 
+def json_document(data: bytes) -> Any:
+    """A whole JSON document, strictly parsed (a repeated key or NaN refuses it)."""
+    try:
+        return loads_strict(data.decode("utf-8"))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise ValidationError(f"not a JSON document ({error})") from None
+
+
 @dataclass(frozen=True)
 class Format:
     """One industry format shipline reads.
@@ -48,7 +56,7 @@ class Format:
     title: str
     records: Callable[..., Imported]
     sniff: Callable[[bytes, Any], bool]
-    parse: Callable[[bytes], Any] = field(default=lambda data: json_document(data))
+    parse: Callable[[bytes], Any] = json_document
     event_type_aliases: Mapping[str, str] = field(default_factory=dict)
     source_fields: Mapping[str, str] = field(default_factory=dict)
     signature: SignatureCheck | None = None
@@ -67,17 +75,30 @@ class Format:
             )
         return self.records(document, **(options or {}))
 
+    @property
+    def parses_json(self) -> bool:
+        """Whether the documents are JSON (parsed by ``json_document``)."""
+        return self.parse is json_document
+
     def read(self, data: bytes, options: Mapping[str, Any] | None = None) -> Imported:
         """The records of one document's bytes."""
         return self.import_document(self.parse(data), options)
 
 
-def json_document(data: bytes) -> Any:
-    """A whole JSON document, strictly parsed (a repeated key or NaN refuses it)."""
-    try:
-        return loads_strict(data.decode("utf-8"))
-    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
-        raise ValidationError(f"not a JSON document ({error})") from None
+@dataclass(frozen=True)
+class Feed:
+    """A document recognised as one format; a JSON one is parsed once, to be recognised."""
+
+    format: Format
+    data: bytes
+    document: Any = None
+    """The parsed JSON, when the format's documents are JSON and it was parsed."""
+
+    def imported(self, options: Mapping[str, Any] | None = None) -> Imported:
+        """The document's records, under the settings' options for its format."""
+        if self.document is not None and self.format.parses_json:
+            return self.format.import_document(self.document, options)
+        return self.format.read(self.data, options)
 
 
 def code_table(filename: str) -> dict[str, Any]:
