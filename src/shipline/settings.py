@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     api_header_timeout_seconds: float = Field(default=10, gt=0)
     """A request's headers must arrive within this long of the connection opening or
     of the previous response; a slower client is disconnected."""
+    api_body_timeout_seconds: float = Field(default=60, gt=0)
+    """A request's body must arrive within this long of its headers (408 after)."""
     api_keep_alive_seconds: int = Field(default=5, ge=1)
     """How long an idle keep-alive connection stays open."""
     api_max_connections: int = Field(default=1000, ge=1)

@@ -107,10 +107,10 @@ def shipline_serve(
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
-    """One server for this module: an 8 MB body limit, headers due within 1 s."""
-    with shipline_serve(
-        tmp_path_factory.mktemp("serve"), env={"SHIPLINE_API_HEADER_TIMEOUT_SECONDS": "1"}
-    ) as running:
+    """One server for this module: an 8 MB body limit, headers due within 1 s, bodies
+    within 2 s."""
+    env = {"SHIPLINE_API_HEADER_TIMEOUT_SECONDS": "1", "SHIPLINE_API_BODY_TIMEOUT_SECONDS": "2"}
+    with shipline_serve(tmp_path_factory.mktemp("serve"), env=env) as running:
         yield running
 
 
@@ -204,6 +204,29 @@ def test_slow_headers_are_disconnected_and_others_are_still_served(
         assert sock.recv(1024) == b"", "the server closed the slow connection"
         sock.close()
     assert httpx.get(served.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_a_body_trickled_past_its_time_is_408(served: ServedProcess) -> None:
+    sock = socket.create_connection(("127.0.0.1", served.port))
+    key = served.keys["ingest"].key
+    sock.sendall(
+        b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {key}\r\nContent-Length: 100000\r\n\r\n[".encode()
+    )
+    started = time.monotonic()
+    answer = b""
+    sock.settimeout(0.3)
+    while time.monotonic() - started < 10 and b"\r\n\r\n" not in answer:
+        try:
+            sock.sendall(b" ")  # a byte every 0.3 s
+            answer += sock.recv(4096)
+        except TimeoutError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert 1.5 < time.monotonic() - started < 6
 
 
 def test_a_keep_alive_connection_serves_several_requests(served: ServedProcess) -> None:

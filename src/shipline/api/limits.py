@@ -27,6 +27,10 @@ class BodyTooLarge(Exception):
     """The body passed the limit while a route was reading it."""
 
 
+class BodyTooSlow(BodyTooLarge):
+    """The body did not arrive within its time (a client trickling it holds a task)."""
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -93,16 +97,19 @@ async def refuse(
 
 
 class BodyLimit:
-    """Pure ASGI middleware: no request body passes ``limit`` bytes, on any route.
+    """Pure ASGI middleware: no request body passes ``limit`` bytes, on any route, nor
+    takes longer than ``seconds`` to arrive.
 
     A declared ``Content-Length`` over the limit is refused before the app runs; a
     chunked body is counted as it streams, and the route reading it stops at the
-    chunk that passes the limit (the app's own answer is replaced by the 413).
+    chunk that passes the limit (the app's own answer is replaced by the 413). A
+    body still arriving after ``seconds`` is answered 408, and the connection closed.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, seconds: float = 60.0) -> None:
         self.app = app
         self.limit = limit
+        self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,22 +130,33 @@ class BodyLimit:
 
     async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = 0
-        over = False
+        over: BodyTooLarge | None = None
         started = False
+        deadline = time.monotonic() + self.seconds
+
+        complete = False
 
         async def counting_receive() -> Message:
-            nonlocal received, over
-            message = await receive()
+            nonlocal received, over, complete
+            if complete:  # after the body: a route waiting for the client to go away
+                return await receive()
+            message: Message | None = None
+            with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+                message = await receive()
+            if message is None:
+                over = BodyTooSlow()
+                raise over
+            complete = not message.get("more_body", False)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    over = True
-                    raise BodyTooLarge
+                    over = BodyTooLarge()
+                    raise over
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if over:
+            if over is not None:
                 return  # the app's answer to a body it could not finish reading
             if message["type"] == "http.response.start":
                 started = True
@@ -149,9 +167,12 @@ class BodyLimit:
         except BodyTooLarge:
             pass
         except Exception:
-            if not over:
+            if over is None:
                 raise
-        if over and not started:
+        if isinstance(over, BodyTooSlow) and not started:
+            message = f"body: not received within {self.seconds:g} s; send it faster"
+            await refuse(scope, receive, send, 408, "body_too_slow", message, drained=True)
+        elif over is not None and not started:
             await refuse(
                 scope,
                 receive,

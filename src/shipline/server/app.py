@@ -132,7 +132,9 @@ def create_app(
     )
     app.add_middleware(RequestTiming, metrics=metrics)
     app.add_middleware(LastResort)
-    app.add_middleware(BodyLimit, limit=settings.api_max_request_bytes)
+    app.add_middleware(
+        BodyLimit, limit=settings.api_max_request_bytes, seconds=settings.api_body_timeout_seconds
+    )
     # Outermost last: headers on every answer, an audit row for every data request
     # (refusals too), the rate limits and the key, then the body limit.
     app.add_middleware(
