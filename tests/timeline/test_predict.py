@@ -42,6 +42,12 @@ def delivered_in(shipment: str, start: float, hours: float) -> list[dict[str, An
 
 @pytest.fixture
 def world(pipeline: Pipeline, tmp_path: Path) -> Pipeline:
+    """The world of ``two_lanes``."""
+    two_lanes(pipeline, tmp_path)
+    return pipeline
+
+
+def two_lanes(pipeline: Pipeline, tmp_path: Path) -> None:
     """Standard east-to-west shipments take exactly 50 hours, express east-to-east 10;
     both lanes also have one shipment picked up and waiting (W-OPEN, E-OPEN)."""
     pq.write_table(
@@ -76,7 +82,6 @@ def world(pipeline: Pipeline, tmp_path: Path) -> Pipeline:
     records += [event("E-OPEN", 100, "created"), event("E-OPEN", 102, "picked_up")]
     pipeline.ingest_records(records, "test")
     pipeline.base(as_of=DAY)
-    return pipeline
 
 
 def test_a_lane_that_always_takes_50_hours_is_predicted_50_hours_out(world: Pipeline) -> None:
