@@ -95,7 +95,9 @@ def record_invocation(argv: Sequence[str], exit_code: int) -> None:
                 pipeline, " ".join(command), " ".join(words[len(command) :]) or None, exit_code
             )
     except ConfigError:
-        return  # no database to record in: the command changed nothing
+        # No database to record in (the command changed nothing), or a server owns it:
+        # then the command went through the server, which recorded its request.
+        return
     except ShiplineError as error:
         errors.print(f"warning: not recorded in the audit log: {error}", markup=False)
 
