@@ -120,15 +120,15 @@ class StuckShipment:
     @property
     def reason(self) -> str:
         """One sentence a person reads."""
-        where = {
-            "lane": f"on lane {self.lane}",
-            "stage": "on every lane",
+        after = {
+            "lane": f"after {self.last_event_type} on lane {self.lane}",
+            "stage": f"after {self.last_event_type} on every lane",
             "global": "after any event",
         }[self.segment]
         return (
-            f"silent {self.gap_hours:,.1f} h since {self.last_event_type}; the gap after"
-            f" {self.last_event_type} {where} is at most {self.usual_gap_p95_hours:,.1f} h"
-            f" 95% of the time ({self.segment_samples:,} gaps)"
+            f"silent {self.gap_hours:,.1f} h since {self.last_event_type}; the gap {after}"
+            f" is at most {self.usual_gap_p95_hours:,.1f} h 95% of the time"
+            f" ({self.segment_samples:,} gaps)"
         )
 
     def as_dict(self) -> dict[str, Any]:
