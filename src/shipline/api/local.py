@@ -2,7 +2,7 @@
 
 A DuckDB file has one owner, so while ``shipline serve`` runs, ``shipline status``,
 ``ingest``, ``base`` and the rest do their work here (``shipline.cli.remote``).
-``POST /v1/local/{operation}`` calls the pipeline method of that name with the
+``POST /v1/local/OPERATION`` calls the pipeline method of that name with the
 arguments of the body and answers its result (both in ``api.wire``'s JSON), or the
 error it raised, as every route does.
 
@@ -15,7 +15,7 @@ each path must be a file the server's user can read.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,65 +28,41 @@ from shipline.api.auth import AdminKey, ApiError
 from shipline.api.state import Services, services
 from shipline.errors import ValidationError
 from shipline.ingest.service import IngestResult
+from shipline.store.keys import ApiKey
 
 router = APIRouter(prefix="/v1/local", tags=["local"], include_in_schema=False)
-
-OPERATIONS = frozenset(
-    {
-        "alert_states",
-        "apply_retention",
-        "base",
-        "check_alerts",
-        "create_key",
-        "dead_letter",
-        "dead_letters",
-        "holds",
-        "incremental",
-        "ingest_feed",
-        "ingest_files",
-        "ingest_table",
-        "list_keys",
-        "load_files",
-        "load_reference",
-        "loads",
-        "metrics",
-        "purge_dead_letters",
-        "quality",
-        "record_metrics",
-        "redrive",
-        "references",
-        "release_holds",
-        "revoke_key",
-        "rotate_key",
-        "estimates",
-        "status",
-        "summary",
-        "tables",
-        "timeline",
-        "verify",
-    }
-)
-"""The pipeline methods the CLI calls, and nothing else of the pipeline."""
 
 KEY_CHANGES = frozenset({"create_key", "revoke_key", "rotate_key"})
 
 
-@router.post("/{operation}")
-async def call(request: Request, operation: str, key: AdminKey) -> Response:
+async def call(request: Request, operation: str, key: ApiKey) -> Response:
     """Call the pipeline's ``operation`` with the body's ``args`` and ``kwargs``."""
     found = services(request)
     if not found.keys.is_local(key):
         raise ApiError(403, "forbidden", "/v1/local is for the server's own user only")
-    if operation not in OPERATIONS:
-        raise ApiError(404, "not_found", f"no local operation {operation!r}")
     body = wire.loads(await request.body())
     args, kwargs = list(body.get("args", [])), dict(body.get("kwargs", {}))
     for value in (*args, *kwargs.values()):
         _check_paths(value)
+    if operation == "load_files":
+        _check_paths([Path(where) for where in args[0] if "://" not in where])
     method: Callable[..., Any] = getattr(found.pipeline, operation)
     result = await run_in_threadpool(method, *args, **kwargs)
     _after(found, operation, result)
     return Response(wire.dumps(result), media_type="application/json")
+
+
+def _route(operation: str) -> Callable[[Request, ApiKey], Awaitable[Response]]:
+    async def route(request: Request, key: AdminKey) -> Response:
+        return await call(request, operation, key)
+
+    route.__doc__ = f"The server's ``Pipeline.{operation}``."
+    return route
+
+
+# One path per operation, so that the audit log names each.
+for _operation in sorted(wire.OPERATIONS):
+    router.add_api_route(f"/{_operation}", _route(_operation), methods=["POST"])
 
 
 def _check_paths(value: Any) -> None:

@@ -5,7 +5,7 @@ pipeline through ``/v1/local``, and renders what comes back as if it had called
 its own. So a result must come back as the same Python object: a ``RunResult``, a
 row whose ``time_since_prev_event`` is a ``timedelta`` and whose transit hours are
 a ``Decimal``. Plain JSON values stay as they are; every other value is an object
-``{"$": kind, ...}``. Only the result classes named in ``RESULT_TYPES`` are made
+``{"$": kind, ...}``. Only the result classes named in ``result_types()`` are made
 again, so a body cannot make the reader build anything else.
 """
 
@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -26,19 +27,59 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from shipline.errors import ValidationError
-from shipline.ingest.service import IngestResult, RecordError
-from shipline.monitor.alerts import AlertOutcome
-from shipline.monitor.quality import QualityCheck
-from shipline.store.keys import ApiKey, NewKey
-from shipline.timeline.holds import Hold
-from shipline.timeline.query import Status
-from shipline.timeline.retention import RetentionResult
-from shipline.timeline.runs import Checkpoint, RunResult
-from shipline.timeline.verify import VerifyResult
 
-RESULT_TYPES: dict[str, type[Any]] = {
-    kind.__name__: kind
-    for kind in (
+OPERATIONS = frozenset(
+    {
+        "alert_states",
+        "apply_retention",
+        "base",
+        "check_alerts",
+        "create_key",
+        "dead_letter",
+        "dead_letters",
+        "estimates",
+        "holds",
+        "incremental",
+        "ingest_feed",
+        "ingest_files",
+        "ingest_table",
+        "list_keys",
+        "load_files",
+        "load_reference",
+        "loads",
+        "metrics",
+        "purge_dead_letters",
+        "quality",
+        "record_metrics",
+        "redrive",
+        "references",
+        "release_holds",
+        "revoke_key",
+        "rotate_key",
+        "status",
+        "summary",
+        "tables",
+        "timeline",
+        "verify",
+    }
+)
+"""The pipeline methods the CLI calls through a server (``api.local``), and no other."""
+
+
+@cache
+def result_types() -> dict[str, type[Any]]:
+    """The result classes a body may name, by name (imported when first needed)."""
+    from shipline.ingest.service import IngestResult, RecordError
+    from shipline.monitor.alerts import AlertOutcome
+    from shipline.monitor.quality import QualityCheck
+    from shipline.store.keys import ApiKey, NewKey
+    from shipline.timeline.holds import Hold
+    from shipline.timeline.query import Status
+    from shipline.timeline.retention import RetentionResult
+    from shipline.timeline.runs import Checkpoint, RunResult
+    from shipline.timeline.verify import VerifyResult
+
+    kinds: tuple[type[Any], ...] = (
         AlertOutcome,
         ApiKey,
         Checkpoint,
@@ -52,7 +93,7 @@ RESULT_TYPES: dict[str, type[Any]] = {
         Status,
         VerifyResult,
     )
-}
+    return {kind.__name__: kind for kind in kinds}
 
 
 def encode(value: Any) -> Any:
@@ -78,7 +119,7 @@ def encode(value: Any) -> Any:
 def _tagged(value: Any) -> dict[str, Any] | None:
     """``{"$": kind, ...}`` for a value JSON has no type for; None if none is known."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        if type(value).__name__ not in RESULT_TYPES:
+        if type(value).__name__ not in result_types():
             return None
         fields = dataclasses.fields(value)
         return {
@@ -137,9 +178,9 @@ def decode(data: Any) -> Any:
     kind = data.get("$")
     if kind == "dict":
         return {decode(k): decode(v) for k, v in data["items"]}
-    if kind == "result" and data.get("type") in RESULT_TYPES:
+    if kind == "result" and data.get("type") in result_types():
         fields = {name: decode(value) for name, value in data["fields"].items()}
-        return RESULT_TYPES[data["type"]](**fields)
+        return result_types()[data["type"]](**fields)
     if isinstance(kind, str) and kind in DECODERS:
         return DECODERS[kind](data["v"])
     raise ValidationError(f"not a value shipline sends: {json.dumps(data)[:200]}")

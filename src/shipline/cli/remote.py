@@ -14,6 +14,7 @@ database itself, a watch loop) says it cannot run beside the server.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -61,7 +62,7 @@ class RemotePipeline:
         self._client.close()
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name.startswith("_") or name not in _operations():
+        if name.startswith("_") or name not in wire.OPERATIONS:
             raise BesideServerError(
                 f"this command needs the database itself ({name}), and `shipline serve`"
                 f" (pid {self.server.pid}, {self.server.url}) owns"
@@ -124,12 +125,6 @@ class RemotePipeline:
         return rows
 
 
-def _operations() -> frozenset[str]:
-    from shipline.api.local import OPERATIONS
-
-    return OPERATIONS
-
-
 ERROR_KINDS: dict[str, type[ShiplineError]] = {
     name: kind
     for name, kind in vars(errors).items()
@@ -178,6 +173,8 @@ def remote_pipeline(settings: Settings, found: ServerFile) -> RemotePipeline:
 
 
 def _client(found: ServerFile, timeout: float | None) -> httpx.Client:
+    # Commands that log at INFO (``load``, ``serve``) would show each request.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # A timeline run or an audit of every shipment takes what it takes: no read
     # timeout beyond the probe's. Proxies from the environment never apply to the
     # server beside us.
