@@ -79,3 +79,24 @@ def test_a_location_zone_that_is_not_iana_is_refused_by_name(chicago: Pipeline) 
 def test_a_source_zone_that_is_not_iana_is_a_settings_error() -> None:
     with pytest.raises(ConfigError, match="not an IANA time zone name"):
         load_settings(sources={"x12": {"timezone": "Central Time"}})
+
+
+def test_a_local_estimate_is_read_in_the_same_zone_as_an_event(chicago: Pipeline) -> None:
+    # An appointment of an X12 feed, in the source's local time; a skipped wall time
+    # refuses its record, naming the estimates.
+    appointment = {"kind": "delivery", "estimated_at": "2026-07-02T09:00:00"}
+    gap = {"kind": "delivery", "estimated_at": "2026-03-29T02:30:00"}
+    result = chicago.ingest_records(
+        [
+            {"shipment_id": "S", "estimates": [appointment]},
+            {"shipment_id": "T", "estimates": [gap]},
+        ],
+        "x12:a.edi",
+    )
+    assert result.rejected == 1
+    assert result.errors[0].errors[0].startswith("estimates: '2026-03-29T02:30:00' does not exist")
+    stored = chicago.backend.scalar(
+        "SELECT estimated_at FROM shipment_estimates WHERE shipment_id = 'S'"
+    )
+    # The source's zone (x12: Europe/Amsterdam) is two hours ahead of UTC in July.
+    assert stored.astimezone(UTC) == datetime(2026, 7, 2, 7, tzinfo=UTC)

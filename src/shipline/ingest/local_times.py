@@ -1,8 +1,10 @@
 """Local times: a timestamp without an offset, read in an IANA zone (DESIGN 2a).
 
 The zone is the event location's (``locations.timezone``), else the source's
-(``[sources.NAME] timezone`` in shipline.toml). A time with neither is left as it
-is, for validation to refuse with a reason that names both fixes.
+(``[sources.NAME] timezone`` in shipline.toml); the same holds for the
+``estimated_at`` of a record's estimates (an X12 appointment in local time). A
+time with neither is left as it is, for validation to refuse with a reason that
+names both fixes.
 
 Daylight-saving changes, one rule: a wall-clock time that happens twice (clocks go
 back) is the first of the two instants; one that never happens (clocks go forward)
@@ -11,6 +13,8 @@ is refused with its reason, since any instant chosen for it would be a guess.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,9 +28,18 @@ LOCAL_TIME = r"^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?$"
 """An RFC 3339 date and time with nothing after the seconds: no ``Z``, no offset."""
 
 
+_LOCAL_ESTIMATE = r'"estimated_at": "\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?"'
+"""An estimate, in a record's ``estimates`` JSON, whose time has no offset."""
+
+
 def resolve_local_times(backend: Backend, raw: pa.Table, source_zone: str | None) -> pa.Table:
-    """``raw`` with each local ``event_timestamp`` given its zone's offset, or refused
-    (as a shape error) when the zone is unknown or the time does not exist in it."""
+    """``raw`` with each local ``event_timestamp`` and ``estimated_at`` given its
+    zone's offset, or refused (as a shape error) when the zone is unknown or the time
+    does not exist in it."""
+    return _resolve_estimates(backend, _resolve_events(backend, raw, source_zone), source_zone)
+
+
+def _resolve_events(backend: Backend, raw: pa.Table, source_zone: str | None) -> pa.Table:
     if "event_timestamp" not in raw.column_names:
         return raw
     column = raw.column("event_timestamp")
@@ -51,34 +64,77 @@ def resolve_local_times(backend: Backend, raw: pa.Table, source_zone: str | None
         if zone_name is None:
             continue
         whose = location if location in zones else None
-        resolved, problem = _in_zone(texts[position], zone_name, whose)
+        resolved, problem = _in_zone(texts[position], zone_name, whose, "event_timestamp")
         if problem is not None:
             errors[index] = [*(errors[index] or []), problem]
         else:
             texts[position] = resolved
-    raw = raw.set_column(
-        raw.column_names.index("event_timestamp"),
-        "event_timestamp",
-        pc.replace_with_mask(_array(column), _array(local), pa.array(texts, pa.string())),
+    raw = _replaced(raw, "event_timestamp", local, texts)
+    return _with_errors(raw, errors)
+
+
+def _resolve_estimates(backend: Backend, raw: pa.Table, source_zone: str | None) -> pa.Table:
+    """The local ``estimated_at`` of each record's estimates, as its events' are."""
+    if "estimates" not in raw.column_names or not pa.types.is_string(raw.column("estimates").type):
+        return raw
+    column = raw.column("estimates")
+    local = pc.fill_null(pc.match_substring_regex(column, _LOCAL_ESTIMATE), False)
+    if not pc.any(local).as_py():
+        return raw
+    rows = pc.indices_nonzero(local)
+    texts = pc.take(column, rows).to_pylist()
+    locations = (
+        [_text(value) for value in pc.take(raw.column("location_id"), rows)]
+        if "location_id" in raw.column_names
+        else [None] * len(texts)
     )
+    zones = _location_zones(backend, {location for location in locations if location})
+    errors = _shape_errors(raw)
+    for position, (index, location) in enumerate(zip(rows.to_pylist(), locations, strict=True)):
+        zone_name = (zones.get(location) if location else None) or source_zone
+        if zone_name is None:
+            continue  # validation refuses the time, naming both fixes
+        whose = location if location in zones else None
+        estimates = json.loads(texts[position])
+        for estimate in estimates:
+            at = estimate.get("estimated_at") if isinstance(estimate, dict) else None
+            if isinstance(at, str) and re.fullmatch(LOCAL_TIME, at):
+                resolved, problem = _in_zone(at, zone_name, whose, "estimates")
+                if problem is not None:
+                    errors[index] = [*(errors[index] or []), problem]
+                estimate["estimated_at"] = resolved
+        texts[position] = json.dumps(estimates, ensure_ascii=False)
+    raw = _replaced(raw, "estimates", local, texts)
+    return _with_errors(raw, errors)
+
+
+def _replaced(raw: pa.Table, name: str, mask: pa.Array, texts: list[str]) -> pa.Table:
+    """``raw`` with the masked values of string column ``name`` replaced by ``texts``."""
+    column = pc.replace_with_mask(
+        _array(raw.column(name)), _array(mask), pa.array(texts, pa.string())
+    )
+    return raw.set_column(raw.column_names.index(name), name, column)
+
+
+def _with_errors(raw: pa.Table, errors: list[list[str] | None]) -> pa.Table:
     shape_errors = pa.array(errors, pa.list_(pa.string()))
     if "shape_errors" not in raw.column_names:
         return raw.append_column("shape_errors", shape_errors)
     return raw.set_column(raw.column_names.index("shape_errors"), "shape_errors", shape_errors)
 
 
-def _in_zone(text: str, zone_name: str, location: str | None) -> tuple[str, str | None]:
+def _in_zone(text: str, zone_name: str, location: str | None, field: str) -> tuple[str, str | None]:
     """The time with its offset in the zone, or the reason it cannot have one."""
     whose = f"location {location!r}'s zone" if location else "the source's zone"
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
-        return text, f"event_timestamp: {whose} {zone_name!r} is not an IANA time zone name"
+        return text, f"{field}: {whose} {zone_name!r} is not an IANA time zone name"
     wall = datetime.fromisoformat(_microseconds(text))
     first = wall.replace(tzinfo=zone, fold=0)
     if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
         return text, (
-            f"event_timestamp: {text!r} does not exist in {zone_name} (the clocks skip it"
+            f"{field}: {text!r} does not exist in {zone_name} (the clocks skip it"
             " at a daylight-saving change); send it with its UTC offset"
         )
     return first.isoformat(), None
