@@ -75,7 +75,9 @@ def local_credential() -> tuple[str, ApiKey]:
 def write_server_file(path: Path, found: ServerFile) -> None:
     """Write ``found`` to ``path`` readable by its owner only, atomically."""
     partial = path.with_name(f".{path.name}.{os.getpid()}")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    partial.unlink(missing_ok=True)  # made new, never reused: its mode is ours
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(partial, flags, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as out:
         json.dump(asdict(found), out)
     os.replace(partial, path)
