@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shipline.ingest.dead_letters import DeadLetter, record_dead_letters
 from shipline.pipeline import Pipeline
 from shipline.store.audit import AuditEntry, list_audit, record_audit
 from tests.api.test_security_serve import ServedProcess, shipline_serve
@@ -247,3 +248,13 @@ def test_cli_commands_that_change_data_leave_an_audit_row(shipline: Shipline) ->
     assert seen[2] == ("cli: dlq purge", "999", 0)
     assert len(seen) == 3
     assert {row["actor"] for row in rows} == {f"cli:{getpass.getuser()}"}
+
+
+def test_every_stored_reason_is_bounded_whoever_built_it(pipeline: Pipeline) -> None:
+    letter = DeadLetter("test", "x" * 100, "reason " + "y" * 1_000_000, ["e" * 10_000] * 500)
+    (stored_id,) = record_dead_letters(pipeline.backend, [letter])
+    stored = pipeline.dead_letter(stored_id)
+    assert len(stored["reason"]) < 2100
+    assert stored["reason"].endswith("more characters)")
+    assert len(stored["errors"]) == 50
+    assert all(len(error) < 500 for error in stored["errors"])

@@ -14,18 +14,14 @@ from shipline.store import Backend
 STATES = ("open", "redriven", "purged")
 """A dead letter's states: open until redriven (accepted) or purged (kept for audit)."""
 
-QUOTE_CHARS = 200
-"""The most of a refused value a reason quotes; the whole value is in the payload."""
 REASON_CHARS = 2000
-"""The longest reason (and field error) kept: the payload is the one whole copy."""
+"""The longest reason kept: the payload is the one whole copy of a refused value.
+Validation quotes at most 80 characters of one (``events.validate``); this bound
+holds for every other reason too."""
+ERROR_CHARS = 400
+"""The longest field error kept."""
 MAX_ERRORS = 50
 """Field errors kept per dead letter."""
-
-
-def quote(value: object, limit: int = QUOTE_CHARS) -> str:
-    """``repr(value)``, cut to ``limit`` characters with ``…`` when longer."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def bounded(text: str, limit: int = REASON_CHARS) -> str:
@@ -56,7 +52,7 @@ def record_dead_letters(backend: Backend, letters: Sequence[DeadLetter]) -> list
             "payload": [letter.payload for letter in letters],
             "reason": [bounded(letter.reason) for letter in letters],
             "errors": [
-                json.dumps([bounded(e, QUOTE_CHARS * 2) for e in letter.errors[:MAX_ERRORS]])
+                json.dumps([bounded(e, ERROR_CHARS) for e in letter.errors[:MAX_ERRORS]])
                 for letter in letters
             ],
         }
