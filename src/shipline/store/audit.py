@@ -1,4 +1,4 @@
-"""The audit log: who (a key id, or ``cli:`` and the OS user), when, what, and the outcome.
+"""The audit log: who (a key id, or ``cli:`` and the OS user), when, what, the outcome.
 
 Values are shortened on the way in, so a request cannot make its own row large.
 """
@@ -60,7 +60,8 @@ def record_audit(backend: Backend, entries: Sequence[AuditEntry]) -> None:
             chunk = entries[start : start + ROWS_PER_STATEMENT]
             rows = ", ".join("(?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
             backend.execute(
-                "INSERT INTO audit_log (occurred_at, actor, client, action, subject, detail, status)"
+                "INSERT INTO audit_log"
+                " (occurred_at, actor, client, action, subject, detail, status)"
                 f" VALUES {rows}",
                 [value for entry in chunk for value in entry.values()],
             )
