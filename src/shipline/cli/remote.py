@@ -190,7 +190,9 @@ def _client(found: ServerFile, timeout: float | None) -> httpx.Client:
 def _verify(found: ServerFile) -> ssl.SSLContext | bool:
     """Trust exactly the server's own certificate (often self-signed, rarely naming
     the loopback address)."""
-    if found.scheme != "https" or found.tls_cert is None:
+    if found.scheme != "https":
+        return False  # nothing to verify; and loading the system's CAs takes a while
+    if found.tls_cert is None:
         return True
     context = ssl.create_default_context(cafile=found.tls_cert)
     context.check_hostname = False
