@@ -79,21 +79,28 @@ def list_shipments(
 ) -> ShipmentPage:
     """The page of shipments matching ``filters`` after ``cursor``, newest first."""
     limit = max(1, min(limit, MAX_LIMIT))
-    where, params = _conditions(filters, now)
-    if cursor is not None:
-        last_timestamp, last_id = decode_cursor(cursor)
-        where.append("(s.event_timestamp, s.shipment_id) < (CAST(? AS TIMESTAMPTZ), ?)")
-        params += [last_timestamp, last_id]
-    query = "".join([_SELECT, *(f" AND {condition}" for condition in where)])
-    rows = backend.fetch_dicts(
-        f"{query} ORDER BY s.event_timestamp DESC, s.shipment_id DESC LIMIT ?",
-        [*params, limit + 1],
-    )
+    query, params = listing_query(filters, now, limit + 1, cursor)
+    rows = backend.fetch_dicts(query, params)
     page, more = rows[:limit], len(rows) > limit
     next_cursor = (
         encode_cursor(page[-1]["last_event_timestamp"], page[-1]["shipment_id"]) if more else None
     )
     return ShipmentPage(page, next_cursor, limit)
+
+
+def listing_query(
+    filters: ShipmentFilter, now: datetime, rows: int, cursor: str | None = None
+) -> tuple[str, list[Any]]:
+    """The query of up to ``rows`` shipments after ``cursor``, and its parameters."""
+    where, params = _conditions(filters, now)
+    if cursor is not None:
+        last_timestamp, last_id = decode_cursor(cursor)
+        # a row comparison, which an index on (event_timestamp, shipment_id) answers
+        where.append("(s.event_timestamp, s.shipment_id) < (CAST(? AS TIMESTAMPTZ), ?)")
+        params += [last_timestamp, last_id]
+    query = "".join([_SELECT, *(f" AND {condition}" for condition in where)])
+    order = " ORDER BY s.event_timestamp DESC, s.shipment_id DESC LIMIT ?"
+    return query + order, [*params, rows]
 
 
 def _conditions(filters: ShipmentFilter, now: datetime) -> tuple[list[str], list[Any]]:
