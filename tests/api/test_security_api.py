@@ -196,6 +196,8 @@ def test_every_data_request_leaves_an_audit_row(tmp_path: Path) -> None:
     assert (reader_id, "GET /v1/shipments/{shipment_id:path}/timeline", "AUDIT-1", 200) in actions
     assert (reader_id, "POST /v1/dead-letters/purge", None, 403) in actions
     assert ("anonymous", "GET /v1/status", None, 401) in actions
+    (ingested,) = [row for row in rows if row["action"] == "POST /v1/events"]
+    assert "received=1 accepted=1 duplicates=0 rejected=0" in str(ingested["detail"])
     assert not any("/healthz" in row["action"] for row in rows)
     assert all(row["client"] == "127.0.0.1" for row in rows)
     assert {row["actor"] for row in mine} == {reader_id}

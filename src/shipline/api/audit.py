@@ -1,13 +1,15 @@
 """Pure ASGI middleware: one audit row per request to a data route, after its answer.
 
 Who is the key the gate verified (``anonymous`` when there was none), what is the
-method and route template with the shipment or dead letter it names, and the
-outcome is the status code, refusals (401, 413, 429) included. Rows go to a sink
+method and route template with the shipment or dead letter it names and the
+counts its answer begins with (received, accepted, rejected, ...), and the outcome
+is the status code, refusals (401, 413, 429) included. Rows go to a sink
 that writes them in batches, so a request never waits for the audit log.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -18,6 +20,10 @@ from shipline.store.audit import AuditEntry
 
 SUBJECT_PARAMS = ("shipment_id", "dead_letter_id")
 """Path parameters that name what a request reads or changes."""
+
+_COUNTS = re.compile(rb'"(received|accepted|duplicates|rejected|purged)":\s?(\d+)')
+"""The counts an answer begins with (ingest, redrive, purge), read from its first bytes."""
+COUNTS_PEEK = 256
 
 
 class AuditSink(Protocol):
@@ -49,6 +55,7 @@ class Audit:
             return
         status = 500
         received = 0
+        counts = ""
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -57,18 +64,21 @@ class Audit:
             return message
 
         async def status_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, counts
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not counts:
+                head = bytes(message.get("body", b""))[:COUNTS_PEEK]
+                counts = " ".join(f"{k.decode()}={v.decode()}" for k, v in _COUNTS.findall(head))
             await send(message)
 
         try:
             await self.app(scope, counting_receive, status_send)
         finally:
-            self.sink.add(_entry(scope, status, received))
+            self.sink.add(_entry(scope, status, received, counts))
 
 
-def _entry(scope: Scope, status: int, received: int) -> AuditEntry:
+def _entry(scope: Scope, status: int, received: int, counts: str) -> AuditEntry:
     state = scope.get("state") or {}
     key = state.get("api_key")
     route = scope.get("route")
@@ -77,7 +87,7 @@ def _entry(scope: Scope, status: int, received: int) -> AuditEntry:
         (str(params[name]) for name in SUBJECT_PARAMS if name in params), None
     )
     details = [bytes(scope.get("query_string", b"")).decode("latin-1")]
-    details += [state.get("audit_detail") or "", f"bytes={received}" if received else ""]
+    details += [state.get("audit_detail") or "", f"bytes={received}" if received else "", counts]
     return AuditEntry(
         at=datetime.now(UTC),
         actor=key.key_id if key is not None else "anonymous",
