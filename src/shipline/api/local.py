@@ -41,6 +41,8 @@ async def call(request: Request, operation: str, key: ApiKey) -> Response:
     if not found.keys.is_local(key):
         raise ApiError(403, "forbidden", "/v1/local is for the server's own user only")
     body = wire.loads(await request.body())
+    if not isinstance(body, dict):
+        raise ValidationError('the body is {"args": [...], "kwargs": {...}}')
     args, kwargs = list(body.get("args", [])), dict(body.get("kwargs", {}))
     for value in (*args, *kwargs.values()):
         _check_paths(value)
