@@ -217,3 +217,28 @@ def test_an_empty_store_shows_empty_states(browser: Any, empty_dashboard: Dashbo
         # the refused lookup (HTTP 404) is logged by Chromium itself
         assert all("404" in error for error in page.errors)
         page.errors.clear()
+
+
+def test_an_open_shipment_shows_its_predicted_delivery_ahead_of_the_last_event(
+    page: Page, dashboard: Dashboard
+) -> None:
+    with dashboard.client() as client:
+        shipments = client.get("/dashboard/api/shipments", params={"limit": 500}).json()
+        chosen = next(
+            row
+            for row in shipments["shipments"]
+            if row["current_status"] == "in_transit"
+            and client.get(f"/dashboard/api/shipments/{row['shipment_id']}").json()["summary"][
+                "prediction"
+            ]
+        )
+    page.open()
+    page.tab.click("button[data-tab=shipments]")
+    page.tab.fill("#ship-q", chosen["shipment_id"])
+    page.tab.click("#ship-search")
+    page.tab.wait_for_selector("#timeline-chart rect.predicted")
+    band = page.tab.locator("#timeline-chart rect.predicted")
+    last_span = page.tab.locator("#timeline-chart rect.span").last
+    assert float(band.get_attribute("x") or 0) >= float(last_span.get_attribute("x") or 0)
+    assert "predicted delivery" in (band.text_content() or "")
+    assert "predicted" in page.tab.inner_text("#ship-detail .summary")

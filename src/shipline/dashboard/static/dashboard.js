@@ -42,6 +42,8 @@
     for (const [k, v] of Object.entries(attrs)) {
       if (v === null || v === undefined || v === false) continue;
       if (k === "class") node.className = v; else if (k === "text") node.textContent = v;
+      // Through the CSSOM: the policy refuses style attributes it has no hash for.
+      else if (k === "style") node.style.cssText = v;
       else node.setAttribute(k, v === true ? "" : v);
     }
     for (const child of children) {
@@ -344,11 +346,12 @@
         fact("last event", when(s.last_event_timestamp)), fact("transit (h)", num(s.total_transit_hours, 2)),
         fact("current location", s.current_location_id || "–"),
         fact("promised", when(s.promised_delivery_at)),
+        fact("predicted", s.prediction ? `${when(s.prediction.point)} (${when(s.prediction.p10)} – ${when(s.prediction.p90)})` : "–"),
         fact("on time", s.on_time === null ? "not delivered / unknown" : (s.on_time ? "yes" : `no, ${num(s.delay_hours, 1)} h late`)),
         fact("exceptions", int(s.exception_count)), fact("locations visited", int(s.locations_visited))),
       legend(), chart, dwellTable(data.dwell), el("h3", {}, "Timeline rows ", el("small", {}, "shipment_timeline_realtime")),
       el("div", { class: "rows" }, rowsTable(data.timeline)));
-    drawTimeline(chart, data.timeline);
+    drawTimeline(chart, data.timeline, s.prediction);
     const explainId = $("#explain-id");
     if (!explainId.value) explainId.value = id;
   }
@@ -383,12 +386,13 @@
     return table;
   }
 
-  function drawTimeline(root, rows) {
+  function drawTimeline(root, rows, prediction) {
     const W = 900, left = 50, right = 20, laneY = 28, laneH = 46, plotTop = 110, plotH = 150;
     if (!rows.length) { root.append(svg("text", { x: 450, y: 150, class: "chart-empty" }, "no rows")); return; }
     const times = rows.map((r) => Date.parse(r.event_timestamp));
     const t0 = times[0];
     let t1 = times[times.length - 1];
+    if (prediction) t1 = Math.max(t1, Date.parse(prediction.p90), Date.parse(prediction.point));
     if (t1 === t0) t1 = t0 + 3600e3;
     const x = (t) => left + ((t - t0) / (t1 - t0)) * (W - left - right);
     const maxH = Math.max(1, ...rows.map((r) => Number(r.cumulative_transit_hours)));
@@ -407,6 +411,7 @@
         root.append(svg("text", { x: start + 4, y: laneY + 34, class: "span-label" }, seconds(r.status_duration)));
       }
     });
+    if (prediction) drawPrediction(root, prediction, x, laneY, plotTop + plotH);
     // cumulative hours
     for (let k = 0; k <= 4; k++) {
       const h = (maxH * k) / 4;
@@ -426,6 +431,17 @@
       root.append(svg("text", { x: x(t), y: plotTop + plotH + 18, class: "axis", "text-anchor": k === 0 ? "start" : (k === 4 ? "end" : "middle") },
         `${shortWhen(new Date(t).toISOString())} UTC`));
     }
+  }
+
+  // The predicted delivery ahead of the last event: its p10..p90 band and its point.
+  function drawPrediction(root, p, x, top, bottom) {
+    const lo = x(Date.parse(p.p10)), hi = x(Date.parse(p.p90)), at = x(Date.parse(p.point));
+    const band = svg("rect", { x: lo, y: top, width: Math.max(2, hi - lo), height: bottom - top, class: "predicted" });
+    band.append(svg("title", {}, `predicted delivery ${when(p.point)}; 80% between ${when(p.p10)} and ${when(p.p90)}`
+      + `\nfrom ${p.samples} deliveries like it (${p.segment}, model ${p.model_version})`));
+    root.append(band);
+    root.append(svg("line", { x1: at, x2: at, y1: top, y2: bottom, class: "predicted-point" }));
+    root.append(svg("text", { x: Math.max(lo, 60), y: bottom + 32, class: "axis" }, "predicted delivery (p10–p90)"));
   }
 
   // Metrics and alerts -------------------------------------------------------------
