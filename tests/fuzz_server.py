@@ -473,12 +473,15 @@ def audit_through_api(server: Server, connection: KeepAlive, ledger: Ledger) -> 
             counts[row.get("event_id")] = counts.get(row.get("event_id"), 0) + 1
     found.lost = [r.event_id or "" for r in ledger.accepted if counts.get(r.event_id, 0) == 0]
     found.duplicated = [r.event_id or "" for r in ledger.sent_good if counts.get(r.event_id, 0) > 1]
-    reply = connection.request(
-        "GET", "/v1/dead-letters?state=all&limit=10000", headers=bearer(server.admin)
-    )
-    listed = reply.json() if reply.status == 200 else None
-    rows = listed if isinstance(listed, list) else (listed or {}).get("dead_letters", [])
-    _check_letters(found, ledger, {row["dead_letter_id"]: row.get("payload") for row in rows})
+    # One by one: a list cuts long payloads, a dead letter asked for alone is whole.
+    payloads = {}
+    for dead_letter_id in {dead_letter_id for dead_letter_id, _ in ledger.dead_letters}:
+        reply = connection.request(
+            "GET", f"/v1/dead-letters/{dead_letter_id}", headers=bearer(server.admin)
+        )
+        if reply.status == 200:
+            payloads[dead_letter_id] = (reply.json() or {}).get("payload")
+    _check_letters(found, ledger, payloads)
     return found
 
 
