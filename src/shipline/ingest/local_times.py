@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -36,52 +36,33 @@ def resolve_local_times(backend: Backend, raw: pa.Table, source_zone: str | None
     """``raw`` with each local ``event_timestamp`` and ``estimated_at`` given its
     zone's offset, or refused (as a shape error) when the zone is unknown or the time
     does not exist in it."""
-    return _resolve_estimates(backend, _resolve_events(backend, raw, source_zone), source_zone)
+    raw = _resolve(backend, raw, source_zone, "event_timestamp", LOCAL_TIME, _event_time)
+    return _resolve(backend, raw, source_zone, "estimates", _LOCAL_ESTIMATE, _estimates)
 
 
-def _resolve_events(backend: Backend, raw: pa.Table, source_zone: str | None) -> pa.Table:
-    if "event_timestamp" not in raw.column_names:
+Resolver = Callable[[str, str, "str | None"], tuple[str, list[str]]]
+"""``(value, zone, location whose zone it is)``: the value resolved, and problems."""
+
+
+def _resolve(
+    backend: Backend,
+    raw: pa.Table,
+    source_zone: str | None,
+    name: str,
+    pattern: str,
+    resolver: Resolver,
+) -> pa.Table:
+    """``raw`` with the values of string column ``name`` that match ``pattern``
+    resolved in their location's zone, else the source's."""
+    if name not in raw.column_names or not pa.types.is_string(raw.column(name).type):
         return raw
-    column = raw.column("event_timestamp")
-    if not pa.types.is_string(column.type):
-        return raw
-    local = pc.fill_null(pc.match_substring_regex(column, LOCAL_TIME), False)
+    column = raw.column(name)
+    local = pc.fill_null(pc.match_substring_regex(column, pattern), False)
     if not pc.any(local).as_py():
         return raw
     rows = pc.indices_nonzero(local)
-    # Only the local times are read into Python: they matched an ASCII pattern, while
+    # Only the local values are read into Python: they matched an ASCII pattern, while
     # another value of the column may hold bytes that are not UTF-8 (its own error).
-    texts = pc.take(column, rows).to_pylist()
-    locations = (
-        [_text(value) for value in pc.take(raw.column("location_id"), rows)]
-        if "location_id" in raw.column_names
-        else [None] * len(texts)
-    )
-    zones = _location_zones(backend, {location for location in locations if location})
-    errors = _shape_errors(raw)
-    for position, (index, location) in enumerate(zip(rows.to_pylist(), locations, strict=True)):
-        zone_name = (zones.get(location) if location else None) or source_zone
-        if zone_name is None:
-            continue
-        whose = location if location in zones else None
-        resolved, problem = _in_zone(texts[position], zone_name, whose, "event_timestamp")
-        if problem is not None:
-            errors[index] = [*(errors[index] or []), problem]
-        else:
-            texts[position] = resolved
-    raw = _replaced(raw, "event_timestamp", local, texts)
-    return _with_errors(raw, errors)
-
-
-def _resolve_estimates(backend: Backend, raw: pa.Table, source_zone: str | None) -> pa.Table:
-    """The local ``estimated_at`` of each record's estimates, as its events' are."""
-    if "estimates" not in raw.column_names or not pa.types.is_string(raw.column("estimates").type):
-        return raw
-    column = raw.column("estimates")
-    local = pc.fill_null(pc.match_substring_regex(column, _LOCAL_ESTIMATE), False)
-    if not pc.any(local).as_py():
-        return raw
-    rows = pc.indices_nonzero(local)
     texts = pc.take(column, rows).to_pylist()
     locations = (
         [_text(value) for value in pc.take(raw.column("location_id"), rows)]
@@ -95,17 +76,29 @@ def _resolve_estimates(backend: Backend, raw: pa.Table, source_zone: str | None)
         if zone_name is None:
             continue  # validation refuses the time, naming both fixes
         whose = location if location in zones else None
-        estimates = json.loads(texts[position])
-        for estimate in estimates:
-            at = estimate.get("estimated_at") if isinstance(estimate, dict) else None
-            if isinstance(at, str) and re.fullmatch(LOCAL_TIME, at):
-                resolved, problem = _in_zone(at, zone_name, whose, "estimates")
-                if problem is not None:
-                    errors[index] = [*(errors[index] or []), problem]
-                estimate["estimated_at"] = resolved
-        texts[position] = json.dumps(estimates, ensure_ascii=False)
-    raw = _replaced(raw, "estimates", local, texts)
+        texts[position], problems = resolver(texts[position], zone_name, whose)
+        if problems:
+            errors[index] = [*(errors[index] or []), *problems]
+    raw = _replaced(raw, name, local, texts)
     return _with_errors(raw, errors)
+
+
+def _event_time(text: str, zone_name: str, whose: str | None) -> tuple[str, list[str]]:
+    resolved, problem = _in_zone(text, zone_name, whose, "event_timestamp")
+    return (text, [problem]) if problem is not None else (resolved, [])
+
+
+def _estimates(text: str, zone_name: str, whose: str | None) -> tuple[str, list[str]]:
+    """A record's estimates (JSON) with each local ``estimated_at`` resolved."""
+    estimates = json.loads(text)
+    problems = []
+    for estimate in estimates:
+        at = estimate.get("estimated_at") if isinstance(estimate, dict) else None
+        if isinstance(at, str) and re.fullmatch(LOCAL_TIME, at):
+            estimate["estimated_at"], problem = _in_zone(at, zone_name, whose, "estimates")
+            if problem is not None:
+                problems.append(problem)
+    return json.dumps(estimates, ensure_ascii=False), problems
 
 
 def _replaced(raw: pa.Table, name: str, mask: pa.Array, texts: list[str]) -> pa.Table:
