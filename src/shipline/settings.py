@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 import tomllib
 import typing
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -219,9 +221,98 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(_describe_invalid(error)) from error
 
 
+CONFIG_NAME = "shipline.toml"
+
+PATH_SETTINGS = (
+    "database",
+    "alerts_file",
+    "tls_cert",
+    "tls_key",
+    "key_secret_file",
+    "api_keyring",
+    "loader_quarantine_dir",
+)
+"""Settings that name a file or folder: relative in a ``shipline.toml`` found above the
+working folder, they are relative to that file's folder (a project's file means its
+own database, from any folder of the project)."""
+
+
 def config_file() -> Path:
-    """The settings file: ``SHIPLINE_CONFIG``, else ``shipline.toml`` in the working folder."""
-    return Path(os.environ.get("SHIPLINE_CONFIG", "shipline.toml"))
+    """The settings file: ``SHIPLINE_CONFIG``, else the nearest ``shipline.toml`` in the
+    working folder or a folder above it (as dbt finds ``dbt_project.yml``); when there
+    is none, ``./shipline.toml``, which does not exist.
+
+    The search stops below a folder anyone may write to (``/tmp``): a file there is
+    anyone's, and it would reach every project under it.
+    """
+    named = os.environ.get("SHIPLINE_CONFIG")
+    if named:
+        return Path(named)
+    here = Path.cwd()
+    if (here / CONFIG_NAME).is_file():
+        return Path(CONFIG_NAME)
+    for folder in here.parents:
+        if is_shared_folder(folder):
+            break
+        if (folder / CONFIG_NAME).is_file():
+            return folder / CONFIG_NAME
+    return Path(CONFIG_NAME)
+
+
+def is_shared_folder(folder: Path) -> bool:
+    """Whether every user may write to ``folder`` (``/tmp`` is)."""
+    try:
+        return bool(folder.stat().st_mode & stat.S_IWOTH)
+    except OSError:
+        return True
+
+
+class _SettingsFile(TomlConfigSettingsSource):
+    """``shipline.toml`` as a source; found in a folder above the working one, its
+    relative paths are anchored at its own folder."""
+
+    def __init__(self, settings_cls: type[BaseSettings], toml_file: Path) -> None:
+        above = not os.environ.get("SHIPLINE_CONFIG") and toml_file.parent != Path()
+        self._anchor = toml_file.parent if above else None
+        super().__init__(settings_cls, toml_file=toml_file)
+
+    def _read_file(self, file_path: Path | Any) -> dict[str, Any]:
+        data = super()._read_file(file_path)
+        return data if self._anchor is None else anchored(data, self._anchor)
+
+
+def anchored(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``data`` with its relative ``PATH_SETTINGS`` made relative to ``folder``."""
+    fixed = dict(data)
+    for name in PATH_SETTINGS:
+        value = fixed.get(name)
+        if isinstance(value, str) and _is_relative_path(value):
+            fixed[name] = str(folder / value)
+    return fixed
+
+
+def _is_relative_path(value: str) -> bool:
+    return "://" not in value and value != ":memory:" and not Path(value).expanduser().is_absolute()
+
+
+def setting_sources(**overrides: Any) -> dict[str, str]:
+    """Where each setting's value comes from: ``flag`` (an explicit override), the
+    variable (``SHIPLINE_LOOKBACK_DAYS``), the settings file, or ``default``; in the
+    order they win."""
+    from_env = EnvSettingsSource(Settings)()
+    path = config_file()
+    in_file = _checked_toml(Settings, path).toml_data
+    sources = {}
+    for name in Settings.model_fields:
+        if overrides.get(name) is not None:
+            sources[name] = "flag"
+        elif name in from_env:
+            sources[name] = f"SHIPLINE_{name.upper()}"
+        elif name in in_file:
+            sources[name] = str(path)
+        else:
+            sources[name] = "default"
+    return sources
 
 
 def _checked_toml(settings_cls: type[BaseSettings], path: Path) -> TomlConfigSettingsSource:
@@ -232,7 +323,7 @@ def _checked_toml(settings_cls: type[BaseSettings], path: Path) -> TomlConfigSet
     settings at all.
     """
     try:
-        source = TomlConfigSettingsSource(settings_cls, toml_file=path)
+        source = _SettingsFile(settings_cls, toml_file=path)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from error
     except OSError as error:

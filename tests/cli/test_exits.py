@@ -14,14 +14,15 @@ from tests.conftest import Shipline
 
 
 def run(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``shipline ARGS`` in ``folder`` with these environment variables added."""
+    """``shipline ARGS`` in ``folder`` with these SHIPLINE_* variables and no others."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SHIPLINE_")}
     return subprocess.run(
         [sys.executable, "-m", "shipline.cli", *args],
         capture_output=True,
         text=True,
         check=False,
         cwd=folder,
-        env={**os.environ, **env},
+        env={**inherited, **env},
     )
 
 

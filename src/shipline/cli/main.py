@@ -14,6 +14,8 @@ from shipline import __version__
 from shipline.cli import render
 from shipline.cli.analytics import register as register_analytics
 from shipline.cli.audit import register as register_audit
+from shipline.cli.config import register as register_config
+from shipline.cli.config import write_starters
 from shipline.cli.exits import run_cli
 from shipline.cli.holds import register as register_holds
 from shipline.cli.load import register as register_loader
@@ -49,6 +51,7 @@ register_analytics(app)
 register_holds(app)
 register_retention(app)
 register_audit(app)
+register_config(app)
 register_predict(app)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
@@ -124,10 +127,13 @@ def _progress() -> Progress:
 
 @app.command()
 def init() -> None:
-    """Create the database if it is a new DuckDB file, and every table and view in it."""
+    """Create the database if it is a new DuckDB file, and every table and view in it;
+    write a commented starter shipline.toml and alerts.yaml where there is none."""
     with open_pipeline(create=True) as pipeline:
         tables = pipeline.tables()
     console.print(f"initialised {pipeline.settings.database}: " + ", ".join(tables))
+    for written in write_starters(pipeline.settings):
+        console.print(f"wrote {written} (commented; edit it to change the defaults)")
 
 
 @app.command()
