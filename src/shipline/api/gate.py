@@ -74,7 +74,8 @@ class Gate:
         if is_data_path(scope["path"]) and not scope["path"].startswith(SIGNED_BY_PROVIDER):
             key = await self._key(scope)
             if key is None:
-                await refuse(scope, receive, send, 401, "unauthenticated", self._why(scope))
+                code, message = self._why(scope)
+                await refuse(scope, receive, send, 401, code, message)
                 return
             scope.setdefault("state", {})["api_key"] = key
             # Counted once verified, so that nobody can spend another key's rate.
@@ -94,8 +95,10 @@ class Gate:
             key = await run_in_threadpool(self.keys.verify, token)
         return key
 
-    @staticmethod
-    def _why(scope: Scope) -> str:
-        if bearer_token(scope) is None:
-            return "send Authorization: Bearer <API key>"
-        return "API key unknown or revoked"
+    def _why(self, scope: Scope) -> tuple[str, str]:
+        """Why the request's key is refused, ``(code, message)``: no key, a malformed,
+        unknown, revoked or expired one (from the key cache's memory, no query)."""
+        token = bearer_token(scope)
+        if token is None:
+            return "unauthenticated", "send Authorization: Bearer <API key>"
+        return self.keys.refusal(token)
