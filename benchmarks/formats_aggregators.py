@@ -17,17 +17,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
-import tempfile
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shipline.events.formats import FORMATS
-from shipline.pipeline import Pipeline
-from shipline.settings import Settings
+from benchmarks.formats import measure
 
 SAMPLES = Path(__file__).parent.parent / "tests" / "fixtures" / "aggregators"
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -160,26 +155,6 @@ BUILDERS: dict[str, Callable[[int, int], Any]] = {
 ZONES = {"karrio": "America/Toronto", "ups": "America/New_York", "dhl": "Europe/Amsterdam"}
 
 
-def measure(name: str, data: bytes, events: int, repeats: int) -> tuple[float, float]:
-    """Median events/s of the importer alone and of a whole ingest."""
-    imports: list[float] = []
-    ingests: list[float] = []
-    sources = {name: {"timezone": ZONES[name]}} if name in ZONES else {}
-    for repeat in range(repeats):
-        started = time.perf_counter()
-        imported = FORMATS[name].read(data)
-        imports.append(time.perf_counter() - started)
-        assert len(imported.records) == events, (name, len(imported.records))
-        with tempfile.TemporaryDirectory(prefix="shipline-bench-") as folder:
-            database = str(Path(folder) / f"{name}.duckdb")
-            with Pipeline(Settings(database=database, sources=sources)) as pipeline:
-                started = time.perf_counter()
-                result = pipeline.ingest_feed(data, None, f"bench-{repeat}")
-                ingests.append(time.perf_counter() - started)
-        assert (result.accepted, result.rejected) == (events, 0), (name, result.errors[:1])
-    return events / statistics.median(imports), events / statistics.median(ingests)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -193,7 +168,8 @@ def main() -> None:
     print(f"{'format':<12}{'MB':>8}{'import events/s':>20}{'ingest_feed events/s':>24}")
     for name in args.formats.split(","):
         data = json.dumps(BUILDERS[name](trackers, args.per_tracker)).encode()
-        importer, ingest = measure(name, data, events, args.repeats)
+        sources = {name: {"timezone": ZONES[name]}} if name in ZONES else {}
+        importer, ingest = measure(name, data, events, args.repeats, sources=sources)
         print(f"{name:<12}{len(data) / 1e6:>8.1f}{importer:>20,.0f}{ingest:>24,.0f}")
 
 

@@ -13,15 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from shipline.events.formats.epcis import FORMAT
-from shipline.pipeline import Pipeline
-from shipline.settings import Settings
+from benchmarks.formats import measure, print_figures
 
 SAMPLE = Path(__file__).parent.parent / "tests" / "fixtures" / "epcis"
 SAMPLE_FILE = SAMPLE / "epcis-object-shipping-receiving.jsonld"
@@ -47,37 +42,14 @@ def build_document(events: int) -> bytes:
     return json.dumps(sample).encode()
 
 
-def measure(data: bytes, events: int, repeats: int) -> tuple[float, float]:
-    """Median events/s of the importer alone and of a whole ingest."""
-    imports: list[float] = []
-    ingests: list[float] = []
-    for repeat in range(repeats):
-        started = time.perf_counter()
-        imported = FORMAT.read(data)
-        imports.append(time.perf_counter() - started)
-        assert len(imported.records) == events
-        with tempfile.TemporaryDirectory(prefix="shipline-bench-") as folder:
-            database = str(Path(folder) / "epcis.duckdb")
-            with Pipeline(Settings(database=database)) as pipeline:
-                started = time.perf_counter()
-                result = pipeline.ingest_feed(data, None, f"bench-{repeat}")
-                ingests.append(time.perf_counter() - started)
-        assert (result.accepted, result.rejected) == (events, 0), result
-    return events / statistics.median(imports), events / statistics.median(ingests)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     data = build_document(args.events)
-    importer, ingest = measure(data, args.events, args.repeats)
-    print(f"EPCIS document: {args.events:,} events, {len(data) / 1e6:.1f} MB")
-    print(f"{'stage':<30}{'events/s (median)':>20}")
-    print(f"{'import (parse + map)':<30}{importer:>20,.0f}")
-    print(f"{'ingest_feed into DuckDB':<30}{ingest:>20,.0f}")
-    print(f"{'ingest vs import alone':<30}{ingest / importer:>20.0%}")
+    importer, ingest = measure("epcis", data, args.events, args.repeats)
+    print_figures(f"EPCIS document: {args.events:,} events", data, importer, ingest)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,10 @@ prints the median events/s of each.
 from __future__ import annotations
 
 import argparse
-import statistics
-import tempfile
-import time
 from pathlib import Path
 
-from shipline.events.formats.x12 import FORMAT
-from shipline.pipeline import Pipeline
-from shipline.settings import Settings, SourceSettings
+from benchmarks.formats import measure, print_figures
+from shipline.settings import SourceSettings
 
 SAMPLE_FILE = (
     Path(__file__).parent.parent / "tests" / "fixtures" / "x12" / "x12-214-canadapost-19.edi"
@@ -53,40 +49,17 @@ def _varied(segment: str, copy: int) -> str:
     return "*".join(elements)
 
 
-def measure(data: bytes, events: int, repeats: int) -> tuple[float, float]:
-    """Median events/s of the importer alone and of a whole ingest."""
-    imports: list[float] = []
-    ingests: list[float] = []
-    # The sample's first status has no time code (local time): the source's zone.
-    settings = {"sources": {"x12": SourceSettings(timezone="America/Toronto")}}
-    for repeat in range(repeats):
-        started = time.perf_counter()
-        imported = FORMAT.read(data)
-        imports.append(time.perf_counter() - started)
-        assert len(imported.records) == events
-        with tempfile.TemporaryDirectory(prefix="shipline-bench-") as folder:
-            database = str(Path(folder) / "x12.duckdb")
-            with Pipeline(Settings(database=database, **settings)) as pipeline:
-                started = time.perf_counter()
-                result = pipeline.ingest_feed(data, None, f"bench-{repeat}")
-                ingests.append(time.perf_counter() - started)
-        counts = (result.accepted, result.rejected)
-        assert counts == (events, 0), (counts, result.errors[:1])
-    return events / statistics.median(imports), events / statistics.median(ingests)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     data = build_document(args.events)
-    importer, ingest = measure(data, args.events, args.repeats)
-    print(f"X12 214 interchange: {args.events:,} status messages, {len(data) / 1e6:.1f} MB")
-    print(f"{'stage':<30}{'events/s (median)':>20}")
-    print(f"{'import (tokenize + map)':<30}{importer:>20,.0f}")
-    print(f"{'ingest_feed into DuckDB':<30}{ingest:>20,.0f}")
-    print(f"{'ingest vs import alone':<30}{ingest / importer:>20.0%}")
+    # The sample's first status has no time code (local time): the source's zone.
+    zone = {"x12": SourceSettings(timezone="America/Toronto")}
+    importer, ingest = measure("x12", data, args.events, args.repeats, sources=zone)
+    title = f"X12 214 interchange: {args.events:,} status messages"
+    print_figures(title, data, importer, ingest)
 
 
 if __name__ == "__main__":
