@@ -62,3 +62,15 @@ class LoadError(ShiplineError):
     """A landing-zone file could not be loaded into its table."""
 
     exit_code = 7
+
+
+class NothingAcceptedError(ValidationError):
+    """The input held no record shipline accepted (all refused, or none at all)."""
+
+    exit_code = 9
+
+
+class ChecksFailedError(ShiplineError):
+    """``alerts check`` found a rule firing, or ``quality`` a failing check."""
+
+    exit_code = 10

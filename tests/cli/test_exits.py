@@ -113,3 +113,10 @@ def _wait_until_reading_stdin(pid: int, timeout: float = 60) -> None:
     while "pipe" not in wchan.read_text():
         assert time.monotonic() < deadline, "the command never read its stdin"
         time.sleep(0.05)
+
+
+def test_an_input_with_no_accepted_record_exits_9(shipline: Shipline) -> None:
+    refused = shipline("ingest", "-", stdin='{"shipment_id": "S1", "event_type": "nope"}\n')
+    assert "no record accepted of 1" in error_of(refused, 9)
+    assert "no record accepted of 0" in error_of(shipline("ingest", "-", stdin=""), 9)
+    assert shipline("dlq", "list").returncode == 0

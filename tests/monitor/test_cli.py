@@ -25,7 +25,9 @@ def test_quality_json_reports_each_named_check(shipline: Shipline) -> None:
     assert shipline("ingest", "-", stdin=EVENTS).returncode == 0
     assert shipline("incremental").returncode == 0
     done = shipline("quality", "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 10, done.stderr  # a check fails
+    assert "events_after_delivered, unknown_locations" in flat(done.stderr)
+    assert shipline("quality", "--report-only").returncode == 0
     found = {check["name"]: check for check in json.loads(done.stdout)}
     assert found["events_after_delivered"]["count"] == 1
     assert found["unknown_locations"]["examples"][0]["location_id"] == "NOWHERE"
@@ -41,11 +43,13 @@ def test_alerts_check_fires_once_and_reports_state(shipline: Shipline) -> None:
     )
     assert shipline("ingest", "-", stdin=EVENTS).returncode == 0
     first = shipline("alerts", "check", "--json")  # alerts.yaml in the cwd
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 10, first.stderr  # a rule fires
+    assert "alerts firing: Backlog" in flat(first.stderr)
     [outcome] = json.loads(first.stdout)
     assert (outcome["rule"], outcome["state"], outcome["changed"]) == ("Backlog", "firing", True)
     assert "Backlog is firing" in flat(first.stderr)  # the log notifier
-    again = shipline("alerts", "check")
+    again = shipline("alerts", "check", "--report-only")
+    assert again.returncode == 0, again.stderr
     assert "FIRING Backlog [WARNING] pending_events > 0: now 2 -> Run" in flat(again.stdout)
     assert "is firing" not in again.stderr
     status = json.loads(shipline("alerts", "status", "--json").stdout)

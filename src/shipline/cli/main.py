@@ -26,7 +26,7 @@ from shipline.cli.predict import register as register_predict
 from shipline.cli.render import console, print_json
 from shipline.cli.retention import register as register_retention
 from shipline.cli.serve import register
-from shipline.errors import DriftError, StuckError, ValidationError
+from shipline.errors import DriftError, NothingAcceptedError, StuckError, ValidationError
 from shipline.events.formats import FORMATS
 from shipline.events.json_records import parse_json_lines
 from shipline.events.shapes import records_to_raw
@@ -186,6 +186,11 @@ def ingest(
         raise ValidationError(
             f"{len(result.refused_files)} file(s) refused, nothing of them stored: "
             + "; ".join(result.refused_files)
+        )
+    if result.accepted + result.duplicates == 0 and not result.skipped:
+        raise NothingAcceptedError(
+            f"no record accepted of {result.received:,}; see the reasons above"
+            " (`shipline dlq list`)"
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -11,11 +11,16 @@ from rich.markup import escape
 from shipline.cli import render
 from shipline.cli.options import open_pipeline
 from shipline.cli.render import console, print_json
+from shipline.errors import ChecksFailedError
 from shipline.jsonable import jsonable
 
 alerts_app = typer.Typer(help="Alert rules: evaluate them, see their state.", no_args_is_help=True)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable results.")]
+ReportOnly = Annotated[
+    bool,
+    typer.Option("--report-only", help="Exit 0 even when something fails (exit 10 otherwise)."),
+]
 
 
 def metrics(
@@ -42,13 +47,22 @@ def metrics(
 def quality(
     examples: Annotated[int, typer.Option(help="Examples to show per check.")] = 5,
     as_json: Json = False,
+    report_only: ReportOnly = False,
 ) -> None:
-    """Data-quality checks on the timeline: each a count and a few examples."""
+    """Data-quality checks on the timeline: each a count and a few examples. Exits 10
+    when a check fails, unless --report-only."""
     with open_pipeline() as pipeline:
         checks = pipeline.quality(examples=examples)
     if as_json:
         print_json([check.as_dict() for check in checks])
-        return
+    else:
+        _print_checks(checks)
+    failing = [check.name for check in checks if not check.passed]
+    if failing and not report_only:
+        raise ChecksFailedError(f"quality checks failing: {', '.join(failing)}")
+
+
+def _print_checks(checks: list[Any]) -> None:
     for check in checks:
         mark = "[green]ok[/]" if check.passed else f"[yellow]{check.count:,}[/]"
         rate = f" (rate {check.rate:.2%})" if check.rate else ""
@@ -65,13 +79,22 @@ def alerts_check(
     ] = None,
     notify: Annotated[bool, typer.Option(help="Notify rules that changed state.")] = True,
     as_json: Json = False,
+    report_only: ReportOnly = False,
 ) -> None:
-    """Evaluate the alert rules now; a rule notifies when it fires and when it resolves."""
+    """Evaluate the alert rules now; a rule notifies when it fires and when it resolves.
+    Exits 10 while a rule fires, unless --report-only."""
     with open_pipeline() as pipeline:
         outcomes = pipeline.check_alerts(rules, notify=notify)
     if as_json:
         print_json([outcome.as_dict() for outcome in outcomes])
-        return
+    else:
+        _print_outcomes(outcomes)
+    firing = [o.rule for o in outcomes if o.state == "firing"]
+    if firing and not report_only:
+        raise ChecksFailedError(f"alerts firing: {', '.join(firing)}")
+
+
+def _print_outcomes(outcomes: list[Any]) -> None:
     for o in outcomes:
         state = "[red]FIRING[/]" if o.state == "firing" else "[green]ok[/]"
         change = " (changed)" if o.changed else ""
