@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     )
     from shipline.monitor.quality import QualityCheck
     from shipline.monitor.rules import Rule
+    from shipline.store.audit import AuditEntry
     from shipline.store.keys import ApiKey, Keyring, KeySnapshot, NewKey
     from shipline.timeline.kpis import GroupBy, KpiReport
     from shipline.timeline.shipments import ShipmentFilter, ShipmentPage
@@ -378,16 +379,28 @@ class Pipeline:
 
     # Dead letters ---------------------------------------------------------------
 
-    def dead_letters(self, state: str | None = "open", limit: int = 100) -> list[dict[str, Any]]:
+    def dead_letters(
+        self,
+        state: str | None = "open",
+        limit: int = 100,
+        payload_chars: int | None = None,
+        before_id: int | None = None,
+    ) -> list[dict[str, Any]]:
         """The newest dead letters of a state (open, redriven, purged; None or "all" for
-        every state)."""
+        every state); ``payload_chars`` cuts payloads, ``before_id`` pages on."""
         if state == "all":
             state = None
         if state is not None and state not in dead_letters.STATES:
             raise ValidationError(
                 f"dead letter state {state!r}: use {', '.join(dead_letters.STATES)} or all"
             )
-        return dead_letters.list_dead_letters(self.backend, state=state, limit=limit)
+        return dead_letters.list_dead_letters(
+            self.backend,
+            state=state,
+            limit=limit,
+            payload_chars=payload_chars,
+            before_id=before_id,
+        )
 
     def dead_letter(self, dead_letter_id: int) -> dict[str, Any]:
         """One dead letter, whole."""
@@ -519,6 +532,22 @@ class Pipeline:
         if result.accepted:
             self.incremental()
         return result.received, result.accepted, result.duplicates + result.rejected
+
+    # Audit log ---
+
+    def record_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Append rows to the audit log (who read or changed what, and the outcome)."""
+        from shipline.store.audit import record_audit
+
+        record_audit(self.backend, entries)
+
+    def audit_log(
+        self, actor: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The newest audit rows, optionally of one actor (a key id) and from ``since``."""
+        from shipline.store.audit import list_audit
+
+        return list_audit(self.backend, actor=actor, since=since, limit=limit)
 
     # Monitoring ---
 

@@ -237,18 +237,23 @@ def test_retention_removes_audit_rows_past_retention_days(pipeline: Pipeline) ->
     assert [row["actor"] for row in list_audit(pipeline.backend)] == ["SHPLNEW"]
 
 
-def test_cli_commands_that_change_data_leave_an_audit_row(shipline: Shipline) -> None:
+def test_cli_commands_that_read_or_change_data_leave_an_audit_row(shipline: Shipline) -> None:
     assert shipline("init").returncode == 0
     assert shipline("retention", "apply", "--dry-run").returncode == 0
     assert shipline("dlq", "purge", "999").returncode == 0  # nothing to purge: still recorded
-    assert shipline("status").returncode == 0  # a read: no row
+    assert shipline("status").returncode == 0  # a read is data access too
+    assert shipline("timeline", "NOPE").returncode == 4  # and so is a failed one
+    assert shipline("--version").returncode == 0  # no data: no row
     listed = shipline("audit", "list", "--json")
     rows = json.loads(listed.stdout)
     seen = [(row["action"], row["subject"], row["status"]) for row in reversed(rows)]
-    assert seen[0] == ("cli: init", None, 0)
-    assert seen[1] == ("cli: retention apply", "--dry-run", 0)
-    assert seen[2] == ("cli: dlq purge", "999", 0)
-    assert len(seen) == 3
+    assert seen == [
+        ("cli: init", None, 0),
+        ("cli: retention apply", "--dry-run", 0),
+        ("cli: dlq purge", "999", 0),
+        ("cli: status", None, 0),
+        ("cli: timeline", "NOPE", 4),
+    ]
     assert {row["actor"] for row in rows} == {f"cli:{getpass.getuser()}"}
 
 

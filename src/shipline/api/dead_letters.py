@@ -71,10 +71,8 @@ def list_dead_letters(
 
     To page on, pass the last ``dead_letter_id`` of a page as ``before_id``.
     """
-    backend = services(request).pipeline.backend
     return jsonable(
-        dead_letters.list_dead_letters(
-            backend,
+        services(request).pipeline.dead_letters(
             state=None if state == "all" else state,
             limit=limit,
             payload_chars=LIST_PAYLOAD_CHARS,

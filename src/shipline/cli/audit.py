@@ -14,10 +14,11 @@ from shipline.cli.options import open_pipeline
 from shipline.cli.render import console, errors, print_json, rows_table
 from shipline.errors import ConfigError, ShiplineError, ValidationError
 from shipline.pipeline import Pipeline
-from shipline.store.audit import AuditEntry, list_audit, record_audit
+from shipline.store.audit import AuditEntry
 
 audit_app = typer.Typer(
-    help="The audit log: one row per API or dashboard data request, and per CLI change.",
+    help="The audit log: one row per API or dashboard data request and per CLI command"
+    " that reads or changes data.",
     no_args_is_help=True,
 )
 
@@ -33,7 +34,8 @@ def cli_actor() -> str:
 
 
 def record_command(pipeline: Pipeline, action: str, subject: str | None, status: int) -> None:
-    """One audit row for a CLI command that changed data (``status``: its exit code)."""
+    """One audit row for a CLI command that read or changed data (``status``: its exit
+    code)."""
     entry = AuditEntry(
         at=datetime.now(UTC),
         actor=cli_actor(),
@@ -42,7 +44,7 @@ def record_command(pipeline: Pipeline, action: str, subject: str | None, status:
         subject=subject,
         status=status,
     )
-    record_audit(pipeline.backend, [entry])
+    pipeline.record_audit([entry])
 
 
 CHANGING = (
@@ -63,32 +65,53 @@ CHANGING = (
 )
 """The commands that change data: each leaves an audit row (a dry run too)."""
 
+READING = (
+    ("status",),
+    ("timeline",),
+    ("shipments",),
+    ("kpis",),
+    ("stuck",),
+    ("verify",),
+    ("metrics",),
+    ("quality",),
+    ("dlq", "list"),
+    ("dlq", "show"),
+    ("loads", "list"),
+    ("keys", "list"),
+    ("audit", "list"),
+)
+"""The commands that read data (DESIGN: all data access logged): an audit row too."""
+
+AUDITED = CHANGING + READING
+
 GLOBAL_OPTIONS_WITH_VALUE = ("--database", "-d")
 
 
-def changing_command(argv: Sequence[str]) -> list[str] | None:
-    """The words of ``argv`` from its command on, when that command changes data."""
+def audited_command(argv: Sequence[str]) -> list[str] | None:
+    """The words of ``argv`` from its command on, when that command reads or changes
+    data."""
     words = list(argv)
     while words and words[0].startswith("-"):
         option = words.pop(0)
         if option in GLOBAL_OPTIONS_WITH_VALUE and words:
             words.pop(0)
-    for command in CHANGING:
+    for command in AUDITED:
         if tuple(words[: len(command)]) == command:
             return words
     return None
 
 
 def record_invocation(argv: Sequence[str], exit_code: int) -> None:
-    """After a CLI command that changed data: its audit row (outcome: the exit code).
+    """After a CLI command that read or changed data: its audit row (outcome: the
+    exit code).
 
     The command's words are its subject (ids, files, counts as the user gave them);
     a database that is not there (the command failed before making it) gets no row.
     """
-    words = changing_command(argv)
+    words = audited_command(argv)
     if words is None:
         return
-    command = next(c for c in CHANGING if tuple(words[: len(c)]) == c)
+    command = next(c for c in AUDITED if tuple(words[: len(c)]) == c)
     try:
         with open_pipeline() as pipeline:
             record_command(
@@ -128,7 +151,7 @@ def audit_list(
 ) -> None:
     """The newest audit rows, newest first."""
     with open_pipeline() as pipeline:
-        rows = list_audit(pipeline.backend, actor=key or actor, since=_since(since), limit=limit)
+        rows = pipeline.audit_log(actor=key or actor, since=_since(since), limit=limit)
     if as_json:
         print_json(rows)
         return

@@ -9,7 +9,7 @@ from collections import deque
 from shipline.errors import ShiplineError
 from shipline.pipeline import Pipeline
 from shipline.server.worker import Worker
-from shipline.store.audit import AuditEntry, record_audit
+from shipline.store.audit import AuditEntry
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class AuditWriter(Worker):
             self._queue.clear()
         if batch:
             try:
-                record_audit(self.pipeline.backend, batch)
+                self.pipeline.record_audit(batch)
             except ShiplineError as error:
                 with self._cond:
                     self._queue.extendleft(reversed(batch))  # kept for the next try
