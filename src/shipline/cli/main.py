@@ -29,7 +29,7 @@ from shipline.cli.serve import register
 from shipline.errors import DriftError, NothingAcceptedError, StuckError, ValidationError
 from shipline.events.formats import FORMATS
 from shipline.events.json_records import parse_json_lines
-from shipline.events.shapes import records_to_raw
+from shipline.events.shapes import PLAIN_FORMATS, read_events_data, records_to_raw
 from shipline.ingest import dead_letters
 from shipline.jsonable import jsonable
 
@@ -146,7 +146,8 @@ def ingest(
             "--format",
             help="The industry format the files are in ("
             + ", ".join(FORMATS)
-            + "); without it, a .json, .jsonld, .edi, .x12 or .214 file's content tells.",
+            + "); without it, a .json, .jsonld, .edi, .x12 or .214 file's content tells."
+            " For stdin also csv, ndjson, json or parquet (shipline's own records).",
         ),
     ] = None,
 ) -> None:
@@ -155,7 +156,9 @@ def ingest(
     with open_pipeline() as pipeline:
         if paths == ["-"]:
             data = sys.stdin.buffer.read()
-            if file_format is not None:
+            if file_format in PLAIN_FORMATS:
+                result = pipeline.ingest_table(read_events_data(data, file_format), "stdin")
+            elif file_format is not None:
                 result = pipeline.ingest_feed(data, file_format, "stdin")
             else:
                 records, lines = parse_json_lines(data.decode("utf-8", errors="surrogateescape"))

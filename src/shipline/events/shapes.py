@@ -228,10 +228,60 @@ def read_events_file(path: Path) -> pa.Table:
     return records_to_raw(records, line_numbers)
 
 
+PLAIN_FORMATS = ("csv", "ndjson", "json", "parquet")
+"""shipline's own record formats, as ``--format`` names them for data on stdin."""
+
+
+def read_events_data(data: bytes, kind: str, name: str = "stdin") -> pa.Table:
+    """Read events in one of ``PLAIN_FORMATS`` from bytes (stdin), as a file of that
+    format is read."""
+    if not data.strip():
+        raise ValidationError(f"{name}: no data")
+    if kind == "csv":
+        return strict_event_data(_read_csv(name, data))
+    if kind == "parquet":
+        try:
+            table = pq.read_table(io.BytesIO(data))
+        except pa.ArrowException as error:
+            raise ValidationError(f"{name}: cannot be read as parquet ({error})") from error
+        names = contract_names(name, table.column_names)
+        table = table.select(list(names)).rename_columns(list(names.values()))
+        return strict_event_data(table)
+    records, line_numbers = parse_json_lines(data.decode("utf-8", errors="surrogateescape"))
+    return records_to_raw(records, line_numbers)
+
+
 def _read_parquet(path: Path) -> pa.Table:
     schema = pq.read_schema(path)
-    wanted = [name for name in RAW_COLUMNS if name in schema.names]
-    return strict_event_data(pq.read_table(path, columns=wanted))
+    names = contract_names(path.name, schema.names)
+    table = pq.read_table(path, columns=list(names))
+    return strict_event_data(table.rename_columns([names[name] for name in table.column_names]))
+
+
+REQUIRED_COLUMNS = ("shipment_id", "event_timestamp", "event_type")
+"""Columns a file of events must have: without one, every row would be refused alike."""
+
+
+def contract_names(file_name: str, names: Sequence[str]) -> dict[str, str]:
+    """The file's columns that are event fields, each to its field's name (headers are
+    matched case-insensitively and without surrounding spaces).
+
+    A file without a required column is refused whole, once, naming what it has.
+    """
+    known = {name.lower(): name for name in RAW_COLUMNS}
+    found: dict[str, str] = {}
+    for name in names:
+        field = known.get(name.strip().lower())
+        if field is not None and field not in found.values():
+            found[name] = field
+    missing = [name for name in REQUIRED_COLUMNS if name not in found.values()]
+    if missing:
+        shown = ", ".join(names[:20]) + (", …" if len(names) > 20 else "") or "no columns"
+        raise ValidationError(
+            f"{file_name}: missing column {', '.join(missing)}; found {shown}"
+            f" (a file of events needs {', '.join(REQUIRED_COLUMNS)})"
+        )
+    return found
 
 
 _SUSPECT_JSON = r"NaN|Infinity|\\u[dD][89a-fA-F]|[0-9]{1000}"
@@ -311,12 +361,18 @@ def _refuse_rows(table: pa.Table, column: pa.Array, problems: dict[int, str]) ->
 
 
 def _read_csv(name: str, data: bytes) -> pa.Table:
-    """Every column as text; ragged rows and undecodable bytes are refused row by row."""
-    header = data.split(b"\n", 1)[0].rstrip(b"\r")
+    """Every column as text; ragged rows and undecodable bytes are refused row by row.
+
+    The delimiter is a comma, else the ``;`` or tab the header is split by.
+    """
+    header = data.split(b"\n", 1)[0].rstrip(b"\r").removeprefix(b"\xef\xbb\xbf")
     try:
-        names = next(csv.reader([header.decode("utf-8")]), [])
+        text = header.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValidationError(f"{name}: the header row is not UTF-8 ({error.reason})") from error
+    delimiter = _delimiter(text)
+    names = next(csv.reader([text], delimiter=delimiter), [])
+    fields = contract_names(name, names)
     ragged: list[tuple[int, str]] = []
 
     def keep_ragged(row: pacsv.InvalidRow) -> str:
@@ -328,7 +384,7 @@ def _read_csv(name: str, data: bytes) -> pa.Table:
             io.BytesIO(data),
             # One thread, so each invalid row knows its line number.
             read_options=pacsv.ReadOptions(use_threads=False),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=keep_ragged),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=keep_ragged),
             convert_options=pacsv.ConvertOptions(
                 column_types={column: pa.binary() for column in names},
                 strings_can_be_null=True,
@@ -337,12 +393,19 @@ def _read_csv(name: str, data: bytes) -> pa.Table:
         )
     except pa.ArrowException as error:
         raise ValidationError(f"{name}: not a readable CSV file ({error})") from error
-    wanted = [column for column in RAW_COLUMNS if column in table.column_names]
-    rows = _csv_rows(table.select(wanted), _good_row_numbers(table.num_rows, ragged))
+    table = table.select(list(fields)).rename_columns(list(fields.values()))
+    rows = _csv_rows(table, _good_row_numbers(table.num_rows, ragged))
     if ragged:
         rows = pa.concat_tables([rows, _ragged_rows(ragged, len(names))], promote_options="default")
         rows = rows.sort_by("line_number")  # each record's index is its place in the file
     return rows
+
+
+def _delimiter(header: str) -> str:
+    """``,`` unless the header holds none and is split by ``;`` or a tab instead."""
+    if "," in header:
+        return ","
+    return next((other for other in (";", "\t") if other in header), ",")
 
 
 def _good_row_numbers(count: int, ragged: list[tuple[int, str]]) -> list[int]:
