@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,7 +39,11 @@ def metrics(
         print_json(values)
         return
     rows = [
-        {"metric": name, "value": f"{value:,.6g}", "meaning": METRICS[name].help}
+        {
+            "metric": name,
+            "value": with_unit(value, METRICS[name].kind),
+            "meaning": METRICS[name].help,
+        }
         for name, value in values.items()
     ]
     console.print(render.rows_table(rows, ["metric", "value", "meaning"], "metrics"))
@@ -67,8 +72,9 @@ def _print_checks(checks: list[Any]) -> None:
         mark = "[green]ok[/]" if check.passed else f"[yellow]{check.count:,}[/]"
         rate = f" (rate {check.rate:.2%})" if check.rate else ""
         console.print(f"{mark} {check.name}{rate}: {check.description}")
-        for example in check.examples:
-            console.print(f"    {jsonable(example)}", style="dim", markup=False)
+        if check.examples:
+            columns = list(dict.fromkeys(key for row in check.examples for key in row))
+            console.print(render.rows_table(jsonable(check.examples), columns), style="dim")
 
 
 @alerts_app.command("check")
@@ -99,8 +105,35 @@ def _print_outcomes(outcomes: list[Any]) -> None:
         state = "[red]FIRING[/]" if o.state == "firing" else "[green]ok[/]"
         change = " (changed)" if o.changed else ""
         action = f" -> {o.action}" if o.state == "firing" else ""
-        detail = f"{o.rule} [{o.severity}] {o.condition}: now {o.value:,.6g}{change}{action}"
+        now = with_unit(o.value, _kind_of(o.condition))
+        detail = f"{o.rule} [{o.severity}] {o.condition}: now {now}{change}{action}"
         console.print(f"{state} {escape(detail)}")
+
+
+def with_unit(value: float, kind: str) -> str:
+    """A metric's value (in its base unit) as a person reads it: ``4.2 min``, ``0.10%``,
+    ``$1.50``, ``1,008,880``."""
+    if kind == "ratio":
+        return f"{value:.2%}"
+    if kind == "money":
+        return f"${value:,.2f}"
+    if kind == "rate":
+        return f"{value:,.1f}/min"
+    if kind == "duration":
+        for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+            if abs(value) >= size:
+                return f"{value / size:,.1f} {unit}"
+        return f"{value:,.1f} s"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def _kind_of(condition: str) -> str:
+    """The kind of the metric a rule's condition names first (``error_rate > 5%``)."""
+    from shipline.monitor import METRICS
+
+    named = re.match(r"\s*(\w+)", condition)
+    spec = METRICS.get(named.group(1)) if named else None
+    return spec.kind if spec else "count"
 
 
 @alerts_app.command("status")
