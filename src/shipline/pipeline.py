@@ -445,6 +445,19 @@ class Pipeline:
         """Mark dead letters purged (kept for audit, no longer open)."""
         return dead_letters.mark_dead_letters(self.backend, ids, "purged")
 
+    def count_open_dead_letters(
+        self, source: str | None = None, before: datetime | None = None
+    ) -> int:
+        """How many open dead letters of ``source`` received before ``before`` there are."""
+        return dead_letters.count_open(self.backend, source, before)
+
+    def purge_open_dead_letters(
+        self, source: str | None = None, before: datetime | None = None
+    ) -> int:
+        """Mark purged the open dead letters of ``source`` received before ``before``
+        (every open one when neither is given); how many."""
+        return dead_letters.purge_open(self.backend, source, before)
+
     # Loader ---
 
     def load_files(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -434,13 +434,18 @@ def reference_load(
 
 @dlq_app.command("list")
 def dlq_list(
-    state: Annotated[str, typer.Option(help="open, redriven, purged or all")] = "open",
+    status: Annotated[str, typer.Option(help="open, redriven, purged or all")] = "open",
     limit: Annotated[int, typer.Option()] = 50,
     as_json: Json = False,
+    old_state: Annotated[
+        str | None, typer.Option("--state", hidden=True, help="The older name of --status.")
+    ] = None,
 ) -> None:
     """The newest dead letters."""
+    state = old_state or status
     if state not in (*dead_letters.STATES, "all"):
-        raise ValidationError(f"--state: {state!r}; use {', '.join(dead_letters.STATES)} or all")
+        named = "--state" if old_state else "--status"
+        raise ValidationError(f"{named}: {state!r}; use {', '.join(dead_letters.STATES)} or all")
     with open_pipeline() as pipeline:
         rows = pipeline.dead_letters(None if state == "all" else state, limit)
     if as_json:
@@ -480,11 +485,46 @@ def dlq_redrive(
 
 
 @dlq_app.command("purge")
-def dlq_purge(ids: Annotated[list[int], typer.Argument(help="Dead letter ids.")]) -> None:
-    """Mark dead letters purged: kept for audit, no longer open."""
+def dlq_purge(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead letter ids.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Every open one of this source (dcsa: also dcsa:…).")
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(help="Every open one received before this time (UTC if no offset)."),
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every open dead letter.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Mark dead letters purged: kept for audit, no longer open. Name ids, or select
+    with --source and/or --before, or --all (these ask first, unless --yes)."""
+    selecting = source is not None or before is not None
+    if sum((bool(ids), selecting, every)) != 1:
+        raise ValidationError("dlq purge: name dead letter ids, or --source/--before, or --all")
+    if ids:
+        with open_pipeline() as pipeline:
+            count = pipeline.purge_dead_letters(ids)
+        console.print(f"purged {count} dead letter(s)" + render.not_open_note(len(set(ids)), count))
+        return
+    cutoff = _purge_cutoff(before) if before is not None else None
     with open_pipeline() as pipeline:
-        count = pipeline.purge_dead_letters(ids)
-    console.print(f"purged {count} dead letter(s)" + render.not_open_note(len(set(ids)), count))
+        matching = pipeline.count_open_dead_letters(source, cutoff)
+        if matching == 0:
+            console.print("no open dead letter matches; nothing purged")
+            return
+        if not yes:
+            typer.confirm(f"purge {matching:,} open dead letter(s)?", abort=True, err=True)
+        count = pipeline.purge_open_dead_letters(source, cutoff)
+    console.print(f"purged {count:,} dead letter(s)")
+
+
+def _purge_cutoff(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise ValidationError(f"--before: {text!r} is not an ISO-8601 date or time") from error
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @app.command()

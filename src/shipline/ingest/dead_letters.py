@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -146,3 +147,37 @@ def update_reason(backend: Backend, dead_letter_id: int, reason: str, errors: li
         "UPDATE dead_letters SET reason = ?, errors = ? WHERE dead_letter_id = ?",
         [reason, json.dumps(errors), dead_letter_id],
     )
+
+
+def _matching(source: str | None, before: datetime | None) -> tuple[str, list[Any]]:
+    """The WHERE clause of the open dead letters of a source (``dcsa`` is also every
+    ``dcsa:…``) received before a time; neither given, every open one."""
+    where: list[str] = ["state = 'open'"]
+    params: list[Any] = []
+    if source is not None:
+        escaped = source.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("(source = ? OR source LIKE ? ESCAPE '\\')")
+        params += [source, escaped + ":%"]
+    if before is not None:
+        where.append("received_at < ?")
+        params.append(before)
+    return "WHERE " + " AND ".join(where), params
+
+
+def count_open(backend: Backend, source: str | None, before: datetime | None) -> int:
+    """How many open dead letters ``purge_open`` would purge."""
+    where, params = _matching(source, before)
+    return int(backend.scalar(f"SELECT count(*) FROM dead_letters {where}", params))
+
+
+def purge_open(backend: Backend, source: str | None, before: datetime | None) -> int:
+    """Mark purged the open dead letters of a source received before a time (every
+    open one when neither is given); return how many."""
+    where, params = _matching(source, before)
+    with backend.transaction():
+        moving = int(backend.scalar(f"SELECT count(*) FROM dead_letters {where}", params))
+        backend.execute(
+            f"UPDATE dead_letters SET state = 'purged', redriven_at = current_timestamp {where}",
+            params,
+        )
+    return moving
