@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from shipline import __version__
 from shipline.cli import render
 from shipline.cli.analytics import register as register_analytics
+from shipline.cli.audit import record_invocation
 from shipline.cli.audit import register as register_audit
 from shipline.cli.config import register as register_config
 from shipline.cli.config import write_starters
@@ -554,4 +555,6 @@ def demo(
 def main() -> None:
     """Entry point: map shipline's errors, usage errors and Ctrl-C to a message and an
     exit code (the table in the README), never a traceback."""
-    sys.exit(run_cli(app))
+    code = run_cli(app)
+    record_invocation(sys.argv[1:], code)
+    sys.exit(code)
