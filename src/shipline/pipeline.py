@@ -187,6 +187,7 @@ class Pipeline:
                 result = self._ingest_file(path, file_format)
             except ValidationError as error:
                 result = IngestResult(f"file:{path.name}", 0, 0, 0, 0, refused_files=[str(error)])
+            result = replace(result, errors=[replace(e, file=path.name) for e in result.errors])
             total = total.merge(result)
             if on_file is not None:
                 on_file(path, result)

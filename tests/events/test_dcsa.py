@@ -102,9 +102,16 @@ def test_the_cli_knows_a_dcsa_file_by_its_content(shipline: Shipline, tmp_path: 
             "dcsa REEFER event (not a movement)": 1,
         },
     )
+    # A refused record says which file of a folder it came from.
+    (tmp_path / "wrong.json").write_text(
+        json.dumps({"events": [{"eventDateTime": "2026-01-01T00:00:00Z", "eventType": "X"}]})
+    )
     # Again: the same events are duplicates, nothing new is stored.
     again = json.loads(shipline("ingest", "--json", str(tmp_path)).stdout)
     assert (again["accepted"], again["duplicates"]) == (0, 3)
+    [refused] = again["errors"]
+    assert refused["file"] == "wrong.json"
+    assert refused["errors"][0].startswith("shipment_id (transportDocumentReference")
 
 
 def test_a_file_named_as_a_feed_of_no_known_format_is_refused_whole(

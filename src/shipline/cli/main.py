@@ -183,6 +183,8 @@ def ingest(
                 if error.line_number is not None
                 else f"record {error.index}"
             )
+            if error.file is not None:
+                where = f"{error.file} {where}"
             console.print(f"  {where}: {'; '.join(error.errors)}", style="yellow", markup=False)
         if len(result.errors) > 10:
             console.print(f"  … and {len(result.errors) - 10:,} more: shipline dlq list")

@@ -104,6 +104,7 @@ def ingest_stats(result: IngestResult) -> dict[str, Any]:
             {
                 "index": e.index,
                 "line": e.line_number,
+                **({"file": e.file} if e.file is not None else {}),
                 "errors": e.errors,
                 "dead_letter_id": e.dead_letter_id,
             }

@@ -27,6 +27,8 @@ class RecordError:
     errors: list[str]
     dead_letter_id: int | None = None
     line_number: int | None = None
+    file: str | None = None
+    """The file the record came from, when an ingest read several."""
 
 
 @dataclass(frozen=True)
