@@ -47,6 +47,7 @@ def serve(
     except ConfigError:
         pipeline.close()
         raise
+    _banner(settings, host, port)
     if workers > 1:
         serve_workers(pipeline, host, port, log_level, workers, settings)
         return
@@ -63,6 +64,29 @@ def serve(
                 signal.signal(sig, handler)
     finally:
         pipeline.close()
+
+
+def _banner(settings: Settings, host: str, port: int) -> None:
+    """Where the server is, and how to reach it with a key, before it starts."""
+    from urllib.parse import urlsplit
+
+    from shipline.cli.render import errors
+
+    scheme = "https" if settings.tls_cert else "http"
+    base = f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}:(a free port)"
+    database = settings.database
+    if "://" in database:
+        parts = urlsplit(database)
+        if parts.password:
+            database = database.replace(f":{parts.password}@", ":***@", 1)
+    lines = [
+        f"shipline serve: database {database}",
+        f"  API        {base}/v1/",
+        f"  dashboard  {base}/",
+        f"  API docs   {base}/docs",
+        "  a read key for the dashboard: shipline keys create --scope read",
+    ]
+    errors.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 def serve_workers(
