@@ -23,6 +23,9 @@ install-test: $(VENV)/.installed-test
 ## run: install shipline and run the end-to-end demo
 run: install
 	$(BIN)/shipline demo
+	@echo
+	@echo "shipline is installed in $(VENV): run '. $(VENV)/bin/activate' once per shell,"
+	@echo "then 'shipline --help' (or run $(BIN)/shipline directly)."
 
 ## test: install with the test extras; lint, type-check and run the whole suite
 test: install-test lint typecheck unit
