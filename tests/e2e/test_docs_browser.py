@@ -46,7 +46,7 @@ def test_swagger_ui_renders_with_no_other_origin_reachable(browser: Any, running
     tab.on("pageerror", lambda e: errors.append(str(e)))
     tab.goto(running.url + "/docs")
     tab.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
-    tab.wait_for_selector("text=/v1/events", timeout=30_000)
+    tab.wait_for_selector('[data-path="/v1/events"]', timeout=30_000)
     title = tab.inner_text(".swagger-ui .info .title")
     context.close()
 

@@ -333,7 +333,7 @@ def test_files_past_the_decompression_cap_are_refused(
 def test_any_error_while_loading_a_file_quarantines_it(
     backend: Backend, source: LocalSource, landing: Path
 ) -> None:
-    def broken_ingest(path: Path) -> tuple[int, int, int]:
+    def broken_ingest(path: Path, file_format: str | None) -> tuple[int, int, int]:
         raise RuntimeError("the ingest path broke")
 
     loader = Loader(backend, FanOut([LogNotifier()]), events_loader=broken_ingest)
