@@ -52,6 +52,7 @@ from shipline.timeline.query import (
 )
 from shipline.timeline.retention import RetentionResult, apply_retention
 from shipline.timeline.runs import RunResult
+from shipline.timeline.sandbox import days_covering, restore_history, stored_history
 from shipline.timeline.verify import VerifyResult, verify
 from shipline.timeline.views import ensure_views
 
@@ -334,6 +335,32 @@ class Pipeline:
                 f" {why_not_in_view(self.backend, found)}"
             )
         return rows
+
+    def sandbox(self, shipment_id: str) -> Pipeline:
+        """A pipeline over a DuckDB database in memory that holds a copy of one
+        shipment's stored records, its base run done: runs there change nothing here.
+
+        The settings are this pipeline's (aliases, time range), with a lookback that
+        covers the shipment's history. Close it when done.
+        """
+        from shipline.store.duckdb import IN_MEMORY, DuckDBBackend
+
+        found = self.shipment_id(shipment_id)
+        history = stored_history(self.backend, found)
+        if history["shipment_events"].num_rows == 0:
+            raise NotFoundError(f"shipment {shipment_id!r} has no stored events")
+        lookback = max(self.settings.lookback_days, days_covering(history))
+        settings = self.settings.model_copy(
+            update={"database": IN_MEMORY, "lookback_days": lookback}
+        )
+        scratch = Pipeline(settings, backend=DuckDBBackend(IN_MEMORY))
+        try:
+            restore_history(scratch.backend, history)
+            scratch.base()
+        except BaseException:
+            scratch.close()
+            raise
+        return scratch
 
     def summary(self, shipment_id: str) -> dict[str, Any]:
         """A shipment's performance metrics, by its id or any reference; NotFoundError if

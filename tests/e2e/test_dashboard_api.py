@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
+from shipline.dashboard.explain import COMPARED
 from tests.e2e.conftest import Dashboard
+
+
+def contract(row: dict[str, Any]) -> dict[str, Any]:
+    """A timeline row's event and derived columns, without when and how it was written."""
+    return {column: row[column] for column in ("event_id", *COMPARED)}
 
 
 def test_page_and_assets_are_served_from_the_package(dashboard: Dashboard) -> None:
@@ -25,14 +33,13 @@ def test_endpoints_need_a_key_with_the_right_scope(dashboard: Dashboard) -> None
     response = httpx.get(dashboard.url + "/dashboard/api/pipeline")
     assert response.status_code == 401
     assert "Bearer" in response.json()["error"]["message"]
-    with dashboard.client("read") as client:
+    with httpx.Client(base_url=dashboard.url) as client:
         late = client.post(
             "/dashboard/api/explain/late-event", json={"shipment_id": "x", "position": 1}
         )
-        assert late.status_code == 403
-        assert "'ingest' is needed" in late.json()["error"]["message"]
+        assert late.status_code == 401
         replay = client.post("/dashboard/api/explain/recovery", json={"shipment_id": "x"})
-        assert replay.status_code == 403
+        assert replay.status_code == 401
 
 
 def test_pipeline_matches_the_status(dashboard: Dashboard) -> None:
@@ -101,21 +108,28 @@ def test_metrics_and_alerts(dashboard: Dashboard) -> None:
     assert all(isinstance(alert["holds_now"], bool) for alert in rules.values())
 
 
-def test_late_event_rewrites_only_the_suffix(dashboard: Dashboard) -> None:
+def test_a_simulated_late_event_rewrites_only_the_suffix_and_leaves_the_store(
+    dashboard: Dashboard,
+) -> None:
     with dashboard.client("read") as client:
         shipments = client.get("/dashboard/api/shipments", params={"limit": 500}).json()
     candidate = next(row for row in shipments["shipments"] if row["event_count"] >= 4)
     shipment_id, count = candidate["shipment_id"], candidate["event_count"]
     position = count - 1
-    events_before = dashboard.settled()["events"]
-    with dashboard.client("ingest") as client:
+    store_before = dashboard.settled()
+    with dashboard.client("read") as client:
         response = client.post(
             "/dashboard/api/explain/late-event",
             json={"shipment_id": shipment_id, "position": position, "event_type": "exception"},
         )
+        timeline_after = client.get(f"/dashboard/api/shipments/{shipment_id}").json()["timeline"]
     assert response.status_code == 200, response.text
     data = response.json()
+    assert data["simulated"] is True
     assert len(data["after"]) == count + 1
+    # The copy's timeline is the stored one; the stored one is as it was.
+    assert [contract(row) for row in data["before"]] == [contract(row) for row in timeline_after]
+    assert len(timeline_after) == count
     run = data["run"]
     assert run["process_type"] == "incremental" and run["events"] >= 1
     assert run["rows_written"] < run["full_recompute_rows"]
@@ -129,13 +143,16 @@ def test_late_event_rewrites_only_the_suffix(dashboard: Dashboard) -> None:
         assert moved["verdict"] == "rewritten"
         assert moved["changes"]["event_sequence"] == {"before": sequence - 1, "after": sequence}
     assert all(verdicts[s]["verdict"] == "kept" for s in range(1, position - 1))
-    assert dashboard.settled()["events"] == events_before + 1
+    assert data["cost"]["store_full_recompute_rows"] == store_before["checkpoint"]["view_rows"] + 1
+    store_after = dashboard.settled()
+    for count_of in ("events", "base_rows", "incremental_rows", "newest_ingest_seq"):
+        assert store_after[count_of] == store_before[count_of], count_of
 
 
 def test_late_event_refusals(dashboard: Dashboard) -> None:
     with dashboard.client("read") as client:
         shipment_id = client.get("/dashboard/api/shipments").json()["shipments"][0]["shipment_id"]
-    with dashboard.client("ingest") as client:
+    with dashboard.client("read") as client:
         too_far = client.post(
             "/dashboard/api/explain/late-event",
             json={"shipment_id": shipment_id, "position": 10_000},
@@ -148,9 +165,9 @@ def test_late_event_refusals(dashboard: Dashboard) -> None:
         assert unknown.status_code == 404
 
 
-def test_replay_recomputes_the_shipment_whole(dashboard: Dashboard) -> None:
-    dashboard.settled()
-    with dashboard.client("admin") as client:
+def test_a_simulated_replay_recomputes_the_shipment_whole(dashboard: Dashboard) -> None:
+    store_before = dashboard.settled()
+    with dashboard.client("read") as client:
         shipment_id = client.get("/dashboard/api/shipments").json()["shipments"][0]["shipment_id"]
         response = client.post(
             "/dashboard/api/explain/recovery",
@@ -162,11 +179,12 @@ def test_replay_recomputes_the_shipment_whole(dashboard: Dashboard) -> None:
     assert data["run"]["shipments_affected"] >= 1
     assert {row["verdict"] for row in data["rows"]} <= {"recomputed", "rewritten"}
     assert [row["event_id"] for row in data["before"]] == [row["event_id"] for row in data["after"]]
+    assert dashboard.settled()["checkpoint"] == store_before["checkpoint"]
 
 
-def test_rebuild_rewrites_the_view_in_full(dashboard: Dashboard) -> None:
-    dashboard.settled()
-    with dashboard.client("admin") as client:
+def test_a_simulated_rebuild_rewrites_the_shipment_in_full(dashboard: Dashboard) -> None:
+    store_before = dashboard.settled()
+    with dashboard.client("read") as client:
         shipment_id = client.get("/dashboard/api/shipments").json()["shipments"][0]["shipment_id"]
         response = client.post(
             "/dashboard/api/explain/recovery", json={"shipment_id": shipment_id, "mode": "rebuild"}
@@ -179,7 +197,8 @@ def test_rebuild_rewrites_the_view_in_full(dashboard: Dashboard) -> None:
     assert data["cost"]["saved_ratio"] == 0
     assert {row["verdict"] for row in data["rows"]} == {"recomputed"}
     assert all(row["changes"] == {} for row in data["rows"])
-    assert dashboard.settled()["incremental_rows"] == 0
+    assert run["rows_written"] == len(data["after"])  # one shipment, not the store
+    assert dashboard.settled()["checkpoint"] == store_before["checkpoint"]
 
 
 def test_an_empty_store_answers_with_empty_lists(empty_dashboard: Dashboard) -> None:

@@ -1,10 +1,12 @@
 """ "How it works": what one late event does to a shipment's timeline, row by row.
 
-The dashboard injects an event between two of a shipment's events through the
-API's own ingest path, waits for the incremental run that processes it, and
-compares the shipment's rows before and after. Each row gets a verdict (new,
-rewritten with the fields that changed, rewritten unchanged, or kept) and a reason
-in words, next to the run's cost against a full recompute.
+The dashboard simulates: on a copy of one shipment's stored events (a DuckDB
+database in memory, ``Pipeline.sandbox``), it ingests an event between two of them
+through the real validation and store code, runs the real incremental run, and
+compares the shipment's rows before and after; the user's store is not written.
+Each row gets a verdict (new, rewritten with the fields that changed, rewritten
+unchanged, or kept) and a reason in words, next to the run's cost against a full
+recompute of the user's store.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def plan_late_event(
         before: datetime = rows[position - 2]["event_timestamp"]
         stamp = before + (after - before) / 2
     neighbour = rows[max(position - 2, 0)]
-    event_id = f"dashboard-late-{uuid.uuid4().hex[:12]}"
+    event_id = f"simulated-late-{uuid.uuid4().hex[:12]}"
     record = {
         "event_id": event_id,
         "shipment_id": rows[0]["shipment_id"],
@@ -87,7 +89,7 @@ def plan_late_event(
         "event_type": event_type,
         "location_id": location_id or neighbour.get("location_id"),
         "carrier": neighbour.get("carrier"),
-        "event_data": {"injected_by": "dashboard", "explanation": "late event"},
+        "event_data": {"simulated_by": "dashboard", "explanation": "late event"},
     }
     return LateEvent(record, event_id, position)
 
@@ -157,14 +159,18 @@ def _reason(changes: list[str], old: dict[str, Any], new: dict[str, Any]) -> str
     return "; ".join(parts) or "derived columns changed"
 
 
-def cost(run: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The run's cost against a full recompute, for the explanation's bar."""
-    if run is None:
-        return None
+def cost(run: dict[str, Any], store_rows: int) -> dict[str, Any]:
+    """The run's cost against a full recompute, for the explanation's bar.
+
+    The run is simulated on one shipment; ``store_rows`` is what a full recompute of
+    the user's store writes, against which the same rows would be written there.
+    """
     full = int(run["full_recompute_rows"] or 0)
     written = int(run["rows_written"] or 0)
     return {
         "rows_written": written,
         "full_recompute_rows": full,
         "saved_ratio": None if full == 0 else 1 - written / full,
+        "store_full_recompute_rows": store_rows,
+        "store_saved_ratio": None if store_rows == 0 else 1 - written / store_rows,
     }

@@ -10,7 +10,6 @@ request looks local, so the key is the only gate.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 from importlib import resources
@@ -24,14 +23,12 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
 from shipline.api.audit import note
-from shipline.api.auth import AdminKey, ApiError, IngestKey, ReadKey
+from shipline.api.auth import ApiError, ReadKey
 from shipline.api.headers import dashboard_policy
 from shipline.api.middleware import read_body
 from shipline.api.state import services
 from shipline.dashboard import explain
-from shipline.events.shapes import records_to_raw
 from shipline.jsonable import jsonable
-from shipline.monitor.overview import RunRow
 from shipline.pipeline import Pipeline
 
 ASSETS = {
@@ -39,9 +36,6 @@ ASSETS = {
     "dashboard.css": "text/css; charset=utf-8",
 }
 Model = TypeVar("Model", bound=BaseModel)
-
-RUN_WAIT_SECONDS = 5.0
-"""How long the explanation waits for the server's processor before running itself."""
 
 router = APIRouter(include_in_schema=True, tags=["dashboard"])
 
@@ -209,33 +203,32 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 @router.post("/dashboard/api/explain/late-event", openapi_extra=_schema(LateEventBody))
-async def late_event(request: Request, key: IngestKey) -> Any:
-    """Inject a late event through the API's ingest path, await its incremental run,
-    and explain row by row what the run recomputed and what it cost."""
+async def late_event(request: Request, _key: ReadKey) -> Any:
+    """Simulate a late event on a copy of the shipment's events and explain, row by
+    row, what the incremental run recomputed and what it cost. The store is unchanged."""
     body = await _body(request, LateEventBody)
-    pipeline = _pipeline(request)
-    before = await run_in_threadpool(pipeline.timeline, body.shipment_id)
-    plan = explain.plan_late_event(before, body.position, body.event_type, body.location_id)
-    outcomes = await services(request).ingest_queue.ingest(
-        records_to_raw([plan.record]), f"dashboard:{key.key_id}"
-    )
-    outcome = outcomes[0].as_dict()
-    if outcome["outcome"] != "accepted":
-        raise ApiError(422, "not_accepted", f"the late event was {outcome['outcome']}: {outcome}")
-    seq = await run_in_threadpool(pipeline.ingest_seq_of, plan.event_id)
-    if seq is None:
-        raise ApiError(409, "not_stored", f"the late event {plan.event_id!r} was not stored")
-    started = time.perf_counter()
-    run = await _await_run(pipeline, seq)
-    waited_ms = (time.perf_counter() - started) * 1000
-    after = await run_in_threadpool(pipeline.timeline, body.shipment_id)
+    return await run_in_threadpool(_simulate_late_event, _pipeline(request), body)
+
+
+def _simulate_late_event(pipeline: Pipeline, body: LateEventBody) -> Any:
+    with pipeline.sandbox(body.shipment_id) as scratch:
+        shipment_id = scratch.shipment_id(body.shipment_id)
+        before = scratch.timeline(shipment_id)
+        plan = explain.plan_late_event(before, body.position, body.event_type, body.location_id)
+        ingested = scratch.ingest_records([plan.record], "dashboard:simulation")
+        if ingested.accepted != 1:
+            raise ApiError(422, "not_accepted", f"the late event was refused: {ingested.errors}")
+        started = time.perf_counter()
+        run = scratch.incremental().as_dict()
+        run_ms = (time.perf_counter() - started) * 1000
+        after = scratch.timeline(shipment_id)
     return jsonable(
         {
+            "simulated": True,
             "event": plan.record,
-            "ingest_seq": seq,
-            "waited_ms": waited_ms,
+            "run_ms": run_ms,
             "run": run,
-            "cost": explain.cost(None if run is None else dict(run)),
+            "cost": explain.cost(run, _store_rows(pipeline) + 1),
             "before": before,
             "after": after,
             "rows": explain.compare_rows(before, after, plan.event_id),
@@ -243,39 +236,38 @@ async def late_event(request: Request, key: IngestKey) -> Any:
     )
 
 
-async def _await_run(pipeline: Pipeline, seq: int) -> RunRow | None:
-    """The run that processed ``seq``: the processor's, or one we start after a wait."""
-    deadline = time.monotonic() + RUN_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        run = await run_in_threadpool(pipeline.run_covering, seq)
-        if run is not None:
-            return run
-        await asyncio.sleep(0.05)
-    await run_in_threadpool(pipeline.incremental)
-    return await run_in_threadpool(pipeline.run_covering, seq)
+def _store_rows(pipeline: Pipeline) -> int:
+    """The rows of the user's timeline view: what a full recompute of it writes."""
+    return pipeline.status().checkpoint.view_rows
 
 
 @router.post("/dashboard/api/explain/recovery", openapi_extra=_schema(ReplayBody))
-async def recovery(request: Request, _key: AdminKey) -> Any:
-    """Replay from one of a shipment's events, or rebuild the base, and explain the rows."""
+async def recovery(request: Request, _key: ReadKey) -> Any:
+    """Simulate a replay from one of a shipment's events, or a rebuild, on a copy of
+    its events and explain the rows. The store is unchanged."""
     body = await _body(request, ReplayBody)
-    pipeline = _pipeline(request)
-    before = await run_in_threadpool(pipeline.timeline, body.shipment_id)
-    if body.mode == "replay":
-        index = min(body.position, len(before)) - 1
-        replay_from = before[index]["event_timestamp"]
-        result = await run_in_threadpool(pipeline.incremental, replay_from)
-    else:
-        replay_from = None
-        result = await run_in_threadpool(lambda: pipeline.base(rebuild=True))
-    after = await run_in_threadpool(pipeline.timeline, body.shipment_id)
+    return await run_in_threadpool(_simulate_recovery, _pipeline(request), body)
+
+
+def _simulate_recovery(pipeline: Pipeline, body: ReplayBody) -> Any:
+    with pipeline.sandbox(body.shipment_id) as scratch:
+        shipment_id = scratch.shipment_id(body.shipment_id)
+        before = scratch.timeline(shipment_id)
+        if body.mode == "replay":
+            replay_from = before[min(body.position, len(before)) - 1]["event_timestamp"]
+            result = scratch.incremental(replay_from)
+        else:
+            replay_from = None
+            result = scratch.base(rebuild=True)
+        after = scratch.timeline(shipment_id)
     run = result.as_dict()
     return jsonable(
         {
+            "simulated": True,
             "mode": body.mode,
             "replay_from": replay_from,
             "run": run,
-            "cost": explain.cost(run),
+            "cost": explain.cost(run, _store_rows(pipeline)),
             "before": before,
             "after": after,
             "rows": explain.compare_rows(

@@ -74,6 +74,10 @@
     for (const row of rows) body.append(columns(row));
   }
   const td = (value, cls) => el("td", { class: cls }, value);
+  /** An identifier's cell: never broken mid-id. */
+  const idCell = (value) => el("td", { class: "id" }, value);
+  /** A path's cell: one line, cut with an ellipsis, the whole path in its tooltip. */
+  const pathCell = (value) => el("td", { class: "path", title: value }, value);
 
   // API --------------------------------------------------------------------------
 
@@ -173,7 +177,8 @@
       g.append(svg("rect", { x, y, width: w, height: h, rx: 8 }));
       g.append(svg("text", { x: x + 12, y: y + 22, class: "title" }, title));
       lines.forEach((line, i) => {
-        g.append(svg("text", { x: x + 12, y: y + 46 + i * 19, id: `d-${id}-${i}`, class: i === 0 && cls === "stage" ? "big" : "" }, line));
+        g.append(svg("text", { x: x + 12, y: y + 46 + i * 19, id: `d-${id}-${i}`, "data-room": w - 24,
+          class: i === 0 && cls === "stage" ? "big" : "" }, line));
       });
       root.append(g);
     };
@@ -194,7 +199,15 @@
   }
   function setLine(id, i, text) {
     const node = document.getElementById(`d-${id}-${i}`);
-    if (node) node.textContent = text;
+    if (!node) return;
+    node.textContent = text;
+    // A long count is squeezed to its box rather than spilling out of it.
+    const room = Number(node.dataset.room);
+    node.removeAttribute("textLength");
+    if (text && node.getComputedTextLength() > room) {
+      node.setAttribute("textLength", room);
+      node.setAttribute("lengthAdjust", "spacingAndGlyphs");
+    }
   }
   function setFlow(id, rate, unit = "ev/s") {
     const path = document.getElementById(`flow-${id}`);
@@ -229,10 +242,10 @@
     setLine("engine", 3, `${num(st.timeline.processed_per_second, 2)} ev/s processed`);
     setLine("engine", 4, `${int(st.timeline.runs_total)} runs, ${int(st.timeline.runs_last_window)} last min`
       + (s.held_shipments ? ` · ${int(s.held_shipments)} held` : ""));
-    setLine("serve", 0, `${int(s.base_rows + s.incremental_rows)} rows`);
-    setLine("serve", 1, `base ${int(s.base_rows)}`);
-    setLine("serve", 2, `incremental ${int(s.incremental_rows)}`);
-    setLine("serve", 3, "real-time view");
+    setLine("serve", 0, `${int(cp.view_rows)} rows`);
+    setLine("serve", 1, "in the real-time view:");
+    setLine("serve", 2, `base ${int(s.base_rows)}`);
+    setLine("serve", 3, `+ incremental ${int(s.incremental_rows)}`);
     setLine("serve", 4, "API · CLI · dashboard");
     const loads = st.loader.by_status;
     const files = loads.reduce((sum, r) => sum + r.files, 0);
@@ -280,9 +293,10 @@
         td(ms(r.duration_ms), "num"));
     });
     fillTable($("#dead-table"), data.dead_letters, "No open dead letters.", (d) => el("tr", {},
-      td(d.dead_letter_id), td(shortWhen(d.received_at)), td(d.source), td(d.reason)));
+      td(d.dead_letter_id), idCell(shortWhen(d.received_at)), idCell(d.source),
+      el("td", { class: "text", title: d.reason }, el("div", { class: "clamp" }, d.reason))));
     fillTable($("#loads-table"), data.loads, "No files loaded (shipline load).", (l) => el("tr", {},
-      td(l.file_key), td(l.table_name || "–"), el("td", {}, badge(l.status)), td(int(l.rows), "num"),
+      pathCell(l.file_key), idCell(l.table_name || "–"), el("td", {}, badge(l.status)), td(int(l.rows), "num"),
       td(ms(l.duration_ms), "num")));
   }
 
@@ -309,7 +323,7 @@
     $("#ship-status").dataset.loaded = "1";
     $("#ship-count").textContent = `${data.shipments.length}${data.shipments.length === 100 ? "+" : ""} found`;
     fillTable($("#ship-table"), data.shipments, "No shipment matches these filters.", (r) => {
-      const row = el("tr", { "data-id": r.shipment_id }, td(r.shipment_id), el("td", {}, badge(r.current_status, r.current_status)),
+      const row = el("tr", { "data-id": r.shipment_id }, idCell(r.shipment_id), el("td", {}, badge(r.current_status, r.current_status)),
         td(r.region || "–"), td(int(r.event_count), "num"), td(num(r.total_transit_hours, 1), "num"),
         td(r.on_time === null ? "–" : (r.on_time ? "yes" : `no (+${num(r.delay_hours, 1)} h)`)));
       row.addEventListener("click", () => showShipment(r.shipment_id));
@@ -373,13 +387,13 @@
     const table = el("table", { class: "data", id: verdicts ? "explain-rows" : "timeline-rows" },
       el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", {}, h)))), el("tbody"));
     rows.forEach((r, i) => {
-      const cells = [td(r.event_sequence, "num"), td(when(r.event_timestamp)), td(r.event_type),
-        el("td", {}, badge(r.status, r.status)), td(r.location_id ? `${r.location_id}${r.location_name ? ` (${r.location_name})` : ""}` : "–"),
+      const cells = [td(r.event_sequence, "num"), idCell(when(r.event_timestamp)), idCell(r.event_type),
+        el("td", {}, badge(r.status, r.status)), idCell(r.location_id ? `${r.location_id}${r.location_name ? ` (${r.location_name})` : ""}` : "–"),
         td(seconds(r.time_since_prev_event), "num"), td(seconds(r.status_duration), "num"),
         td(num(r.cumulative_transit_hours, 2), "num"), td(int(r.location_transition_count), "num")];
       if (verdicts) {
         const v = verdicts[i];
-        cells.push(el("td", {}, badge(v.verdict)), td(v.reason));
+        cells.push(el("td", {}, badge(v.verdict)), td(v.reason, "text"));
       }
       table.tBodies[0].append(el("tr", { "data-event": r.event_id, "data-verdict": verdicts ? verdicts[i].verdict : null }, ...cells));
     });
@@ -446,6 +460,15 @@
 
   // Metrics and alerts -------------------------------------------------------------
 
+  /** The top of a chart's scale: its peak, unless a burst (a bulk load) dwarfs the rest,
+   * when the scale fits the ordinary values and the burst is drawn at the top, marked. */
+  function scaleTop(values) {
+    const sorted = values.slice().sort((a, b) => a - b);
+    const peak = sorted[sorted.length - 1] || 0;
+    const usual = sorted[Math.floor(0.9 * (sorted.length - 1))] || 0;
+    if (sorted.length >= 5 && usual > 0 && peak > 5 * usual) return usual * 1.5;
+    return Math.max(peak, 1e-9) * 1.1;
+  }
   function lineChart(root, points, unit, second) {
     root.replaceChildren();
     const W = 480, H = 180, left = 48, right = 12, top = 12, bottom = 28;
@@ -457,7 +480,7 @@
     const all = extra ? points.concat(extra.points) : points;
     const xs = all.map((p) => p.x);
     const x0 = Math.min(...xs), x1 = Math.max(...xs) === x0 ? x0 + 60e3 : Math.max(...xs);
-    const yMax = Math.max(...all.map((p) => p.y), 1e-9) * 1.1;
+    const yMax = scaleTop(all.map((p) => p.y));
     const x = (v) => left + ((v - x0) / (x1 - x0)) * (W - left - right);
     const y = (v) => top + (H - top - bottom) * (1 - v / yMax);
     for (let k = 0; k <= 3; k++) {
@@ -467,12 +490,18 @@
     }
     root.append(svg("text", { x: left, y: H - 6, class: "axis" }, when(new Date(x0).toISOString()).slice(11, 16)));
     root.append(svg("text", { x: W - right, y: H - 6, class: "axis", "text-anchor": "end" }, `${when(new Date(x1).toISOString()).slice(11, 16)} UTC`));
-    root.append(svg("polyline", { class: "line", points: points.map((p) => `${x(p.x)},${y(p.y)}`).join(" ") }));
+    const line = (ps) => ps.map((p) => `${x(p.x)},${y(Math.min(p.y, yMax))}`).join(" ");
+    root.append(svg("polyline", { class: "line", points: line(points) }));
     if (extra) {
-      root.append(svg("polyline", { class: "line second", points: extra.points.map((p) => `${x(p.x)},${y(p.y)}`).join(" ") }));
+      root.append(svg("polyline", { class: "line second", points: line(extra.points) }));
+    }
+    const peak = Math.max(...all.map((p) => p.y));
+    if (peak > yMax) {
+      root.append(svg("text", { x: W - right, y: top + 8, class: "axis clipped", "text-anchor": "end" },
+        `peak ${num(peak, 0)} ${unit}, off the scale`));
     }
     for (const p of points) {
-      const dot = svg("circle", { cx: x(p.x), cy: y(p.y), r: 2.5, class: "dot" });
+      const dot = svg("circle", { cx: x(p.x), cy: y(Math.min(p.y, yMax)), r: 2.5, class: p.y > yMax ? "dot clipped" : "dot" });
       dot.append(svg("title", {}, `${when(new Date(p.x).toISOString())}: ${num(p.y, 2)} ${unit}`));
       root.append(dot);
     }
@@ -493,7 +522,7 @@
     { points: monitorLag });
     fillTable($("#alerts-table"), data.alerts, "No alert rules.", (a) => {
       const stateText = a.state || (a.holds_now ? "would fire" : "not evaluated yet");
-      return el("tr", {}, td(a.rule), el("td", {}, el("code", {}, a.condition)), td(a.severity),
+      return el("tr", {}, idCell(a.rule), el("td", { class: "text" }, el("code", {}, a.condition)), td(a.severity),
         td(formatMetric(a.metric, a.value), "num"), el("td", {}, badge(stateText, a.state || (a.holds_now ? "firing" : ""))),
         td(a.since ? when(a.since) : "–"));
     });
@@ -516,7 +545,7 @@
     if (!id) { $("#explain-result").replaceChildren(el("p", { class: "error" }, "Enter a shipment id (search one in Shipments).")); return; }
     let data;
     try { data = await api(`/dashboard/api/shipments/${encodeURIComponent(id)}`); } catch (error) {
-      $("#explain-result").replaceChildren(el("p", { class: "error" }, error.message));
+      $("#explain-result").replaceChildren(el("p", { class: "error", id: "explain-error" }, error.message));
       for (const b of ["#explain-inject", "#explain-replay", "#explain-rebuild"]) $(b).disabled = true;
       return;
     }
@@ -527,7 +556,7 @@
     if (data.timeline.length > 2) select.value = String(Math.ceil(data.timeline.length / 2));
     for (const b of ["#explain-inject", "#explain-replay", "#explain-rebuild"]) $(b).disabled = false;
     $("#explain-result").replaceChildren(el("h3", {}, `${id}: ${data.timeline.length} rows now`),
-      el("p", { class: "muted" }, "Choose where the late event goes; it is timestamped halfway between the chosen event and the one before it (an hour earlier for #1), and ingested now, after later events: that is what makes it late."),
+      el("p", { class: "muted" }, "Choose where the late event goes; it is timestamped halfway between the chosen event and the one before it (an hour earlier for #1), and ingested after later events: that is what makes it late. Each simulation starts again from this shipment as it is stored."),
       el("div", { class: "rows" }, rowsTable(data.timeline)));
   }
 
@@ -535,7 +564,7 @@
     if (state.busy) return;
     state.busy = true;
     const result = $("#explain-result");
-    result.replaceChildren(el("p", { class: "empty" }, `${title}: waiting for the run…`));
+    result.replaceChildren(el("p", { class: "empty" }, `${title}: simulating on a copy of the shipment…`));
     let data;
     try { data = await api(path, { method: "POST", body: JSON.stringify(body) }); } catch (error) {
       result.replaceChildren(el("p", { class: "error", id: "explain-error" }, `${title} failed: ${error.message}`
@@ -545,12 +574,6 @@
     }
     state.busy = false;
     renderExplain(data, title);
-    state.explainRows = data.after;
-    const select = $("#explain-position");
-    const keep = select.value;
-    select.replaceChildren(...data.after.map((r) => el("option", { value: r.event_sequence },
-      `#${r.event_sequence} ${r.event_type} (${shortWhen(r.event_timestamp)})`)));
-    select.value = keep;
   }
 
   function renderExplain(data, title) {
@@ -562,26 +585,22 @@
     const afterCells = data.rows.map((r) => el("span", { class: `cell ${r.verdict}`, title: r.reason },
       r.previous_sequence && r.previous_sequence !== r.event_sequence ? `#${r.previous_sequence}→${r.event_sequence}` : `#${r.event_sequence}`));
     const parts = [el("h3", {}, title, " ", run ? badge(run.process_type) : null)];
+    parts.push(el("p", { class: "simulated", id: "explain-simulated" }, "Simulated on a copy of this shipment's stored events, with the engine's own code: your store is unchanged."));
     if (data.event) {
-      parts.push(el("p", {}, `Injected ${data.event.event_type} at ${when(data.event.event_timestamp)} (ingest_seq ${int(data.ingest_seq)}), `
-        + `location ${data.event.location_id || "none"}; the run that processed it came ${ms(data.waited_ms)} later.`));
+      parts.push(el("p", {}, `A late ${data.event.event_type} at ${when(data.event.event_timestamp)}, `
+        + `location ${data.event.location_id || "none"}, was ingested after the shipment's later events; the incremental run took ${ms(data.run_ms)}.`));
     }
-    if (data.replay_from) parts.push(el("p", {}, `Replayed every event ingested or timestamped at or after ${when(data.replay_from)}; each shipment it touches is recomputed whole.`));
-    if (data.mode === "rebuild") parts.push(el("p", {}, "Rebuilt the base from raw events: every recent shipment recomputed in full, the checkpoint moved, incremental rows folded in."));
-    if (run) {
-      const full = Math.max(1, run.full_recompute_rows);
-      parts.push(el("div", { class: "cost", id: "explain-cost" },
-        el("span", {}, "rows written"), el("div", {}, el("div", { class: "bar", style: `width:${Math.max(0.3, (100 * run.rows_written) / full)}%` })),
-        el("b", { "data-value": run.rows_written }, int(run.rows_written)),
-        el("span", {}, "full recompute"), el("div", {}, el("div", { class: "bar full", style: "width:100%" })),
-        el("b", { "data-value": run.full_recompute_rows }, int(run.full_recompute_rows))));
-      parts.push(el("p", {}, `Run ${run.run_id.slice(0, 8)}: ${int(run.events)} events, ${int(run.shipments_affected)} shipments affected `
-        + `(${int(run.late_shipments)} with late events), ${int(run.rows_written)} rows written instead of ${int(run.full_recompute_rows)}`
-        + (data.cost && data.cost.saved_ratio !== null && run.process_type === "incremental" ? ` (${pct(data.cost.saved_ratio)} of the work saved)` : "")
-        + `, in ${ms(run.duration_ms)}.`));
-    } else {
-      parts.push(el("p", { class: "error" }, "No run has processed the event yet."));
-    }
+    if (data.replay_from) parts.push(el("p", {}, `Replay from ${when(data.replay_from)}: every event ingested or timestamped at or after it is processed again, and each shipment it touches is recomputed whole.`));
+    if (data.mode === "rebuild") parts.push(el("p", {}, "Rebuild: the base recomputed from raw events, every shipment's state too, the checkpoint moved and incremental rows folded in."));
+    const cost = data.cost;
+    const bar = (label, rows, full, id) => [el("span", {}, label), el("div", {}, el("div", { class: id === "full" ? "bar full" : "bar", style: `width:${Math.max(0.3, (100 * rows) / Math.max(1, full))}%` })),
+      el("b", { "data-value": rows }, int(rows))];
+    parts.push(el("div", { class: "cost", id: "explain-cost" },
+      ...bar("rows written", run.rows_written, cost.store_full_recompute_rows, "written"),
+      ...bar("full recompute of your store", cost.store_full_recompute_rows, cost.store_full_recompute_rows, "full")));
+    parts.push(el("p", {}, `The run: ${int(run.events)} event${run.events === 1 ? "" : "s"}, ${int(run.rows_written)} rows written of the shipment's ${int(run.full_recompute_rows)}`
+      + (run.process_type === "incremental" && cost.store_saved_ratio !== null ? `; in your store a full recompute writes ${int(cost.store_full_recompute_rows)} rows, so the same run saves ${pct(cost.store_saved_ratio)} of the work` : "")
+      + `; ${ms(run.duration_ms)}.`));
     parts.push(el("p", { id: "explain-counts" }, `This shipment: ${counts.new || 0} new, ${counts.rewritten || 0} rewritten with changes, `
       + `${counts.recomputed || 0} recomputed unchanged, ${counts.kept || 0} kept as they were.`));
     parts.push(strip("before", beforeCells), strip("after", afterCells));
