@@ -447,6 +447,8 @@ def test_alerts_publish_a_firing_rule_once(aws: Aws, events_arrived: str) -> Non
     (message,) = notifications(aws, 1)
     assert message["kind"] == "failure"
     assert message["Subject"] == "shipline: [INFO] EventsArrived firing"
+    count = f"{len(GOOD):,}"
+    assert message["text"].startswith(f"EventsArrived is firing: events_accepted {count} > 0.")
     assert alerts_handler({}, None)["published"] == 0  # notify once
     with open_warehouse(events_arrived) as pipeline:
         recorded = "SELECT count(DISTINCT recorded_at) FROM monitor_metrics"

@@ -50,7 +50,7 @@ def test_alerts_check_fires_once_and_reports_state(shipline: Shipline) -> None:
     assert "Backlog is firing" in flat(first.stderr)  # the log notifier
     again = shipline("alerts", "check", "--report-only")
     assert again.returncode == 0, again.stderr
-    assert "FIRING Backlog [WARNING] pending_events > 0: now 2 -> Run" in flat(again.stdout)
+    assert "FIRING Backlog [WARNING] pending_events 2 > 0 -> Run" in flat(again.stdout)
     assert "is firing" not in again.stderr
     status = json.loads(shipline("alerts", "status", "--json").stdout)
     assert [(row["rule_name"], row["state"]) for row in status] == [("Backlog", "firing")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +30,7 @@ def metrics(
     as_json: Json = False,
 ) -> None:
     """The monitoring metrics now, in base units (seconds, fractions, dollars, counts)."""
-    from shipline.monitor import METRICS
+    from shipline.monitor import METRICS, with_unit
 
     with open_pipeline() as pipeline:
         values = pipeline.record_metrics() if record else pipeline.metrics()
@@ -101,52 +100,31 @@ def alerts_check(
 
 
 def _print_outcomes(outcomes: list[Any]) -> None:
+    from shipline.monitor import reading
+
     for o in outcomes:
         state = "[red]FIRING[/]" if o.state == "firing" else "[green]ok[/]"
         change = " (changed)" if o.changed else ""
         action = f" -> {o.action}" if o.state == "firing" else ""
-        now = with_unit(o.value, _kind_of(o.condition))
-        detail = f"{o.rule} [{o.severity}] {o.condition}: now {now}{change}{action}"
+        detail = f"{o.rule} [{o.severity}] {reading(o.condition, o.value)}{change}{action}"
         console.print(f"{state} {escape(detail)}")
-
-
-def with_unit(value: float, kind: str) -> str:
-    """A metric's value (in its base unit) as a person reads it: ``4.2 min``, ``0.10%``,
-    ``$1.50``, ``1,008,880``."""
-    if kind == "ratio":
-        return f"{value:.2%}"
-    if kind == "money":
-        return f"${value:,.2f}"
-    if kind == "rate":
-        return f"{value:,.1f}/min"
-    if kind == "duration":
-        for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-            if abs(value) >= size:
-                return f"{value / size:,.1f} {unit}"
-        return f"{value:,.1f} s"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-
-def _kind_of(condition: str) -> str:
-    """The kind of the metric a rule's condition names first (``error_rate > 5%``)."""
-    from shipline.monitor import METRICS
-
-    named = re.match(r"\s*(\w+)", condition)
-    spec = METRICS.get(named.group(1)) if named else None
-    return spec.kind if spec else "count"
 
 
 @alerts_app.command("status")
 def alerts_status(as_json: Json = False) -> None:
     """The persisted state of every rule evaluated so far."""
+    from shipline.monitor import reading
+
     with open_pipeline() as pipeline:
         rows = pipeline.alert_states()
     if as_json:
         print_json(rows)
         return
+    for row in rows:
+        row["last_reading"] = reading(row["condition"], row["last_value"])
     console.print(
         render.rows_table(
-            rows, ["rule_name", "state", "severity", "condition", "last_value", "since"], "alerts"
+            rows, ["rule_name", "state", "severity", "last_reading", "since"], "alerts"
         )
     )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from shipline.monitor.rules import Rule
+from shipline.monitor.rules import Rule, reading
 from shipline.notify.base import Notification, Notifier
 from shipline.store import Backend
 
@@ -135,7 +135,7 @@ def alert_message(outcome: AlertOutcome) -> Notification:
             kind="failure",
             subject=f"shipline: [{outcome.severity}] {outcome.rule} firing",
             text=(
-                f"{outcome.rule} is firing: {outcome.condition} (now {outcome.value:,.4g})."
+                f"{outcome.rule} is firing: {reading(outcome.condition, outcome.value)}."
                 f" Action: {outcome.action}. See docs/runbook.md#{outcome.rule.lower()}"
                 " and `shipline alerts check`."
             ),
@@ -144,7 +144,6 @@ def alert_message(outcome: AlertOutcome) -> Notification:
     return Notification(
         kind="success",
         subject=f"shipline: [{outcome.severity}] {outcome.rule} resolved",
-        text=f"{outcome.rule} resolved: {outcome.condition} no longer holds"
-        f" (now {outcome.value:,.4g}).",
+        text=f"{outcome.rule} resolved: {reading(outcome.condition, outcome.value)}.",
         details=details,
     )

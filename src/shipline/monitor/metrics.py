@@ -84,6 +84,24 @@ METRICS: dict[str, MetricSpec] = {
     "events_total": MetricSpec("count", "Accepted events stored."),
 }
 
+
+def with_unit(value: float, kind: str) -> str:
+    """A metric's value (in its base unit) as a person reads it: ``4.2 min``, ``0.10%``,
+    ``$1.50``, ``1,008,880``."""
+    if kind == "ratio":
+        return f"{value:.2%}"
+    if kind == "money":
+        return f"${value:,.2f}"
+    if kind == "rate":
+        return f"{value:,.1f}/min"
+    if kind == "duration":
+        for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+            if abs(value) >= size:
+                return f"{value / size:,.1f} {unit}"
+        return f"{value:,.1f} s"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
 # Parameters: checkpoint twice, now, window start twice, the clock-skew limit.
 _COUNTS = """
 SELECT

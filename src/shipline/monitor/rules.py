@@ -28,7 +28,7 @@ from typing import cast
 import yaml
 
 from shipline.errors import ConfigError
-from shipline.monitor.metrics import METRICS
+from shipline.monitor.metrics import METRICS, with_unit
 
 SEVERITIES = ("INFO", "WARNING", "CRITICAL")
 
@@ -70,6 +70,14 @@ class Condition:
     def holds(self, metrics: dict[str, float]) -> bool:
         """Whether the condition is true of these metric values."""
         return COMPARATORS[self.comparator](metrics[self.metric], self.threshold)
+
+    def reading(self, value: float) -> str:
+        """The condition read at ``value``, the value in the metric's unit as the
+        threshold is: ``error_rate 33.33% > 5%``, or ``error_rate 0.10%, not > 5%``."""
+        shown = with_unit(value, METRICS[self.metric].kind)
+        bound = self.text.strip()[len(self.metric) :].strip()
+        holds = COMPARATORS[self.comparator](value, self.threshold)
+        return f"{self.metric} {shown} {bound}" if holds else f"{self.metric} {shown}, not {bound}"
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,18 @@ def _in_base_unit(metric: str, number: float, dollar: bool, unit: tuple[str, str
     if dollar or unit is not None:
         raise ValueError(f"{metric} is a {kind}: give a plain number (got {written})")
     return number
+
+
+def reading(condition: str, value: float) -> str:
+    """``condition`` (a rule's text) read at ``value``; see ``Condition.reading``.
+
+    A condition that no longer parses (a state saved under an older rules file)
+    is shown as written, with the bare value.
+    """
+    try:
+        return parse_condition(condition).reading(value)
+    except ValueError:
+        return f"{condition.strip()} (now {value:,.4g})"
 
 
 def load_rules(path: Path | None = None) -> list[Rule]:
