@@ -211,3 +211,18 @@ def test_an_empty_store_answers_with_empty_lists(empty_dashboard: Dashboard) -> 
         assert shipments["shipments"] == [] and shipments["regions"] == []
         metrics = client.get("/dashboard/api/metrics").json()
         assert metrics["series"]["per_minute"] == [] and metrics["series"]["runs"] == []
+
+
+def test_performance_gives_kpis_per_group_and_the_stuck_shipments(dashboard: Dashboard) -> None:
+    status = dashboard.settled()
+    with dashboard.client("read") as client:
+        by_carrier = client.get("/dashboard/api/performance").json()
+        by_lane = client.get("/dashboard/api/performance", params={"by": "lane"}).json()
+        wrong = client.get("/dashboard/api/performance", params={"by": "colour"})
+    assert by_carrier["kpis"]["by"] == "carrier" and by_lane["kpis"]["by"] == "lane"
+    (overall,) = by_carrier["overall"]
+    assert overall["shipments"] == sum(g["shipments"] for g in by_carrier["kpis"]["groups"])
+    assert overall["shipments"] <= status["shipments"]
+    assert all(" h since " in shipment["reason"] for shipment in by_carrier["stuck"])
+    assert len(by_carrier["stuck"]) <= by_carrier["stuck_shown"]
+    assert wrong.status_code == 422 and "by" in wrong.text

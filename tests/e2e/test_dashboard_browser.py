@@ -207,8 +207,8 @@ OVERFLOWING = """() => {
   if (document.documentElement.scrollWidth > width) {
     found.push(`page is ${document.documentElement.scrollWidth} px wide in ${width}`);
   }
-  for (const node of document.querySelectorAll(".card, td, th")) {
-    if (node.closest("[hidden]") || node.closest(".rows")) continue;
+  for (const node of document.querySelectorAll(".card, .rows, td, th")) {
+    if (node.closest("[hidden]") || node.parentElement.closest(".rows")) continue;
     if (getComputedStyle(node).textOverflow === "ellipsis") continue;  // cut, whole in its title
     if (node.scrollWidth > node.clientWidth + 1) {
       found.push(`${node.tagName}#${node.id}.${node.className}: ${node.scrollWidth}`
@@ -251,6 +251,10 @@ def test_nothing_overflows_at_1024_and_1400_px(
         page.tab.click("button[data-tab=metrics]")
         page.tab.wait_for_selector("#alerts-table tbody tr td >> nth=0")
         overflowing["metrics"] = page.tab.evaluate(OVERFLOWING)
+        page.tab.click("button[data-tab=performance]")
+        page.tab.wait_for_selector("#kpi-table tbody tr[data-group]")
+        overflowing["performance"] = page.tab.evaluate(OVERFLOWING)
+        page.tab.screenshot(path=str(tmp_path / f"performance-{width}.png"), full_page=True)
         explain_late_event(page, chosen["shipment_id"], 2)
         overflowing["explain"] = page.tab.evaluate(OVERFLOWING)
         page.tab.screenshot(path=str(tmp_path / f"explain-{width}.png"), full_page=True)
@@ -303,3 +307,22 @@ def test_an_open_shipment_shows_its_predicted_delivery_ahead_of_the_last_event(
     assert float(band.get_attribute("x") or 0) >= float(last_span.get_attribute("x") or 0)
     assert "predicted delivery" in (band.text_content() or "")
     assert "predicted" in page.tab.inner_text("#ship-detail .summary")
+
+
+def test_the_performance_tab_shows_kpis_by_carrier_and_by_lane(
+    page: Page, dashboard: Dashboard
+) -> None:
+    with dashboard.client() as client:
+        expected = client.get("/dashboard/api/performance", params={"by": "lane"}).json()
+    page.open()
+    page.tab.click("button[data-tab=performance]")
+    page.tab.wait_for_selector("#kpi-table tbody tr[data-group]")
+    page.tab.select_option("#kpi-by", "lane")
+    page.tab.wait_for_function(
+        "n => document.querySelectorAll('#kpi-table tbody tr[data-group]').length === n",
+        arg=len(expected["kpis"]["groups"]),
+    )
+    assert "Lane" in page.tab.inner_text("#kpi-group")
+    shipments = page.tab.get_attribute("#kpi-shipments", "data-value")
+    assert shipments == f"{expected['overall'][0]['shipments']:,}"
+    assert page.tab.evaluate(OVERFLOWING) == []

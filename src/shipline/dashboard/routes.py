@@ -30,6 +30,7 @@ from shipline.api.state import services
 from shipline.dashboard import explain
 from shipline.jsonable import jsonable
 from shipline.pipeline import Pipeline
+from shipline.timeline.kpis import GroupBy
 
 ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
@@ -166,6 +167,27 @@ def metrics(
             }
         )
     return jsonable({"series": pipeline.series(minutes), "now": now_values, "alerts": alerts})
+
+
+STUCK_SHOWN = 50
+"""The stuck shipments the performance tab lists (the longest past their usual gap)."""
+
+
+@router.get("/dashboard/api/performance")
+def performance(request: Request, _key: ReadKey, by: GroupBy = "carrier") -> Any:
+    """KPIs per carrier, lane or location, and the shipments stuck longest."""
+    pipeline = _pipeline(request)
+    started = time.perf_counter()
+    stuck = pipeline.stuck(limit=STUCK_SHOWN)
+    return jsonable(
+        {
+            "kpis": pipeline.kpis(by).as_dict(),
+            "overall": pipeline.kpis(None).as_dict()["groups"],
+            "stuck": [shipment.as_dict() for shipment in stuck],
+            "stuck_shown": STUCK_SHOWN,
+            "duration_ms": (time.perf_counter() - started) * 1000,
+        }
+    )
 
 
 class LateEventBody(BaseModel):

@@ -5,6 +5,7 @@
   const KEY_STORAGE = "shipline.apiKey";
   const POLL_MS = 2000;
   const METRICS_POLL_MS = 5000;
+  const PERFORMANCE_POLL_MS = 30000; // KPIs read every shipment: seconds on a big store
   const SVG_NS = "http://www.w3.org/2000/svg";
   const STATUSES = ["pre_transit", "in_transit", "exception", "out_for_delivery",
     "ready_for_pickup", "delivered", "returned", "cancelled"];
@@ -78,6 +79,8 @@
   const idCell = (value) => el("td", { class: "id" }, value);
   /** A path's cell: one line, cut with an ellipsis, the whole path in its tooltip. */
   const pathCell = (value) => el("td", { class: "path", title: value }, value);
+  /** An identifier that may be long: one line, cut with an ellipsis past 14rem. */
+  const longIdCell = (value) => el("td", { class: "id cut", title: value }, value);
 
   // API --------------------------------------------------------------------------
 
@@ -139,9 +142,9 @@
   function schedule(now) {
     clearTimeout(state.timer);
     const generation = ++state.pollGeneration; // one polling loop at a time
-    const refresh = { pipeline: refreshPipeline, metrics: refreshMetrics }[state.tab];
+    const refresh = { pipeline: refreshPipeline, metrics: refreshMetrics, performance: refreshPerformance }[state.tab];
     if (!refresh) return;
-    const every = state.tab === "metrics" ? METRICS_POLL_MS : POLL_MS;
+    const every = { metrics: METRICS_POLL_MS, performance: PERFORMANCE_POLL_MS }[state.tab] || POLL_MS;
     const tick = async () => {
       if (!document.hidden && sessionStorage.getItem(KEY_STORAGE)) {
         try { await refresh(); showError(null); live(true); } catch (error) {
@@ -323,7 +326,7 @@
     $("#ship-status").dataset.loaded = "1";
     $("#ship-count").textContent = `${data.shipments.length}${data.shipments.length === 100 ? "+" : ""} found`;
     fillTable($("#ship-table"), data.shipments, "No shipment matches these filters.", (r) => {
-      const row = el("tr", { "data-id": r.shipment_id }, idCell(r.shipment_id), el("td", {}, badge(r.current_status, r.current_status)),
+      const row = el("tr", { "data-id": r.shipment_id }, longIdCell(r.shipment_id), el("td", {}, badge(r.current_status, r.current_status)),
         td(r.region || "–"), td(int(r.event_count), "num"), td(num(r.total_transit_hours, 1), "num"),
         td(r.on_time === null ? "–" : (r.on_time ? "yes" : `no (+${num(r.delay_hours, 1)} h)`)));
       row.addEventListener("click", () => showShipment(r.shipment_id));
@@ -388,7 +391,7 @@
       el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", {}, h)))), el("tbody"));
     rows.forEach((r, i) => {
       const cells = [td(r.event_sequence, "num"), idCell(when(r.event_timestamp)), idCell(r.event_type),
-        el("td", {}, badge(r.status, r.status)), idCell(r.location_id ? `${r.location_id}${r.location_name ? ` (${r.location_name})` : ""}` : "–"),
+        el("td", {}, badge(r.status, r.status)), el("td", {}, el("span", { class: "nowrap" }, r.location_id || "–"), r.location_name ? ` (${r.location_name})` : null),
         td(seconds(r.time_since_prev_event), "num"), td(seconds(r.status_duration), "num"),
         td(num(r.cumulative_transit_hours, 2), "num"), td(int(r.location_transition_count), "num")];
       if (verdicts) {
@@ -538,6 +541,36 @@
     return int(value);
   }
 
+  // Performance --------------------------------------------------------------------
+
+  const GROUP_TITLES = { carrier: "Carrier", lane: "Lane (origin>destination)", location: "Location" };
+  const hours = (v) => (v === null || v === undefined ? "–" : num(v, 1));
+  async function refreshPerformance() {
+    const by = $("#kpi-by").value;
+    const data = await api(`/dashboard/api/performance?by=${encodeURIComponent(by)}`);
+    const all = data.overall[0];
+    const figure = (label, value, id) => el("div", {}, el("span", {}, label), el("b", { id, "data-value": value === null ? "" : value }, value));
+    $("#kpi-overall").replaceChildren(...(all ? [
+      figure("shipments", int(all.shipments), "kpi-shipments"), figure("delivered", int(all.delivered), "kpi-delivered"),
+      figure("on time", pct(all.on_time_rate), "kpi-on-time"), figure("transit p50 / p90 h", `${hours(all.transit_hours_p50)} / ${hours(all.transit_hours_p90)}`),
+      figure("exceptions", pct(all.exception_rate)), figure("first attempt", pct(all.first_attempt_rate)),
+      figure("stuck now", `${int(data.stuck.length)}${data.stuck.length === data.stuck_shown ? "+" : ""}`, "kpi-stuck")] : []));
+    $("#kpi-group").textContent = GROUP_TITLES[by];
+    $("#kpi-note").textContent = `${data.kpis.groups.length} groups · ${ms(data.duration_ms)}`;
+    fillTable($("#kpi-table"), data.kpis.groups, "No shipments yet.", (k) => el("tr", { "data-group": k.group ?? "" },
+      longIdCell(k.group === null ? "(none)" : k.group), td(int(k.shipments), "num"), td(int(k.delivered), "num"),
+      td(pct(k.on_time_rate), "num"), td(hours(k.transit_hours_p50), "num"), td(hours(k.transit_hours_p90), "num"),
+      td(pct(k.exception_rate), "num"), td(hours(k.dwell_hours_p50), "num"), td(hours(k.dwell_hours_p90), "num"),
+      td(pct(k.first_attempt_rate), "num")));
+    fillTable($("#stuck-table"), data.stuck, "No shipment is stuck: every one has been heard from within its usual gap.", (r) => {
+      const row = el("tr", { "data-id": r.shipment_id }, longIdCell(r.shipment_id), el("td", {}, badge(r.status, r.status)),
+        longIdCell(r.carrier || "–"), longIdCell(r.lane || "–"), td(num(r.gap_hours, 1), "num"), td(num(r.usual_gap_p95_hours, 1), "num"),
+        td(r.reason, "text"));
+      row.addEventListener("click", () => { selectTab("shipments"); $("#ship-q").value = r.shipment_id; searchShipments(); });
+      return row;
+    });
+  }
+
   // How it works -----------------------------------------------------------------
 
   async function loadExplain() {
@@ -636,6 +669,7 @@
     });
     $("#ship-form").addEventListener("submit", searchShipments);
     $("#metrics-window").addEventListener("change", () => schedule(true));
+    $("#kpi-by").addEventListener("change", () => schedule(true));
     $("#explain-load").addEventListener("click", loadExplain);
     $("#explain-form").addEventListener("submit", (event) => {
       event.preventDefault();
