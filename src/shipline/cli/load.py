@@ -145,6 +145,7 @@ def loads_list(
                 "error",
             ],
             "loads",
+            drop_first=("duration_ms", "inserted", "updated", "loaded_at", "table_name", "rows"),
         )
     )
 

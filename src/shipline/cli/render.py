@@ -5,16 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
+from shipline.cli.table import display as display
+from shipline.cli.table import rows_table as rows_table
 from shipline.ingest.service import IngestResult
 from shipline.jsonable import jsonable
-from shipline.timeline.runs import RunResult
+from shipline.timeline.runs import ReplaySelection, RunPlan, RunResult
 
 console = Console()
 errors = Console(stderr=True)
@@ -34,13 +33,59 @@ def run_line(result: RunResult) -> str:
         else ""
     )
     late = (
-        f", {result.late_shipments:,} recomputed for late events" if result.late_shipments else ""
+        f", {result.late_shipments:,} recomputed from their history"
+        f" ({'replayed, ' if result.replay else ''}late, revised or held)"
+        if result.late_shipments
+        else ""
     )
     return (
         f"{result.process_type}: {result.events:,} events, {result.shipments_affected:,}"
         f" shipments{late}, {result.rows_written:,} rows written{share}"
         f" in {result.duration_ms:,.0f} ms; checkpoint at ingest_seq {result.to_ingest_seq:,}"
+        + (f"\n{replay_line(result.replay)}" if result.replay else "")
     )
+
+
+def replay_line(selection: ReplaySelection) -> str:
+    """What a replay selected, and by which of its two rules (DESIGN 4)."""
+    since = selection.replay_from.isoformat()
+    if not selection.shipments:
+        return (
+            f"replay from {since}: no stored event was ingested or timestamped at or after"
+            " it, so it selected nothing beyond the new events"
+        )
+    return (
+        f"replay from {since} selected {selection.shipments:,} shipments"
+        f" ({selection.events:,} stored events): {selection.ingested_shipments:,} with an"
+        f" event ingested at or after it ({selection.ingested_events:,} events),"
+        f" {selection.timestamped_shipments:,} with an event timestamped at or after it"
+        f" ({selection.timestamped_events:,} events)"
+    )
+
+
+def plan_line(plan: RunPlan) -> str:
+    """What a base or incremental run would do now, said before it does it."""
+    share = f" ({plan.rows / plan.view_rows:.2%})" if plan.view_rows else ""
+    if plan.process_type == "incremental":
+        why = (
+            f", {plan.recomputed_shipments:,} of them recomputed from their history"
+            if plan.recomputed_shipments
+            else ""
+        )
+        head = f"incremental --dry-run: {plan.events:,} new events; would process"
+    else:
+        cutoff = plan.cutoff.date().isoformat() if plan.cutoff else "?"
+        why = (
+            ", every shipment (--rebuild)"
+            if plan.rebuild
+            else f", those active since {cutoff} or changed since the last base"
+        )
+        head = f"base{' --rebuild' if plan.rebuild else ''} --dry-run: would recompute"
+    line = (
+        f"{head} {plan.shipments:,} shipments{why}, writing {plan.rows:,} rows of the"
+        f" view's {plan.view_rows:,}{share}; nothing was written"
+    )
+    return line + (f"\n{replay_line(plan.replay)}" if plan.replay else "")
 
 
 def ingest_line(result: IngestResult) -> str:
@@ -112,30 +157,6 @@ def ingest_stats(result: IngestResult) -> dict[str, Any]:
         ],
         "refused_files": result.refused_files,
     }
-
-
-def display(value: Any) -> str:
-    """A value as a person reads it in a table: minutes, h:mm:ss, plain decimals."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, timedelta):
-        seconds = int(value.total_seconds())
-        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-    return str(value)
-
-
-def rows_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> Table:
-    """A rich table of the given columns."""
-    table = Table(title=Text(title) if title else None, show_lines=False, header_style="bold")
-    for name in columns:
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        # Text, not str: a cell is the user's data, never rich markup, so a reason
-        # that says "add an alias under [aliases.status]" prints as it says.
-        table.add_row(*(Text(display(row.get(c))) for c in columns))
-    return table
 
 
 def rows_csv(rows: list[dict[str, Any]]) -> str:
