@@ -34,9 +34,9 @@ from shipline.ingest.service import IngestResult, ingest_raw
 from shipline.notify.base import Notifier
 from shipline.settings import Settings, load_settings
 from shipline.store import Backend, open_backend
-from shipline.timeline.base import run_base
+from shipline.timeline.base import plan_base, run_base
 from shipline.timeline.holds import Hold, list_holds, release_holds
-from shipline.timeline.incremental import run_incremental
+from shipline.timeline.incremental import plan_incremental, run_incremental
 from shipline.timeline.predict import TrainResult, prediction_of, train
 from shipline.timeline.predict_evaluate import Evaluation, default_split, evaluate
 from shipline.timeline.query import (
@@ -51,7 +51,7 @@ from shipline.timeline.query import (
     why_not_in_view,
 )
 from shipline.timeline.retention import RetentionResult, apply_retention
-from shipline.timeline.runs import RunResult
+from shipline.timeline.runs import RunPlan, RunResult
 from shipline.timeline.sandbox import days_covering, restore_history, stored_history
 from shipline.timeline.verify import VerifyResult, verify
 from shipline.timeline.views import ensure_views
@@ -254,6 +254,16 @@ class Pipeline:
                 rebuild=rebuild,
             )
 
+    def plan_base(self, as_of: date | None = None, rebuild: bool = False) -> RunPlan:
+        """What ``base`` would recompute now (shipments, rows); a dry run, writing nothing."""
+        with self._run_lock:
+            return plan_base(
+                self.backend,
+                as_of=as_of or datetime.now(UTC).date(),
+                lookback_days=self.settings.lookback_days,
+                rebuild=rebuild,
+            )
+
     def apply_retention(
         self, *, now: datetime | None = None, dry_run: bool = False
     ) -> RetentionResult:
@@ -270,6 +280,12 @@ class Pipeline:
         """Process the events accepted since the checkpoint; optionally replay."""
         with self._run_lock:
             return run_incremental(self.backend, replay_from=replay_from)
+
+    def plan_incremental(self, replay_from: datetime | None = None) -> RunPlan:
+        """What ``incremental`` would recompute now (shipments, rows, and why a replay
+        selects what it does); a dry run, writing nothing."""
+        with self._run_lock:
+            return plan_incremental(self.backend, replay_from=replay_from)
 
     def verify(self, *, every_shipment: bool = False) -> VerifyResult:
         """The drift audit: the view against a full recompute, and how far the view is

@@ -151,6 +151,33 @@ def test_ingest_base_incremental_and_verify_work_beside_the_server(served: Serve
     assert "drift 0" in verify.stdout
 
 
+def test_dry_runs_and_replays_say_what_they_select_beside_the_server(served: Served) -> None:
+    before = json.loads(served("status", "--json").stdout)["checkpoint"]
+    plan = served("base", "--rebuild", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    planned = json.loads(plan.stdout)
+    assert planned["dry_run"] is True and planned["rebuild"] is True
+    assert planned["shipments"] >= 3
+    said = served("incremental", "--dry-run", "--replay-from", "2026-11-23T00:00:00Z")
+    assert said.returncode == 0, said.stderr
+    assert "incremental --dry-run" in said.stdout and "nothing was written" in said.stdout
+    assert "timestamped at or after it" in said.stdout
+    assert json.loads(served("status", "--json").stdout)["checkpoint"] == before
+
+    replayed = served("incremental", "--replay-from", "2100-01-01T00:00:00Z")
+    assert replayed.returncode == 0, replayed.stderr
+    assert "selected nothing beyond the new events" in replayed.stdout
+
+
+def test_predict_train_and_evaluate_work_beside_the_server(served: Served) -> None:
+    trained = served("predict", "train", "--json")
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout)["model_version"] >= 1
+    evaluated = served("predict", "evaluate", "--json")
+    assert evaluated.returncode in (0, 3), evaluated.stderr  # 3: too few deliveries to split
+    assert "Could not set lock" not in evaluated.stderr
+
+
 def test_reads_work_beside_the_server(served: Served) -> None:
     status = served("status")
     assert status.returncode == 0, status.stderr

@@ -38,6 +38,7 @@ OPERATIONS = frozenset(
         "dead_letter",
         "dead_letters",
         "estimates",
+        "evaluate_predictions",
         "holds",
         "incremental",
         "ingest_feed",
@@ -48,6 +49,8 @@ OPERATIONS = frozenset(
         "load_reference",
         "loads",
         "metrics",
+        "plan_base",
+        "plan_incremental",
         "purge_dead_letters",
         "quality",
         "record_metrics",
@@ -60,6 +63,7 @@ OPERATIONS = frozenset(
         "summary",
         "tables",
         "timeline",
+        "train_predictions",
         "verify",
     }
 )
@@ -74,23 +78,29 @@ def result_types() -> dict[str, type[Any]]:
     from shipline.monitor.quality import QualityCheck
     from shipline.store.keys import ApiKey, NewKey
     from shipline.timeline.holds import Hold
+    from shipline.timeline.predict import TrainResult
+    from shipline.timeline.predict_evaluate import Evaluation
     from shipline.timeline.query import Status
     from shipline.timeline.retention import RetentionResult
-    from shipline.timeline.runs import Checkpoint, RunResult
+    from shipline.timeline.runs import Checkpoint, ReplaySelection, RunPlan, RunResult
     from shipline.timeline.verify import VerifyResult
 
     kinds: tuple[type[Any], ...] = (
         AlertOutcome,
         ApiKey,
         Checkpoint,
+        Evaluation,
         Hold,
         IngestResult,
         NewKey,
         QualityCheck,
         RecordError,
+        ReplaySelection,
         RetentionResult,
+        RunPlan,
         RunResult,
         Status,
+        TrainResult,
         VerifyResult,
     )
     return {kind.__name__: kind for kind in kinds}

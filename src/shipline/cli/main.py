@@ -56,6 +56,13 @@ register_config(app)
 register_predict(app)
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable stats.")]
+DryRun = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Say how many shipments and rows the run would recompute, and write nothing.",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -208,11 +215,17 @@ def base(
     rebuild: Annotated[
         bool, typer.Option(help="Also recompute every shipment's state from raw events.")
     ] = False,
+    dry_run: DryRun = False,
     as_json: Json = False,
 ) -> None:
     """The daily base run: recompute recently active shipments in full."""
+    as_of = on.date() if on else None
     with open_pipeline() as pipeline:
-        result = pipeline.base(as_of=on.date() if on else None, rebuild=rebuild)
+        if dry_run:
+            plan = pipeline.plan_base(as_of=as_of, rebuild=rebuild)
+            _print_run(plan.as_dict() if as_json else render.plan_line(plan), as_json)
+            return
+        result = pipeline.base(as_of=as_of, rebuild=rebuild)
     _print_run(result.as_dict() if as_json else render.run_line(result), as_json)
 
 
@@ -222,11 +235,18 @@ def incremental(
         str | None,
         typer.Option(help="Reprocess events ingested or timestamped at or after this time."),
     ] = None,
+    dry_run: DryRun = False,
     as_json: Json = False,
 ) -> None:
-    """Process the events accepted since the checkpoint."""
+    """Process the events accepted since the checkpoint. With --replay-from, also
+    recompute every shipment with an event ingested or timestamped at or after it;
+    the summary says how many each rule selected."""
     replay = _parse_time(replay_from) if replay_from else None
     with open_pipeline() as pipeline:
+        if dry_run:
+            plan = pipeline.plan_incremental(replay_from=replay)
+            _print_run(plan.as_dict() if as_json else render.plan_line(plan), as_json)
+            return
         result = pipeline.incremental(replay_from=replay)
     _print_run(result.as_dict() if as_json else render.run_line(result), as_json)
 
@@ -235,7 +255,7 @@ def _print_run(output: Any, as_json: bool) -> None:
     if as_json:
         print_json(output)
     else:
-        console.print(output)
+        console.print(output, markup=False)
 
 
 def _parse_time(text: str) -> datetime:

@@ -17,11 +17,12 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 
 from shipline.store import Backend
-from shipline.timeline.holds import RolledBack, isolate_failures, record_holds
+from shipline.timeline.holds import RolledBack, excluding, isolate_failures, record_holds
 from shipline.timeline.predict import train
 from shipline.timeline.runs import (
     TIMELINE_LOCK,
     Checkpoint,
+    RunPlan,
     RunResult,
     max_ingest_seq,
     read_checkpoint,
@@ -92,6 +93,37 @@ DELETE FROM shipment_timeline_base WHERE shipment_id IN (
     UNION SELECT shipment_id FROM shipment_holds UNION SELECT shipment_id FROM run_excluded
 )
 """
+
+
+def plan_base(
+    backend: Backend, *, as_of: date, lookback_days: int, rebuild: bool = False
+) -> RunPlan:
+    """What ``run_base`` would recompute now (shipments and rows), from the run's own
+    selection; nothing is written."""
+    started = time.perf_counter()
+    cutoff = base_cutoff(as_of, lookback_days)
+    with backend.transaction(), excluding(backend, []):
+        checkpoint = read_checkpoint(backend)
+        since, upto = checkpoint.last_ingest_seq, max_ingest_seq(backend)
+        backend.execute(_CHANGED, [since, upto, since, upto])
+        backend.execute(_SCOPE, [upto, upto, rebuild, cutoff])
+        shipments, rows = backend.fetchone(
+            "SELECT count(*), coalesce(sum(events), 0) FROM base_scope"
+        ) or (0, 0)
+        backend.execute("DROP TABLE base_scope")
+        backend.execute("DROP TABLE base_changed")
+    return RunPlan(
+        process_type="daily_base",
+        events=upto - since,
+        shipments=int(shipments),
+        rows=int(rows),
+        view_rows=checkpoint.view_rows,
+        from_ingest_seq=since,
+        to_ingest_seq=upto,
+        rebuild=rebuild,
+        cutoff=cutoff,
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
 
 
 def _candidates(backend: Backend, since: int, cutoff: datetime, rebuild: bool) -> list[str]:

@@ -80,7 +80,7 @@ def isolate_failures(
     broken database, a bug), is raised as it is: holding everything would hide it.
     """
     try:
-        with _excluding(backend, []):
+        with excluding(backend, []):
             return attempt({}, True)
     except BackendError as error:
         if error.transient:
@@ -92,7 +92,7 @@ def isolate_failures(
     if not culprits or (len(culprits) == len(pool) and len(pool) > 1):
         raise failure
     log.warning("%s run holds %d shipment(s): %s", process_type, len(culprits), sorted(culprits))
-    with _excluding(backend, list(culprits)):
+    with excluding(backend, list(culprits)):
         return attempt(culprits, True)
 
 
@@ -118,7 +118,7 @@ def _trial(backend: Backend, attempt: Attempt, pool: list[str], subset: list[str
     chosen = set(subset)
     others = [shipment for shipment in pool if shipment not in chosen]
     try:
-        with _excluding(backend, others):
+        with excluding(backend, others):
             attempt(dict.fromkeys(others, ""), False)
     except RolledBack:
         return None
@@ -130,7 +130,8 @@ def _trial(backend: Backend, attempt: Attempt, pool: list[str], subset: list[str
 
 
 @contextmanager
-def _excluding(backend: Backend, shipment_ids: Sequence[str]) -> Iterator[None]:
+def excluding(backend: Backend, shipment_ids: Sequence[str]) -> Iterator[None]:
+    """Leave these shipments out of the runs inside the block (relation ``run_excluded``)."""
     backend.register(EXCLUDED, pa.table({"shipment_id": pa.array(shipment_ids, pa.string())}))
     try:
         yield

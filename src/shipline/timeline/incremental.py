@@ -29,10 +29,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from shipline.store import Backend
-from shipline.timeline.holds import RolledBack, isolate_failures, record_holds, release_retried
+from shipline.timeline.holds import (
+    RolledBack,
+    excluding,
+    isolate_failures,
+    record_holds,
+    release_retried,
+)
 from shipline.timeline.predict import predict_touched
 from shipline.timeline.runs import (
     TIMELINE_LOCK,
+    ReplaySelection,
+    RunPlan,
     RunResult,
     max_ingest_seq,
     read_checkpoint,
@@ -56,15 +64,33 @@ WHERE e.ingest_seq > ? AND e.ingest_seq <= ? AND {CURRENT}
   AND NOT EXISTS (SELECT 1 FROM run_excluded AS h WHERE h.shipment_id = e.shipment_id)
 """
 
-# Shipments recomputed whole whatever their new events: those a replay selects (every
-# event ingested or timestamped at or after its time), held ones being retried, and
-# those with a record superseded since the checkpoint (a revision or a retraction).
-_FORCED = """
-CREATE OR REPLACE TEMP TABLE forced AS
-SELECT DISTINCT e.shipment_id FROM shipment_events AS e
+# The stored records a replay selects, as of ingest_seq ``?``: every one ingested or
+# timestamped at or after its time (``?``, given twice). Without a replay the times
+# are NULL, and no record is selected by them.
+_REPLAYED = """
+FROM shipment_events AS e
 WHERE e.ingest_seq <= ?
   AND (e.ingested_at >= CAST(? AS TIMESTAMPTZ) OR e.event_timestamp >= CAST(? AS TIMESTAMPTZ))
   AND NOT EXISTS (SELECT 1 FROM run_excluded AS x WHERE x.shipment_id = e.shipment_id)
+"""
+
+# Why: how many of those records, and of their shipments, each of the two times selects
+# (the replay's time given four times, then _REPLAYED's parameters).
+_REPLAY_SELECTION = f"""
+SELECT count(DISTINCT e.shipment_id), count(*),
+    count(DISTINCT CASE WHEN e.ingested_at >= CAST(? AS TIMESTAMPTZ) THEN e.shipment_id END),
+    sum(CASE WHEN e.ingested_at >= CAST(? AS TIMESTAMPTZ) THEN 1 ELSE 0 END),
+    count(DISTINCT CASE WHEN e.event_timestamp >= CAST(? AS TIMESTAMPTZ) THEN e.shipment_id END),
+    sum(CASE WHEN e.event_timestamp >= CAST(? AS TIMESTAMPTZ) THEN 1 ELSE 0 END)
+{_REPLAYED}
+"""
+
+# Shipments recomputed whole whatever their new events: those a replay selects, held
+# ones being retried, and those with a record superseded since the checkpoint (a
+# revision or a retraction).
+_FORCED = f"""
+CREATE OR REPLACE TEMP TABLE forced AS
+SELECT DISTINCT e.shipment_id {_REPLAYED}
 UNION
 SELECT h.shipment_id FROM shipment_holds AS h
 WHERE (h.retry OR h.shipment_id IN (SELECT shipment_id FROM new_events))
@@ -160,15 +186,30 @@ FROM touched_state AS s JOIN affected AS a ON a.shipment_id = s.shipment_id
 WHERE a.path = 'append'
 """
 
+_RECOMPUTED_SCOPE = """
+CREATE OR REPLACE TEMP TABLE recomputed AS
+SELECT shipment_id FROM affected WHERE path = 'recompute'
+"""
+
+# Rows before the predecessor of the earliest new event are unchanged; rewriting
+# them would cost without changing the view.
+_REWRITTEN = """
+a.forced OR NOT a.was_in_view
+OR coalesce(r.next_event_timestamp, r.event_timestamp) >= a.first_new_timestamp
+"""
+
 _RECOMPUTED = f"""
 INSERT INTO computed
 SELECT {columns(TIMELINE_COLUMNS, "r.")}
 FROM ({timeline_rows(whole_shipments("recomputed"))}) AS r
 JOIN affected AS a ON a.shipment_id = r.shipment_id
--- Rows before the predecessor of the earliest new event are unchanged; rewriting
--- them would cost without changing the view.
-WHERE a.forced OR NOT a.was_in_view
-   OR coalesce(r.next_event_timestamp, r.event_timestamp) >= a.first_new_timestamp
+WHERE {_REWRITTEN}
+"""
+
+_PLANNED_RECOMPUTED = f"""
+SELECT count(*) FROM ({timeline_rows(whole_shipments("recomputed"))}) AS r
+JOIN affected AS a ON a.shipment_id = r.shipment_id
+WHERE {_REWRITTEN}
 """
 
 _LAST_COMPUTED = "(SELECT * FROM computed WHERE next_event_timestamp IS NULL)"
@@ -218,27 +259,13 @@ def _run(
         since, upto = checkpoint.last_ingest_seq, max_ingest_seq(backend)
         if upto <= since and replay_from is None and not excluded and not _retries(backend):
             return RunResult("incremental", 0, 0, 0, checkpoint.view_rows, since, since, 0.0)
-        backend.execute(_NEW_EVENTS, [since, upto, upto])
-        # Without a replay the times are NULL, and no event is selected by them.
-        backend.execute(_FORCED, [upto, replay_from, replay_from, since, upto])
-        backend.execute(_TOUCHED)
-        # The state rows of the touched shipments, read once: shipment_state holds every
-        # shipment, so each further join against it would cost a scan. The backend finds
-        # them its own way (on DuckDB, scanning one column), and deletes them in _write.
-        backend.select_rows_of("shipment_state", "shipment_id", "touched", into="touched_state")
-        backend.execute(_AFFECTED)
-        stats = backend.fetchone(
-            "SELECT count(*), count(*) FILTER (WHERE path = 'recompute') FROM affected"
-        )
-        shipments, late = (int(v) for v in stats or (0, 0))
+        shipments, late = _select(backend, replay_from, since, upto)
+        replay = _replay_selection(backend, replay_from, upto)
         backend.execute(_CONTINUED)
         if late:
             # Only late, replayed, retried or returning shipments read history; an
             # in-order run never scans shipment_events beyond its new events.
-            backend.execute(
-                "CREATE OR REPLACE TEMP TABLE recomputed AS"
-                " SELECT shipment_id FROM affected WHERE path = 'recompute'"
-            )
+            backend.execute(_RECOMPUTED_SCOPE)
             backend.execute(_RECOMPUTED, [upto, upto])
         view_rows = checkpoint.view_rows + _view_rows_change(backend)
         backend.execute(_DEPARTED, [since, upto])
@@ -276,6 +303,7 @@ def _run(
             late_shipments=late,
             run_id=batch_id,
             held_shipments=len(excluded) if commit else 0,
+            replay=replay,
         )
         record_run(backend, result)
         for table in (*_SCRATCH, "touched_state"):
@@ -283,6 +311,87 @@ def _run(
         if not commit:
             raise RolledBack(result)
     return result
+
+
+def _select(
+    backend: Backend, replay_from: datetime | None, since: int, upto: int
+) -> tuple[int, int]:
+    """Select what a run over ingest_seq ``since`` .. ``upto`` touches (the tables
+    ``new_events``, ``forced``, ``touched``, ``touched_state`` and ``affected``, each
+    shipment with its path); how many shipments, and how many are recomputed."""
+    backend.execute(_NEW_EVENTS, [since, upto, upto])
+    backend.execute(_FORCED, [upto, replay_from, replay_from, since, upto])
+    backend.execute(_TOUCHED)
+    # The state rows of the touched shipments, read once: shipment_state holds every
+    # shipment, so each further join against it would cost a scan. The backend finds
+    # them its own way (on DuckDB, scanning one column), and deletes them in _write.
+    backend.select_rows_of("shipment_state", "shipment_id", "touched", into="touched_state")
+    backend.execute(_AFFECTED)
+    stats = backend.fetchone(
+        "SELECT count(*), count(*) FILTER (WHERE path = 'recompute') FROM affected"
+    )
+    shipments, recomputed = (int(v) for v in stats or (0, 0))
+    return shipments, recomputed
+
+
+def _replay_selection(
+    backend: Backend, replay_from: datetime | None, upto: int
+) -> ReplaySelection | None:
+    """What the replay selects, by which of its two rules; None without a replay."""
+    if replay_from is None:
+        return None
+    found = (
+        backend.fetchone(_REPLAY_SELECTION, [*[replay_from] * 4, upto, replay_from, replay_from])
+        or (0,) * 6
+    )
+    shipments, events, ingested, ingested_events, timestamped, timestamped_events = (
+        int(value or 0) for value in found
+    )
+    return ReplaySelection(
+        replay_from=replay_from,
+        shipments=shipments,
+        events=events,
+        ingested_shipments=ingested,
+        ingested_events=ingested_events,
+        timestamped_shipments=timestamped,
+        timestamped_events=timestamped_events,
+    )
+
+
+def plan_incremental(backend: Backend, *, replay_from: datetime | None = None) -> RunPlan:
+    """What ``run_incremental`` would do now (shipments, rows, and what a replay
+    selects), from the run's own selection; nothing is written."""
+    started = time.perf_counter()
+    with backend.transaction(), excluding(backend, []):
+        checkpoint = read_checkpoint(backend)
+        since, upto = checkpoint.last_ingest_seq, max_ingest_seq(backend)
+        shipments, recomputed = _select(backend, replay_from, since, upto)
+        replay = _replay_selection(backend, replay_from, upto)
+        # The rows _CONTINUED writes: each new event, and an appended shipment's old
+        # last row; then the rows _RECOMPUTED keeps of the recomputed shipments.
+        continued = backend.scalar(
+            "SELECT coalesce(sum(new_events + CASE WHEN path = 'append' THEN 1 ELSE 0 END), 0)"
+            " FROM affected WHERE path IN ('new', 'append')"
+        )
+        rows = int(continued or 0)
+        if recomputed:
+            backend.execute(_RECOMPUTED_SCOPE)
+            rows += int(backend.scalar(_PLANNED_RECOMPUTED, [upto, upto]) or 0)
+        events = int(backend.scalar("SELECT count(*) FROM new_events"))
+        for table in (*_SCRATCH, "touched_state"):
+            backend.execute(f"DROP TABLE IF EXISTS {table}")
+    return RunPlan(
+        process_type="incremental",
+        events=events,
+        shipments=shipments,
+        rows=rows,
+        view_rows=checkpoint.view_rows,
+        from_ingest_seq=since,
+        to_ingest_seq=upto,
+        recomputed_shipments=recomputed,
+        replay=replay,
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
 
 
 def _view_rows_change(backend: Backend) -> int:

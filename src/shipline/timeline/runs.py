@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from shipline.jsonable import jsonable
 from shipline.store import Backend
 
 CHECKPOINT_ID = "shipment_timeline"
@@ -64,6 +65,60 @@ def write_checkpoint(backend: Backend, checkpoint: Checkpoint) -> None:
 
 
 @dataclass(frozen=True)
+class ReplaySelection:
+    """Why a replay selected the shipments it did (DESIGN 4: every stored event
+    ingested at or after ``replay_from``, and every event timestamped at or after it).
+
+    An event can be both, so the two kinds overlap: ``shipments`` and ``events`` count
+    each once. Events are stored records, every revision included.
+    """
+
+    replay_from: datetime
+    shipments: int
+    events: int
+    ingested_shipments: int
+    """Shipments with an event ingested at or after ``replay_from``."""
+    ingested_events: int
+    timestamped_shipments: int
+    """Shipments with an event timestamped at or after ``replay_from``."""
+    timestamped_events: int
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a base or incremental run would do now: a dry run, which writes nothing.
+
+    ``shipments`` and ``rows`` are what the run would report as ``shipments_affected``
+    and ``rows_written`` if it ran now (and no shipment's data made it fail).
+    """
+
+    process_type: str
+    events: int
+    """Events accepted since the checkpoint."""
+    shipments: int
+    rows: int
+    view_rows: int
+    """Rows in the view now: what a full recompute writes."""
+    from_ingest_seq: int
+    to_ingest_seq: int
+    recomputed_shipments: int = 0
+    """Incremental: shipments recomputed from their history (late events, a replay,
+    a retried hold, a revision, or outside the view); the others continue their last row."""
+    replay: ReplaySelection | None = None
+    rebuild: bool = False
+    cutoff: datetime | None = None
+    """Base: shipments whose latest event is at or after it are recomputed (with
+    every shipment changed since the last base)."""
+    duration_ms: float = 0.0
+    dry_run: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as ``--dry-run --json`` prints it."""
+        data: dict[str, Any] = jsonable(asdict(self))
+        return data
+
+
+@dataclass(frozen=True)
 class RunResult:
     """What one base or incremental run did.
 
@@ -82,13 +137,14 @@ class RunResult:
     late_shipments: int = 0
     held_shipments: int = 0
     """Shipments this run put on hold because their data made it fail."""
+    replay: ReplaySelection | None = None
+    """What a replay selected, and why; None for a run without one."""
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready stats, as ``--json`` prints them."""
-        data = asdict(self)
-        data["started_at"] = self.started_at.isoformat()
+        data: dict[str, Any] = jsonable(asdict(self))
         return data
 
 
