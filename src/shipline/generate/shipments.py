@@ -129,11 +129,17 @@ def _corrupt_ids(ids: pa.Array, kind: npt.NDArray[np.int8], rows: IntArray) -> p
     if not mask.any():
         return ids
     real, k, variant = ids.filter(mask), kind[mask], rows[mask] % 3
-    separator = pc.if_else(variant == 0, " ", pc.if_else(variant == 1, "/", "—"))
+    # DESIGN 2: an id is 1 to 128 characters, with no control character and no space
+    # around it (a space, a slash or a dash inside is fine: real feeds send them).
+    separator = pc.if_else(variant == 0, "\t", pc.if_else(variant == 1, "\x1f", "-"))
     illegal = pc.binary_join_element_wise(
-        pc.utf8_slice_codeunits(real, 0, 3), separator, pc.utf8_slice_codeunits(real, 4), ""
+        pc.if_else(variant == 2, " ", ""),
+        pc.utf8_slice_codeunits(real, 0, 3),
+        separator,
+        pc.utf8_slice_codeunits(real, 4),
+        "",
     )
-    bad = pc.if_else(k == LONG_SHIPMENT, pc.binary_repeat(real, 5), illegal)
+    bad = pc.if_else(k == LONG_SHIPMENT, pc.binary_repeat(real, 10), illegal)
     bad = pc.if_else(k == EMPTY_SHIPMENT, "", bad)
     bad = pc.if_else(k == NULL_SHIPMENT, pa.scalar(None, pa.string()), bad)
     return pc.replace_with_mask(ids, pa.array(mask), bad)
