@@ -7,6 +7,7 @@ result objects and never prints.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +36,7 @@ from shipline.notify.base import Notifier
 from shipline.settings import Settings, load_settings
 from shipline.store import Backend, open_backend
 from shipline.timeline.base import plan_base, run_base
+from shipline.timeline.cache import ViewCache
 from shipline.timeline.holds import Hold, list_holds, release_holds
 from shipline.timeline.incremental import plan_incremental, run_incremental
 from shipline.timeline.predict import TrainResult, prediction_of, train
@@ -51,7 +53,7 @@ from shipline.timeline.query import (
     why_not_in_view,
 )
 from shipline.timeline.retention import RetentionResult, apply_retention
-from shipline.timeline.runs import RunPlan, RunResult
+from shipline.timeline.runs import RunPlan, RunResult, mark_reference_change
 from shipline.timeline.sandbox import days_covering, restore_history, stored_history
 from shipline.timeline.verify import VerifyResult, verify
 from shipline.timeline.views import ensure_views
@@ -94,6 +96,7 @@ class Pipeline:
         ensure_views(self.backend)
         # One timeline run at a time: runs read the checkpoint, then move it.
         self._run_lock = threading.Lock()
+        self._view_cache = ViewCache()
 
     @classmethod
     def open(cls, *, create: bool = False, **overrides: Any) -> Pipeline:
@@ -238,6 +241,7 @@ class Pipeline:
                     [(key, key)],
                     [(name, name) for name in wanted],
                 )
+                mark_reference_change(self.backend)
         finally:
             self.backend.unregister("incoming_reference")
         return int(data.num_rows)
@@ -767,7 +771,13 @@ class Pipeline:
         """Performance per carrier, lane or location, or overall (``timeline.kpis``)."""
         from shipline.timeline.kpis import kpis
 
-        return kpis(self.backend, by, since)
+        started = time.perf_counter()
+        report, kept = self._view_cache.read(
+            self.backend, ("kpis", by, since), lambda: kpis(self.backend, by, since)
+        )
+        if not kept:
+            return report
+        return replace(report, cached=True, duration_ms=(time.perf_counter() - started) * 1000)
 
     def stuck(self, now: datetime | None = None, limit: int | None = None) -> list[StuckShipment]:
         """Shipments silent beyond their lane and stage's usual gap, each with why."""

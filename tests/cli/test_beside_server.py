@@ -196,6 +196,19 @@ def test_reads_work_beside_the_server(served: Served) -> None:
     assert json.loads(metrics.stdout)["dead_letters_open"] >= 1
 
 
+def test_analytics_work_beside_the_server(served: Served) -> None:
+    kpis = served("kpis", "--by", "carrier", "--json")
+    assert kpis.returncode == 0, kpis.stderr
+    assert json.loads(kpis.stdout)["by"] == "carrier"
+    stuck = served("stuck", "--json")
+    assert stuck.returncode == 0, stuck.stderr
+    assert isinstance(json.loads(stuck.stdout), list)
+    listed = served("shipments", "list", "--limit", "2", "--json")
+    assert listed.returncode == 0, listed.stderr
+    page = json.loads(listed.stdout)
+    assert len(page["shipments"]) == 2 and page["next_cursor"]
+
+
 def test_errors_keep_their_message_and_exit_code(served: Served) -> None:
     missing = served("timeline", "NO-SUCH-SHIPMENT")
     assert missing.returncode == 4
@@ -232,6 +245,15 @@ def test_a_key_revoked_beside_the_server_is_refused_within_seconds(served: Serve
         timeout=5,
         interval=0.1,
     )
+
+
+def test_dlq_purge_by_source_works_beside_the_server(served: Served) -> None:
+    served("ingest", "-", stdin='{"shipment_id": "S8"}\n')
+    asked = served("dlq", "purge", "--source", "stdin")
+    assert asked.returncode != 0 and "purge 1 open dead letter" in asked.stderr  # no --yes
+    purged = served("dlq", "purge", "--source", "stdin", "--yes")
+    assert purged.returncode == 0, purged.stderr
+    assert "purged 1 dead letter" in purged.stdout
 
 
 def test_after_the_server_stops_commands_open_the_file_with_the_same_output(

@@ -18,6 +18,7 @@ import pytest
 from shipline.errors import ValidationError
 from shipline.generate import generate_dataset
 from shipline.pipeline import Pipeline
+from shipline.settings import Settings
 from shipline.timeline.kpis import Kpi
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -252,3 +253,40 @@ def test_every_figure_equals_the_same_figure_computed_over_the_views(
     expected = expected_kpis(pipeline, by)
     assert len(found) > (1 if by else 0)
     assert found == expected
+
+
+def test_a_report_is_read_again_only_once_the_view_or_a_reference_table_changes(
+    small_world: Pipeline, tmp_path: Path
+) -> None:
+    first = small_world.kpis()
+    again = small_world.kpis()
+    assert (first.cached, again.cached) == (False, True)
+    assert again.groups == first.groups
+
+    # A new delivery, once a run puts it in the view, is in the next report.
+    small_world.ingest_records(shipment("C", "DHL", [(40, "delivered", "HUB3")]), "test")
+    assert small_world.kpis().cached  # not yet in the view: the view has not changed
+    small_world.incremental()
+    after_run = small_world.kpis()
+    assert not after_run.cached
+    assert after_run.groups[0].delivered == 3
+
+    # A later promise makes B on time; the reference load alone changes the report.
+    load_packages(
+        small_world,
+        tmp_path,
+        [("A", 12, "HUB1", "HUB2"), ("B", 36, "HUB1", "HUB2"), ("C", 48, "HUB1", "HUB3")],
+    )
+    reloaded = small_world.kpis()
+    assert not reloaded.cached
+    assert reloaded.groups[0].on_time_rate == 1.0
+
+
+def test_another_process_sees_a_change_made_beside_it(small_world: Pipeline, engine: str) -> None:
+    if engine == "duckdb":
+        pytest.skip("a DuckDB file has one writer process; the CLI goes through its server")
+    with Pipeline(Settings(database=small_world.settings.database)) as other:
+        before = other.kpis()
+        small_world.ingest_records(shipment("C", "DHL", [(40, "delivered", "HUB3")]), "test")
+        small_world.incremental()
+        assert other.kpis().groups[0].delivered == before.groups[0].delivered + 1

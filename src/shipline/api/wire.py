@@ -34,6 +34,7 @@ OPERATIONS = frozenset(
         "apply_retention",
         "base",
         "check_alerts",
+        "count_open_dead_letters",
         "create_key",
         "dead_letter",
         "dead_letters",
@@ -44,7 +45,9 @@ OPERATIONS = frozenset(
         "ingest_feed",
         "ingest_files",
         "ingest_table",
+        "kpis",
         "list_keys",
+        "list_shipments",
         "load_files",
         "load_reference",
         "loads",
@@ -52,6 +55,7 @@ OPERATIONS = frozenset(
         "plan_base",
         "plan_incremental",
         "purge_dead_letters",
+        "purge_open_dead_letters",
         "quality",
         "record_metrics",
         "redrive",
@@ -60,6 +64,7 @@ OPERATIONS = frozenset(
         "revoke_key",
         "rotate_key",
         "status",
+        "stuck",
         "summary",
         "tables",
         "timeline",
@@ -78,11 +83,14 @@ def result_types() -> dict[str, type[Any]]:
     from shipline.monitor.quality import QualityCheck
     from shipline.store.keys import ApiKey, NewKey
     from shipline.timeline.holds import Hold
+    from shipline.timeline.kpis import Kpi, KpiReport
     from shipline.timeline.predict import TrainResult
     from shipline.timeline.predict_evaluate import Evaluation
     from shipline.timeline.query import Status
     from shipline.timeline.retention import RetentionResult
     from shipline.timeline.runs import Checkpoint, ReplaySelection, RunPlan, RunResult
+    from shipline.timeline.shipments import ShipmentFilter, ShipmentPage
+    from shipline.timeline.stuck import StuckShipment
     from shipline.timeline.verify import VerifyResult
 
     kinds: tuple[type[Any], ...] = (
@@ -92,6 +100,8 @@ def result_types() -> dict[str, type[Any]]:
         Evaluation,
         Hold,
         IngestResult,
+        Kpi,
+        KpiReport,
         NewKey,
         QualityCheck,
         RecordError,
@@ -99,7 +109,10 @@ def result_types() -> dict[str, type[Any]]:
         RetentionResult,
         RunPlan,
         RunResult,
+        ShipmentFilter,
+        ShipmentPage,
         Status,
+        StuckShipment,
         TrainResult,
         VerifyResult,
     )

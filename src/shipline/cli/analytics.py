@@ -71,7 +71,9 @@ def kpis(
         for kpi in report.groups
     ]
     title = f"KPIs by {report.by}" if report.by else "KPIs"
-    console.print(render.rows_table(rows, _KPI_COLUMNS, f"{title} ({report.duration_ms:,.0f} ms)"))
+    kept = "; the view is unchanged since the last read" if report.cached else ""
+    took = f"{title} ({report.duration_ms:,.0f} ms{kept})"
+    console.print(render.rows_table(rows, _KPI_COLUMNS, took))
 
 
 def stuck(

@@ -131,6 +131,8 @@ class KpiReport:
     since: datetime | None
     groups: list[Kpi]
     duration_ms: float
+    cached: bool = False
+    """Served from an earlier read at the same view version (``timeline.cache``)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready report."""

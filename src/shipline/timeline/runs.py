@@ -44,6 +44,34 @@ def read_checkpoint(backend: Backend) -> Checkpoint:
     return Checkpoint(**rows[0]) if rows else Checkpoint()
 
 
+REFERENCE_CHECKPOINT_ID = "reference_data"
+"""The row a reference load (locations, packages) rewrites, so reads derived from
+them know that they changed (``view_version``)."""
+
+
+def view_version(backend: Backend) -> tuple[Any, ...]:
+    """What the view and the reference tables were last changed by, in one cheap read:
+    every run, retention pass and reference load rewrites a checkpoint row, so a read
+    of the view computed at one version equals a read at any later equal version."""
+    rows = backend.fetchall(
+        "SELECT checkpoint_id, last_update_time, last_ingest_seq, view_rows"
+        " FROM processing_checkpoints ORDER BY checkpoint_id"
+    )
+    return tuple(tuple(row) for row in rows)
+
+
+def mark_reference_change(backend: Backend) -> None:
+    """Record that a reference table changed; call inside the load's transaction."""
+    backend.execute(
+        "DELETE FROM processing_checkpoints WHERE checkpoint_id = ?", [REFERENCE_CHECKPOINT_ID]
+    )
+    backend.execute(
+        "INSERT INTO processing_checkpoints (checkpoint_id, last_update_time, process_type,"
+        " status) VALUES (?, ?, 'reference_load', 'completed')",
+        [REFERENCE_CHECKPOINT_ID, datetime.now(UTC)],
+    )
+
+
 def write_checkpoint(backend: Backend, checkpoint: Checkpoint) -> None:
     """Replace the checkpoint; call inside the run's transaction."""
     backend.execute("DELETE FROM processing_checkpoints WHERE checkpoint_id = ?", [CHECKPOINT_ID])
