@@ -4,7 +4,10 @@
 
 Each engine gets a store of the same generated events (with their locations and
 packages) and one timeline run. Then each KPI grouping, the stuck-shipments
-query and one filtered shipments page are timed; the table shows medians.
+query and one filtered shipments page are timed; the table shows medians. A KPI
+report is timed twice: read from the view (``_ms``, what the first request after a
+run pays) and kept for the same view version (``_kept_ms``, every later request
+until a run, a retention pass or a reference load changes the view).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +28,11 @@ from benchmarks.engines import bench_database
 from shipline.generate import generate_dataset
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
+from shipline.timeline.kpis import GroupBy, kpis
 from shipline.timeline.shipments import ShipmentFilter
 
 CHUNK = 1_000_000
-GROUPINGS = (None, "carrier", "lane", "location")
+GROUPINGS: tuple[GroupBy | None, ...] = (None, "carrier", "lane", "location")
 
 
 def median_ms(action: Callable[[], Any], repeats: int) -> float:
@@ -56,9 +61,15 @@ def measure(engine: str, events: int, repeats: int, folder: Path) -> dict[str, f
         pipeline.incremental()
         now = datetime.now(UTC)
         figures = {
-            f"kpis_{by or 'all'}_ms": median_ms(lambda by=by: pipeline.kpis(by), repeats)  # type: ignore[misc]
+            f"kpis_{by or 'all'}_ms": median_ms(partial(kpis, pipeline.backend, by), repeats)
             for by in GROUPINGS
         }
+        for by in GROUPINGS:
+            pipeline.kpis(by)
+            figures[f"kpis_{by or 'all'}_kept_ms"] = median_ms(
+                partial(pipeline.kpis, by),
+                repeats,
+            )
         figures["stuck_ms"] = median_ms(lambda: pipeline.stuck(now), repeats)
         figures["page_ms"] = median_ms(
             lambda: pipeline.list_shipments(ShipmentFilter(status="in_transit"), 100), repeats
@@ -79,7 +90,8 @@ def main() -> None:
         for engine in args.engines.split(","):
             results[engine] = measure(engine, args.events, args.repeats, Path(folder))
             print(f"{engine}: {results[engine]}", flush=True)
-    columns = [f"kpis_{by or 'all'}_ms" for by in GROUPINGS] + ["stuck_ms", "page_ms"]
+    columns = [f"kpis_{by or 'all'}_ms" for by in GROUPINGS]
+    columns += [f"kpis_{by or 'all'}_kept_ms" for by in GROUPINGS] + ["stuck_ms", "page_ms"]
     print(
         f"\n{'engine':<10} {'events':>10} {'shipments':>10} "
         + " ".join(f"{c:>16}" for c in columns)
@@ -87,7 +99,7 @@ def main() -> None:
     for engine, figures in results.items():
         print(
             f"{engine:<10} {args.events:>10,} {figures['shipments']:>10,.0f} "
-            + " ".join(f"{figures[c]:>16.0f}" for c in columns)
+            + " ".join(f"{figures[c]:>{max(14, len(c) - 5)}.1f}" for c in columns)
         )
 
 
