@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from shipline.errors import ShiplineError
 from shipline.events.validate import Rejection, Rules
@@ -132,7 +133,10 @@ def ingest_raw(
         batch = replace(
             batch, rejected=[_in_source_terms(r, source_fields) for r in batch.rejected]
         )
-    events = batch.accepted.filter(batch.accepted.column("is_event"))
+    is_event = batch.accepted.column("is_event")
+    # Most batches are events only, and a filter copies every column of every row.
+    everything = pc.all(pc.fill_null(is_event, False)).as_py() is not False
+    events = batch.accepted if everything else batch.accepted.filter(is_event)
     side_only = batch.accepted.num_rows - events.num_rows
     with backend.transaction():
         stored = store_events(backend, events.drop_columns(_SIDE_FIELDS), source)

@@ -53,8 +53,10 @@ def store_side_data(
 ) -> SideCounts:
     """Store the estimates and references of the accepted records but ``refused`` ones
     (record indexes of conflicts: their event went to dead letters, so does the rest)."""
-    keep = pc.invert(pc.is_in(accepted.column("record_index"), pa.array(list(refused), pa.int64())))
-    rows = accepted.filter(keep).select(["shipment_id", "estimates", "references"])
+    rows = accepted.select(["record_index", "shipment_id", "estimates", "references"])
+    if refused:  # the columns first, then the rows: a filter copies every column it keeps
+        refused_indexes = pa.array(list(refused), pa.int64())
+        rows = rows.filter(pc.invert(pc.is_in(rows.column("record_index"), refused_indexes)))
     estimates = _flatten(rows, "estimates", ["kind", "estimated_at", "classifier"])
     references = _flatten(rows, "references", ["type", "reference"]).rename_columns(
         ["shipment_id", "reference_type", "reference"]
