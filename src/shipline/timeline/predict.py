@@ -69,11 +69,13 @@ def segments_of(features: str) -> str:
     )
 
 
-def features_of(rows: str, packages: str = "packages") -> str:
+def features_of(rows: str, packages: str = "packages", extra: tuple[str, ...] = ()) -> str:
     """A features relation from ``rows`` (shipment_id, event_id, event_timestamp,
-    event_type, carrier, ...): the row's own columns plus stage, service and lane."""
+    event_type, carrier, ...): the row's own columns plus stage, service and lane,
+    and the ``extra`` columns of ``rows`` as they are."""
+    kept = "".join(f" r.{name}," for name in extra)
     return (
-        f"SELECT r.shipment_id, r.event_id, r.event_timestamp, r.event_type AS stage,"
+        f"SELECT r.shipment_id, r.event_id, r.event_timestamp, r.event_type AS stage,{kept}"
         f" r.carrier, p.service_level AS service,"
         f" lo.region AS origin_region, ld.region AS destination_region"
         f" FROM {rows} AS r"
@@ -83,10 +85,12 @@ def features_of(rows: str, packages: str = "packages") -> str:
     )
 
 
-def _samples(delivered_before: datetime | None) -> tuple[str, list[Any]]:
-    """Every event of a delivered shipment before its delivery, with the time left."""
+def _history(delivered_before: datetime | None) -> tuple[str, list[Any]]:
+    """Every event of a delivered shipment before its delivery, with its features and
+    the time left. A table: each segment level reads it, and a relation would be
+    computed again from the view for each."""
     sql = f"""
-CREATE OR REPLACE TEMP TABLE prediction_samples AS
+CREATE OR REPLACE TEMP TABLE prediction_history AS
 WITH delivered AS (
     SELECT shipment_id, min(event_timestamp) AS delivered_at
     FROM shipment_timeline_realtime WHERE event_type = 'delivered'
@@ -99,9 +103,7 @@ before_delivery AS (
     FROM shipment_timeline_realtime AS t JOIN delivered AS d ON d.shipment_id = t.shipment_id
     WHERE t.event_timestamp < d.delivered_at
 )
-SELECT k.segment, k.level, b.remaining_us
-FROM ({segments_of(f"({features_of('before_delivery')})")}) AS k
-JOIN before_delivery AS b ON b.shipment_id = k.shipment_id AND b.event_id = k.event_id
+{features_of("before_delivery", extra=("remaining_us",))}
 """
     return sql, [delivered_before, delivered_before]
 
@@ -116,7 +118,7 @@ def fit_quantiles(
     """Learn segment quantiles into the temporary table ``into`` (segment, level,
     samples, p10_us, p50_us, p90_us) from shipments delivered before
     ``delivered_before`` (every one, if None); return how many segments it kept."""
-    sql, params = _samples(delivered_before)
+    sql, params = _history(delivered_before)
     backend.execute(sql, params)
     backend.execute(
         f"CREATE OR REPLACE TEMP TABLE {into} AS"
@@ -124,11 +126,11 @@ def fit_quantiles(
         " CAST(quantile_disc(remaining_us, 0.1) AS BIGINT) AS p10_us,"
         " CAST(quantile_disc(remaining_us, 0.5) AS BIGINT) AS p50_us,"
         " CAST(quantile_disc(remaining_us, 0.9) AS BIGINT) AS p90_us"
-        " FROM prediction_samples GROUP BY segment"
+        f" FROM ({segments_of('prediction_history')}) AS samples GROUP BY segment"
         " HAVING count(*) >= ? OR segment = 'all'",
         [min_samples],
     )
-    backend.execute("DROP TABLE prediction_samples")
+    backend.execute("DROP TABLE prediction_history")
     return int(backend.scalar(f"SELECT count(*) FROM {into}"))
 
 
