@@ -55,6 +55,30 @@ def test_a_shipment_missing_from_the_view_is_drift(pipeline: Pipeline) -> None:
     assert result.differing_rows == 1
 
 
+def test_a_row_the_view_holds_twice_is_drift(pipeline: Pipeline) -> None:
+    built(pipeline)
+    pipeline.backend.execute(
+        "INSERT INTO shipment_timeline_incremental SELECT * FROM shipment_timeline_incremental"
+        " WHERE shipment_id = 'B'"
+    )
+
+    result = pipeline.verify()
+
+    assert result.differing_rows == 1  # the copy: every column equal, its key repeated
+    assert [example["problem"] for example in result.examples] == ["unexpected in view"]
+
+
+def test_a_wrong_row_is_named_from_both_sides(pipeline: Pipeline) -> None:
+    built(pipeline)
+    pipeline.backend.execute(
+        "UPDATE shipment_timeline_incremental SET status = 'exception' WHERE shipment_id = 'B'"
+    )
+
+    problems = sorted(example["problem"] for example in pipeline.verify().examples)
+
+    assert problems == ["missing or wrong in view", "unexpected in view"]
+
+
 def test_the_cli_exits_6_on_drift(shipline: Shipline) -> None:
     with Pipeline.open(database=shipline.database) as pipeline:
         built(pipeline)
