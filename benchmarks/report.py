@@ -247,7 +247,7 @@ def main() -> None:
         for engine in args.engines.split(","):
             for n in sizes:
                 results[engine, n] = measure(engine, n, args.repeats, Path(tmp))
-                print(f"{engine} {n:,}: done", flush=True)
+                print(f"{engine} {n:,}: {results[engine, n]}", flush=True)
     print(report(results, args.repeats))
 
 
