@@ -97,3 +97,16 @@ def test_malformed_toml_names_the_file_line_and_column(config: Path) -> None:
     message = refused(config)
     assert message.startswith(f"{config}: not valid TOML: ")
     assert "(at line 2, column 17)" in message
+
+
+def test_duckdbs_memory_is_capped_by_the_setting(config: Path, tmp_path: Path) -> None:
+    from shipline.pipeline import Pipeline
+
+    config.write_text(f'database = "{tmp_path / "capped.duckdb"}"\nduckdb_memory_limit = "1GB"\n')
+    with Pipeline(load_settings()) as pipeline:
+        assert pipeline.backend.scalar("SELECT current_setting('memory_limit')") == "953.6 MiB"
+
+
+def test_a_memory_limit_without_a_unit_is_refused(config: Path) -> None:
+    config.write_text('duckdb_memory_limit = "lots"\n')
+    assert "duckdb_memory_limit = 'lots'" in refused(config)

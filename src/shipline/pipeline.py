@@ -91,7 +91,11 @@ class Pipeline:
         ``create`` lets a DuckDB path where nothing is yet become a new database.
         """
         self.settings = settings or load_settings()
-        self.backend: Backend = backend or open_backend(self.settings.database, create=create)
+        self.backend: Backend = backend or open_backend(
+            self.settings.database,
+            create=create,
+            duckdb_memory_limit=self.settings.duckdb_memory_limit,
+        )
         self.backend.migrate()
         ensure_views(self.backend)
         # One timeline run at a time: runs read the checkpoint, then move it.

@@ -268,7 +268,9 @@ SERVER_SCHEMES = ("postgresql://", "postgres://", "redshift://")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
-def open_backend(database: str, *, create: bool = True) -> Backend:
+def open_backend(
+    database: str, *, create: bool = True, duckdb_memory_limit: str | None = None
+) -> Backend:
     """Open the backend a database URL or path names; DuckDB for a plain path.
 
     ``create`` lets a DuckDB path where nothing is yet become a new database; without
@@ -292,7 +294,7 @@ def open_backend(database: str, *, create: bool = True) -> Backend:
         )
     from shipline.store.duckdb import DuckDBBackend
 
-    return DuckDBBackend(database, create=create)
+    return DuckDBBackend(database, create=create, memory_limit=duckdb_memory_limit)
 
 
 def is_new_database(database: str) -> bool:

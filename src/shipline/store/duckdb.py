@@ -29,8 +29,9 @@ class DuckDBBackend(Backend):
     NESTED_TYPES = True
     SCANS_ARROW = True
 
-    def __init__(self, path: str, *, create: bool = True) -> None:
+    def __init__(self, path: str, *, create: bool = True, memory_limit: str | None = None) -> None:
         """Open the DuckDB file at ``path``; make a new one there only when ``create``.
+        ``memory_limit`` caps DuckDB's memory (``"3GB"``); unset, DuckDB's default.
 
         A file that is not a DuckDB database is refused whatever ``create`` says:
         DuckDB would otherwise report it as a lock held by another process.
@@ -44,7 +45,7 @@ class DuckDBBackend(Backend):
                 Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         else:
             _require_database_file(Path(path))
-        self._con = _connect(path)
+        self._con = _connect(path, memory_limit)
         if new_file:
             os.chmod(path, 0o600)  # the owner's data; DuckDB makes it as the umask says
         self._con.execute("SET TimeZone = 'UTC'")
@@ -163,10 +164,13 @@ def _require_database_file(path: Path) -> None:
         )
 
 
-def _connect(path: str) -> duckdb.DuckDBPyConnection:
+def _connect(path: str, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
     """A connection to ``path``; a lock held elsewhere is transient, a damaged file is not."""
+    config: dict[str, str | bool | int | float | list[str]] = {}
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit.strip()
     try:
-        return duckdb.connect(path)
+        return duckdb.connect(path, config=config)
     except duckdb.IOException as error:
         if "lock" not in str(error).lower():
             raise _corrupt(path, error) from error
