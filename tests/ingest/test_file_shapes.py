@@ -47,6 +47,23 @@ def test_a_parquet_file_without_a_required_column_is_refused_once(shipline: Ship
     assert "missing column event_type; found shipment_id, event_timestamp" in message
 
 
+def test_a_reference_table_in_a_folder_of_events_says_where_it_belongs(
+    shipline: Shipline,
+) -> None:
+    folder = shipline.folder / "data"
+    folder.mkdir()
+    (folder / "events.csv").write_text("shipment_id,event_timestamp,event_type\n" + ROWS)
+    pq.write_table(
+        pa.table({"shipment_id": ["S1"], "promised_delivery_at": ["2026-01-03T00:00Z"]}),
+        folder / "packages.parquet",
+    )
+    message = refusal(shipline("ingest", str(folder)))
+    assert (
+        "it looks like the packages reference table: load it with"
+        " `shipline reference load packages packages.parquet`"
+    ) in message
+
+
 def test_headers_match_whatever_their_case(shipline: Shipline) -> None:
     csv_path = shipline.folder / "upper.csv"
     csv_path.write_text("Shipment_ID, EVENT_TIMESTAMP ,Event_Type\n" + ROWS)

@@ -280,8 +280,29 @@ def contract_names(file_name: str, names: Sequence[str]) -> dict[str, str]:
         raise ValidationError(
             f"{file_name}: missing column {', '.join(missing)}; found {shown}"
             f" (a file of events needs {', '.join(REQUIRED_COLUMNS)})"
+            + _reference_hint(file_name, names)
         )
     return found
+
+
+_REFERENCE_SIGNS = {
+    "locations": {"location_id", "location_name"},
+    "packages": {"shipment_id", "promised_delivery_at"},
+}
+"""Columns that make a file one of the reference tables (as ``shipline generate``
+writes them beside its events)."""
+
+
+def _reference_hint(file_name: str, names: Sequence[str]) -> str:
+    """Where a refused file of reference data belongs, if it looks like one."""
+    present = {name.strip().lower() for name in names}
+    for table, signs in _REFERENCE_SIGNS.items():
+        if signs <= present:
+            return (
+                f"; it looks like the {table} reference table: load it with"
+                f" `shipline reference load {table} {file_name}`"
+            )
+    return ""
 
 
 _SUSPECT_JSON = r"NaN|Infinity|\\u[dD][89a-fA-F]|[0-9]{1000}"
