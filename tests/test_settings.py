@@ -107,6 +107,12 @@ def test_duckdbs_memory_is_capped_by_the_setting(config: Path, tmp_path: Path) -
         assert pipeline.backend.scalar("SELECT current_setting('memory_limit')") == "953.6 MiB"
 
 
-def test_a_memory_limit_without_a_unit_is_refused(config: Path) -> None:
-    config.write_text('duckdb_memory_limit = "lots"\n')
-    assert "duckdb_memory_limit = 'lots'" in refused(config)
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("lots", "is not a size"), ("0MB", "is outside"), ("99999999TB", "is outside")],
+)
+def test_a_memory_limit_duckdb_could_not_open_with_is_refused_first(
+    config: Path, value: str, reason: str
+) -> None:
+    config.write_text(f'duckdb_memory_limit = "{value}"\n')
+    assert f"duckdb_memory_limit = '{value}' ('{value}' {reason}" in refused(config)

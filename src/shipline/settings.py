@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import stat
 import tomllib
 import typing
@@ -69,6 +70,12 @@ def _default_loader_keys() -> dict[str, list[str]]:
     return {table: list(key) for table, key in DEFAULT_KEYS.items()}
 
 
+_MEMORY_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B)", re.IGNORECASE)
+_MEMORY_UNITS = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+"""Decimal units; a binary one (GiB) differs by under 10%, which the range allows."""
+_MEMORY_FLOOR, _MEMORY_CEILING = 256e6, 1024e12
+
+
 class Settings(BaseSettings):
     """Everything an operator can set.
 
@@ -100,9 +107,7 @@ class Settings(BaseSettings):
     """The earliest ``event_timestamp`` accepted (inclusive); earlier ones are refused."""
     timestamp_max: datetime = datetime(2100, 1, 1, tzinfo=UTC)
     """The end of the accepted ``event_timestamp`` range (exclusive)."""
-    duckdb_memory_limit: str | None = Field(
-        default=None, pattern=r"^\s*\d+(\.\d+)?\s*([KMGT]i?B)\s*$"
-    )
+    duckdb_memory_limit: str | None = None
     """How much memory DuckDB may use (``"3GB"``, ``"3GiB"``); past it, it spills to a
     folder beside the database. Unset, DuckDB takes up to 80% of the machine's memory:
     ``verify --all`` of 10M events peaked at 9.8 GiB, and at 3.3 GiB with "3GB" (in
@@ -195,6 +200,22 @@ class Settings(BaseSettings):
     """Events timestamped further than this in the future count as clock skew."""
     monitor_interval_seconds: float = Field(default=60, gt=0)
     """How often ``shipline serve`` records metrics and evaluates the alert rules."""
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str | None) -> str | None:
+        """A size DuckDB takes, and room enough to open a database: DuckDB would
+        refuse too large a value, and too small a one fails every statement, both
+        only once the database is opened."""
+        if value is None:
+            return None
+        found = _MEMORY_SIZE.fullmatch(value.strip())
+        if found is None:
+            raise ValueError(f"{value!r} is not a size such as '3GB' or '512MiB'")
+        size = float(found[1]) * _MEMORY_UNITS[found[2].upper().replace("I", "")]
+        if not _MEMORY_FLOOR <= size <= _MEMORY_CEILING:
+            raise ValueError(f"{value!r} is outside 256MB to 1024TB")
+        return value.strip()
 
     @model_validator(mode="after")
     def _timestamp_range_is_not_empty(self) -> Settings:

@@ -344,18 +344,8 @@ def _replay_selection(
         backend.fetchone(_REPLAY_SELECTION, [*[replay_from] * 4, upto, replay_from, replay_from])
         or (0,) * 6
     )
-    shipments, events, ingested, ingested_events, timestamped, timestamped_events = (
-        int(value or 0) for value in found
-    )
-    return ReplaySelection(
-        replay_from=replay_from,
-        shipments=shipments,
-        events=events,
-        ingested_shipments=ingested,
-        ingested_events=ingested_events,
-        timestamped_shipments=timestamped,
-        timestamped_events=timestamped_events,
-    )
+    # The query's columns are the selection's counts, in its fields' order.
+    return ReplaySelection(replay_from, *(int(value or 0) for value in found))
 
 
 def plan_incremental(backend: Backend, *, replay_from: datetime | None = None) -> RunPlan:
