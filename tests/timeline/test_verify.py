@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from shipline.pipeline import Pipeline
+from shipline.timeline.verify import verify
 from tests.conftest import Shipline
 from tests.timeline.test_holds import event
 
@@ -91,3 +92,31 @@ def test_the_cli_exits_6_on_drift(shipline: Shipline) -> None:
     assert verified.returncode == 6, verified.stdout + verified.stderr
     assert "differences from a full recompute" in verified.stderr
     assert json.loads(shipline("verify", "--json").stdout)["drift"] > 0
+
+
+def test_a_store_compared_in_parts_finds_the_same_drift(pipeline: Pipeline) -> None:
+    """verify compares ranges of shipment ids one at a time to bound its memory; a part
+    of one row (every shipment a part of its own) must find what one part finds."""
+    pipeline.ingest_records(
+        [event(shipment, hour) for shipment in "ABCDEF" for hour in (8, 9, 10)], "test"
+    )
+    pipeline.incremental()
+    pipeline.backend.execute(
+        "UPDATE shipment_timeline_incremental SET status = 'exception'"
+        " WHERE shipment_id IN ('B', 'E') AND event_sequence = 2"
+    )
+    pipeline.backend.execute(
+        "INSERT INTO shipment_timeline_incremental SELECT * FROM shipment_timeline_incremental"
+        " WHERE shipment_id = 'F' AND event_sequence = 1"
+    )
+
+    whole = verify(pipeline.backend, lookback_days=30, every_shipment=True, examples=3)
+    parts = verify(
+        pipeline.backend, lookback_days=30, every_shipment=True, examples=3, rows_per_part=1
+    )
+
+    assert whole.rows_checked == parts.rows_checked == 18
+    assert whole.differing_rows == parts.differing_rows == 5  # 2 wrong, 2 missing, 1 copy
+    assert whole.differing_summaries == parts.differing_summaries == 6  # B, E, F both ways
+    assert parts.examples == whole.examples
+    assert [example["shipment_id"] for example in parts.examples] == ["B", "B", "E"]

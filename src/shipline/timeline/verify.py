@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 from shipline.store import Backend
@@ -30,30 +31,42 @@ from shipline.timeline.views import SUMMARY_COLUMNS, summary_rows
 
 _NOT_HELD = "NOT EXISTS (SELECT 1 FROM shipment_holds AS h WHERE h.shipment_id = s.shipment_id)"
 
+ROWS_PER_PART = 2_000_000
+"""About how many timeline rows ``verify`` recomputes and compares at once: at 10M
+events, one part of every row peaked at 9.9 GiB."""
+
 _EXPECTED = f"""
 CREATE OR REPLACE TEMP TABLE expected_timeline AS
 SELECT {columns(TIMELINE_COLUMNS, "r.")}, l.location_name, l.region
-FROM ({timeline_rows(whole_shipments("in_view"))}) AS r
+FROM ({timeline_rows(whole_shipments("in_part"))}) AS r
 LEFT JOIN locations AS l ON l.location_id = r.location_id
 """
 
 _KEY = ("shipment_id", "event_id")
 
-# Each side's rows that have no equal row of the same key on the other side: a join
-# on the key, comparing every other contract column. EXCEPT ALL gives the same rows
+# The keys whose rows differ, from one full join on the key comparing every other
+# contract column; then each side's rows of those keys. EXCEPT ALL gives the same rows
 # when each key is on each side at most once (checked first: see _REPEATED_KEYS),
 # and cost fifteen times as much at 1M rows, hashing every column of both sides.
-_DRIFT_BY_KEY = "CREATE OR REPLACE TEMP TABLE timeline_drift AS " + " UNION ALL ".join(
-    f"(SELECT '{problem}' AS problem, {columns(CONTRACT_COLUMNS, 'm.')} FROM {mine} AS m"
-    f" LEFT JOIN {theirs} AS o"
+_DRIFT_BY_KEY = (
+    "CREATE OR REPLACE TEMP TABLE drift_keys AS SELECT"
+    + ", ".join(f" coalesce(m.{key}, o.{key}) AS {key}" for key in _KEY)
+    + ", m.event_id IS NOT NULL AS expected, o.event_id IS NOT NULL AS actual"
+    " FROM expected_timeline AS m FULL JOIN actual_timeline AS o"
     f" ON {' AND '.join(f'o.{key} = m.{key}' for key in _KEY)}"
-    " WHERE o.event_id IS NULL OR "
-    + " OR ".join(f"m.{c} IS DISTINCT FROM o.{c}" for c in CONTRACT_COLUMNS if c not in _KEY)
-    + ")"
-    for problem, mine, theirs in (
-        ("missing or wrong in view", "expected_timeline", "actual_timeline"),
-        ("unexpected in view", "actual_timeline", "expected_timeline"),
-    )
+    " WHERE m.event_id IS NULL OR o.event_id IS NULL OR "
+    + " OR ".join(f"m.{c} IS DISTINCT FROM o.{c}" for c in CONTRACT_COLUMNS if c not in _KEY),
+    "CREATE OR REPLACE TEMP TABLE timeline_drift AS "
+    + " UNION ALL ".join(
+        f"(SELECT '{problem}' AS problem, {columns(CONTRACT_COLUMNS, 'r.')} FROM {side} AS r"
+        f" JOIN drift_keys AS k ON {' AND '.join(f'k.{key} = r.{key}' for key in _KEY)}"
+        f" WHERE k.{flag})"
+        for problem, side, flag in (
+            ("missing or wrong in view", "expected_timeline", "expected"),
+            ("unexpected in view", "actual_timeline", "actual"),
+        )
+    ),
+    "DROP TABLE drift_keys",
 )
 
 _CONTRACT = columns(CONTRACT_COLUMNS)
@@ -86,7 +99,7 @@ _SUMMARY_DRIFT = "SELECT " + " + ".join(
     )
 )
 
-_SCRATCH = ("in_view", "expected_timeline", "actual_timeline", "expected_summary", "actual_summary")
+_SCRATCH = ("in_part", "expected_timeline", "actual_timeline", "expected_summary", "actual_summary")
 
 
 @dataclass(frozen=True)
@@ -133,14 +146,16 @@ def verify(
     examples: int = 5,
     max_pending_seconds: float = float("inf"),
     every_shipment: bool = False,
+    rows_per_part: int = ROWS_PER_PART,
 ) -> VerifyResult:
     """Compare the real-time view and the summary with a full recompute.
 
     ``lookback_days`` is the base run's, to tell which shipments belong in the view.
     Held shipments are reported, not compared: their rows are known to be stale.
+    The comparison runs over ranges of shipment ids of about ``rows_per_part`` rows
+    each, so its memory is bounded by a part, not by the store.
     """
     started = time.perf_counter()
-    summary = columns(SUMMARY_COLUMNS)
     with backend.transaction():
         # Runs wait while verify reads, so both sides see the same checkpoint.
         backend.lock(TIMELINE_LOCK)
@@ -158,66 +173,153 @@ def verify(
             " OR s.shipment_id IN (SELECT shipment_id FROM shipment_timeline_incremental))",
             [cutoff, cutoff],
         )
-        backend.execute(_EXPECTED, [seq, seq])
-        backend.execute(
-            "CREATE OR REPLACE TEMP TABLE actual_timeline AS"
-            f" SELECT * FROM shipment_timeline_realtime AS s WHERE {_NOT_HELD}"
-            " AND (CAST(? AS TIMESTAMPTZ) IS NULL"
-            " OR s.shipment_id IN (SELECT shipment_id FROM in_view))",
-            [cutoff],
-        )
-        repeated = int(backend.scalar(f"SELECT {_REPEATED_KEYS}"))
-        backend.execute(_DRIFT_AS_SETS if repeated else _DRIFT_BY_KEY)
-        differing_rows = int(backend.scalar("SELECT count(*) FROM timeline_drift"))
-        backend.execute(
-            "CREATE OR REPLACE TEMP TABLE expected_summary AS"
-            f" SELECT {summary} FROM ({summary_rows('expected_timeline')}) AS expected"
-        )
-        backend.execute(
-            "CREATE OR REPLACE TEMP TABLE actual_summary AS"
-            f" SELECT {summary} FROM shipment_summary AS s WHERE {_NOT_HELD}"
-            " AND s.shipment_id IN (SELECT shipment_id FROM actual_timeline)"
-        )
-        differing_summaries = int(backend.scalar(_SUMMARY_DRIFT))
+        compared = _Comparison(examples)
+        for low, high in _shipment_ranges(backend, rows_per_part):
+            compared.add(_compare_part(backend, seq, cutoff, low, high, examples))
         missing = 0
         if checkpoint.base_date is not None or every_shipment:
-            missing = int(
-                backend.scalar(
-                    # NOT EXISTS, not NOT IN: PostgreSQL turns a NOT IN over a large,
-                    # unanalysed temporary table into a nested loop (hours at 10M events).
-                    "SELECT count(*) FROM (SELECT e.shipment_id FROM shipment_events AS e"
-                    f" WHERE e.ingest_seq <= ? AND {CURRENT} GROUP BY e.shipment_id"
-                    " HAVING CAST(? AS TIMESTAMPTZ) IS NULL OR max(e.event_timestamp) >= ?)"
-                    " AS s WHERE NOT EXISTS (SELECT 1 FROM in_view AS v"
-                    f" WHERE v.shipment_id = s.shipment_id) AND {_NOT_HELD}",
-                    [seq, seq, cutoff, cutoff],
-                )
-            )
-        found = backend.fetch_dicts(
-            "SELECT * FROM timeline_drift ORDER BY shipment_id, event_sequence LIMIT ?",
-            [examples],
-        )
+            missing = _missing_shipments(backend, seq, cutoff)
         shipments = int(backend.scalar("SELECT count(*) FROM in_view"))
-        rows = int(backend.scalar("SELECT count(*) FROM expected_timeline"))
         held = int(backend.scalar("SELECT count(*) FROM shipment_holds"))
         pending, oldest = backend.fetchone(
             "SELECT count(*), min(ingested_at) FROM shipment_events WHERE ingest_seq > ?",
             [checkpoint.last_ingest_seq],
         ) or (0, None)
-        for table in (*_SCRATCH, "timeline_drift"):
-            backend.execute(f"DROP TABLE {table}")
+        backend.execute("DROP TABLE in_view")
     return VerifyResult(
         shipments_checked=shipments,
-        rows_checked=rows,
-        differing_rows=differing_rows,
-        differing_summaries=differing_summaries,
+        rows_checked=compared.rows,
+        differing_rows=compared.differing_rows,
+        differing_summaries=compared.differing_summaries,
         missing_shipments=missing,
         duration_ms=(time.perf_counter() - started) * 1000,
-        examples=found,
+        examples=compared.examples,
         pending_events=int(pending),
         oldest_pending_seconds=(
             0.0 if oldest is None else max(0.0, (datetime.now(UTC) - oldest).total_seconds())
         ),
         held_shipments=held,
         max_pending_seconds=max_pending_seconds,
+    )
+
+
+@dataclass
+class _Comparison:
+    """The counts of every part so far, and the first ``limit`` differing rows."""
+
+    limit: int
+    rows: int = 0
+    differing_rows: int = 0
+    differing_summaries: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, part: _Comparison) -> None:
+        self.rows += part.rows
+        self.differing_rows += part.differing_rows
+        self.differing_summaries += part.differing_summaries
+        # Parts come in shipment id order, so the first parts' examples come first.
+        self.examples.extend(part.examples[: self.limit - len(self.examples)])
+
+
+def _shipment_ranges(backend: Backend, rows_per_part: int) -> list[tuple[str | None, str | None]]:
+    """Ranges ``[low, high)`` of shipment ids (``None``: unbounded) that cover every id
+    and split the view's shipments into parts of about ``rows_per_part`` rows."""
+    shipments, rows = backend.fetchone(
+        "SELECT count(*), coalesce(sum(event_sequence), 0) FROM shipment_state AS s"
+        " WHERE s.shipment_id IN (SELECT shipment_id FROM in_view)"
+    ) or (0, 0)
+    parts = max(1, -(-int(rows) // rows_per_part))
+    if parts == 1:
+        return [(None, None)]
+    step = -(-int(shipments) // parts)
+    bounds = [
+        str(row[0])
+        for row in backend.fetchall(
+            "SELECT shipment_id FROM (SELECT shipment_id, row_number() OVER"
+            " (ORDER BY shipment_id) AS n FROM in_view) AS numbered"
+            " WHERE n > 1 AND (n - 1) % ? = 0 ORDER BY shipment_id",
+            [step],
+        )
+    ]
+    edges: list[str | None] = [None, *bounds, None]
+    return list(pairwise(edges))
+
+
+def _range_filter(column: str, low: str | None, high: str | None) -> tuple[str, list[Any]]:
+    """SQL that holds for ``column`` in ``[low, high)``, with its parameters."""
+    conditions, params = ["TRUE"], []
+    if low is not None:
+        conditions.append(f"{column} >= ?")
+        params.append(low)
+    if high is not None:
+        conditions.append(f"{column} < ?")
+        params.append(high)
+    return " AND ".join(conditions), params
+
+
+def _compare_part(
+    backend: Backend,
+    seq: int,
+    cutoff: datetime | None,
+    low: str | None,
+    high: str | None,
+    examples: int,
+) -> _Comparison:
+    """The drift of the shipments whose ids are in ``[low, high)``."""
+    in_range, bounds = _range_filter("shipment_id", low, high)
+    backend.execute(
+        f"CREATE OR REPLACE TEMP TABLE in_part AS SELECT shipment_id FROM in_view WHERE {in_range}",
+        bounds,
+    )
+    backend.execute(_EXPECTED, [seq, seq])
+    actual_range, actual_bounds = _range_filter("s.shipment_id", low, high)
+    backend.execute(
+        "CREATE OR REPLACE TEMP TABLE actual_timeline AS"
+        f" SELECT * FROM shipment_timeline_realtime AS s WHERE {_NOT_HELD} AND {actual_range}"
+        " AND (CAST(? AS TIMESTAMPTZ) IS NULL"
+        " OR s.shipment_id IN (SELECT shipment_id FROM in_part))",
+        [*actual_bounds, cutoff],
+    )
+    repeated = int(backend.scalar(f"SELECT {_REPEATED_KEYS}"))
+    for statement in (_DRIFT_AS_SETS,) if repeated else _DRIFT_BY_KEY:
+        backend.execute(statement)
+    summary = columns(SUMMARY_COLUMNS)
+    backend.execute(
+        "CREATE OR REPLACE TEMP TABLE expected_summary AS"
+        f" SELECT {summary} FROM ({summary_rows('expected_timeline')}) AS expected"
+    )
+    backend.execute(
+        "CREATE OR REPLACE TEMP TABLE actual_summary AS"
+        f" SELECT {summary} FROM shipment_summary AS s WHERE {_NOT_HELD} AND {actual_range}"
+        " AND s.shipment_id IN (SELECT shipment_id FROM actual_timeline)",
+        actual_bounds,
+    )
+    part = _Comparison(
+        examples,
+        rows=int(backend.scalar("SELECT count(*) FROM expected_timeline")),
+        differing_rows=int(backend.scalar("SELECT count(*) FROM timeline_drift")),
+        differing_summaries=int(backend.scalar(_SUMMARY_DRIFT)),
+        examples=backend.fetch_dicts(
+            "SELECT * FROM timeline_drift ORDER BY shipment_id, event_sequence, problem LIMIT ?",
+            [examples],
+        ),
+    )
+    for table in (*_SCRATCH, "timeline_drift"):
+        backend.execute(f"DROP TABLE {table}")
+    return part
+
+
+def _missing_shipments(backend: Backend, seq: int, cutoff: datetime | None) -> int:
+    """Shipments with current events in the window that are not in the view."""
+    return int(
+        backend.scalar(
+            # NOT EXISTS, not NOT IN: PostgreSQL turns a NOT IN over a large,
+            # unanalysed temporary table into a nested loop (hours at 10M events).
+            "SELECT count(*) FROM (SELECT e.shipment_id FROM shipment_events AS e"
+            f" WHERE e.ingest_seq <= ? AND {CURRENT} GROUP BY e.shipment_id"
+            " HAVING CAST(? AS TIMESTAMPTZ) IS NULL OR max(e.event_timestamp) >= ?)"
+            " AS s WHERE NOT EXISTS (SELECT 1 FROM in_view AS v"
+            f" WHERE v.shipment_id = s.shipment_id) AND {_NOT_HELD}",
+            [seq, seq, cutoff, cutoff],
+        )
     )
