@@ -201,20 +201,29 @@ OR coalesce(r.next_event_timestamp, r.event_timestamp) >= a.first_new_timestamp
 _RECOMPUTED = f"""
 INSERT INTO computed
 SELECT {columns(TIMELINE_COLUMNS, "r.")}
-FROM ({timeline_rows(whole_shipments("recomputed"))}) AS r
+FROM ({timeline_rows(whole_shipments("recomputed", "recomputed_events"))}) AS r
 JOIN affected AS a ON a.shipment_id = r.shipment_id
 WHERE {_REWRITTEN}
 """
 
 _PLANNED_RECOMPUTED = f"""
-SELECT count(*) FROM ({timeline_rows(whole_shipments("recomputed"))}) AS r
+SELECT count(*) FROM ({timeline_rows(whole_shipments("recomputed", "recomputed_events"))}) AS r
 JOIN affected AS a ON a.shipment_id = r.shipment_id
 WHERE {_REWRITTEN}
 """
 
 _LAST_COMPUTED = "(SELECT * FROM computed WHERE next_event_timestamp IS NULL)"
 
-_SCRATCH = ("new_events", "forced", "touched", "affected", "recomputed", "computed", "departed")
+_SCRATCH = (
+    "new_events",
+    "forced",
+    "touched",
+    "affected",
+    "recomputed",
+    "recomputed_events",
+    "computed",
+    "departed",
+)
 
 
 def run_incremental(backend: Backend, *, replay_from: datetime | None = None) -> RunResult:
@@ -265,7 +274,7 @@ def _run(
         if late:
             # Only late, replayed, retried or returning shipments read history; an
             # in-order run never scans shipment_events beyond its new events.
-            backend.execute(_RECOMPUTED_SCOPE)
+            _select_recomputed(backend)
             backend.execute(_RECOMPUTED, [upto, upto])
         view_rows = checkpoint.view_rows + _view_rows_change(backend)
         backend.execute(_DEPARTED, [since, upto])
@@ -334,6 +343,14 @@ def _select(
     return shipments, recomputed
 
 
+def _select_recomputed(backend: Backend) -> None:
+    """The recomputed shipments (``recomputed``) and their stored records
+    (``recomputed_events``), found as ``select_rows_of`` finds rows: on DuckDB by one
+    column, not a scan of every column of every stored event (0.48 s a run at 10M)."""
+    backend.execute(_RECOMPUTED_SCOPE)
+    backend.select_rows_of("shipment_events", "shipment_id", "recomputed", into="recomputed_events")
+
+
 def _replay_selection(
     backend: Backend, replay_from: datetime | None, upto: int
 ) -> ReplaySelection | None:
@@ -365,7 +382,7 @@ def plan_incremental(backend: Backend, *, replay_from: datetime | None = None) -
         )
         rows = int(continued or 0)
         if recomputed:
-            backend.execute(_RECOMPUTED_SCOPE)
+            _select_recomputed(backend)
             rows += int(backend.scalar(_PLANNED_RECOMPUTED, [upto, upto]) or 0)
         events = int(backend.scalar("SELECT count(*) FROM new_events"))
         for table in (*_SCRATCH, "touched_state"):

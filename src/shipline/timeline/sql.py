@@ -174,11 +174,11 @@ not a retraction, and neither replaced nor retracted by then (DESIGN 2a). The
 contract is computed over these records only."""
 
 
-def whole_shipments(scope: str) -> str:
+def whole_shipments(scope: str, events: str = "shipment_events") -> str:
     """Current events (unseeded) as of ingest_seq ``?`` (given twice) of every shipment
-    in relation ``scope``."""
+    in relation ``scope``, from ``events`` (the stored records, or a copy of theirs)."""
     return (
-        f"(SELECT {columns(EVENT_COLUMNS, 'e.')}, {NO_SEED} FROM shipment_events AS e"
+        f"(SELECT {columns(EVENT_COLUMNS, 'e.')}, {NO_SEED} FROM {events} AS e"
         f" WHERE e.ingest_seq <= ? AND {CURRENT}"
         f" AND e.shipment_id IN (SELECT shipment_id FROM {scope}))"
     )
