@@ -159,3 +159,50 @@ def test_before_any_model_there_is_no_prediction(pipeline: Pipeline) -> None:
     assert pipeline.prediction("A") is None
     assert pipeline.train_predictions().segments == 0
     assert pipeline.prediction("A") is None
+
+
+def test_two_segments_that_spell_the_same_name_are_learned_as_one(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Learning groups each level by its features; a carrier and a service that spell
+    the same segment between them must still pool their samples, as the segment
+    name is what a prediction is matched by."""
+    half = 12  # each alone fewer than MIN_SAMPLES (20) samples per stage; both more
+    shipments = [f"S{i:02d}" for i in range(2 * half)]
+    pq.write_table(
+        pa.table(
+            {
+                "shipment_id": shipments,
+                "service_level": ["y"] * half + ["x service=y"] * half,
+                "origin_location_id": [None] * len(shipments),
+                "destination_location_id": [None] * len(shipments),
+            },
+            schema=pa.schema(
+                [
+                    ("shipment_id", pa.string()),
+                    ("service_level", pa.string()),
+                    ("origin_location_id", pa.string()),
+                    ("destination_location_id", pa.string()),
+                ]
+            ),
+        ),
+        tmp_path / "packages.parquet",
+    )
+    pipeline.load_reference("packages", tmp_path / "packages.parquet")
+    records = []
+    for i, shipment in enumerate(shipments):
+        carrier = "A service=x" if i < half else "A"
+        records += [
+            event(shipment, i, "created", carrier),
+            event(shipment, i + 1, "picked_up", carrier),
+            event(shipment, i + 5, "delivered", carrier),
+        ]
+    pipeline.ingest_records(records, "test")
+    pipeline.base(as_of=DAY)
+
+    learned = pipeline.backend.fetchall(
+        "SELECT level, samples FROM prediction_model WHERE segment = ?",
+        ["lane=?>? carrier=A service=x service=y stage=picked_up"],
+    )
+
+    assert learned == [(0, 2 * half)]
