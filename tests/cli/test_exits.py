@@ -83,14 +83,21 @@ def test_a_truncated_database_file_is_not_reported_as_locked(tmp_path: Path) -> 
 
 def test_ctrl_c_during_an_ingest_commits_nothing_and_exits_130(shipline: Shipline) -> None:
     command = [sys.executable, "-m", "shipline.cli", "--database", shipline.database]
-    ingest = subprocess.Popen(
-        [*command, "ingest", "-"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=shipline.folder,
-    )
+    # A terminal starts a command with Ctrl-C at its default. A test run started in
+    # the background by a shell without job control has it ignored, and a child
+    # inherits an ignored signal through exec, so the child gets the default here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        ingest = subprocess.Popen(
+            [*command, "ingest", "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=shipline.folder,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert ingest.stdin is not None
     ingest.stdin.write(
         '{"shipment_id": "S1", "event_timestamp": "2026-01-01T00:00:00Z",'
