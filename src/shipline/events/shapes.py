@@ -29,6 +29,7 @@ from shipline.events.json_records import (
     printable,
     unicode_problem,
 )
+from shipline.events.undecodable import holding_marks, marked, unmarked
 from shipline.events.validate import RAW_COLUMNS, SIDE_COLUMNS
 
 _SCALAR_FIELDS: dict[str, tuple[type, ...]] = {"revision": (int, str), "retracted": (bool, str)}
@@ -394,20 +395,22 @@ def _read_csv(name: str, data: bytes) -> pa.Table:
     delimiter = _delimiter(text)
     names = next(csv.reader([text], delimiter=delimiter), [])
     fields = contract_names(name, names)
+    marked_data = marked(name, data)
     ragged: list[tuple[int, str]] = []
 
     def keep_ragged(row: pacsv.InvalidRow) -> str:
-        ragged.append((row.number or 0, row.text))
+        original = unmarked(row.text) if marked_data else row.text.encode("utf-8")
+        ragged.append((row.number or 0, original.decode("utf-8", "backslashreplace")))
         return "skip"
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
+            io.BytesIO(data if marked_data is None else marked_data),
             # One thread, so each invalid row knows its line number.
             read_options=pacsv.ReadOptions(use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=keep_ragged),
             convert_options=pacsv.ConvertOptions(
-                column_types={column: pa.binary() for column in names},
+                column_types={column: pa.string() for column in names},
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
             ),
@@ -415,7 +418,8 @@ def _read_csv(name: str, data: bytes) -> pa.Table:
     except pa.ArrowException as error:
         raise ValidationError(f"{name}: not a readable CSV file ({error})") from error
     table = table.select(list(fields)).rename_columns(list(fields.values()))
-    rows = _csv_rows(table, _good_row_numbers(table.num_rows, ragged))
+    line_numbers = _good_row_numbers(table.num_rows, ragged)
+    rows = _csv_rows(table, line_numbers, marked=marked_data is not None)
     if ragged:
         rows = pa.concat_tables([rows, _ragged_rows(ragged, len(names))], promote_options="default")
         rows = rows.sort_by("line_number")  # each record's index is its place in the file
@@ -441,29 +445,35 @@ def _good_row_numbers(count: int, ragged: list[tuple[int, str]]) -> list[int]:
     return numbers
 
 
-def _csv_rows(table: pa.Table, line_numbers: list[int]) -> pa.Table:
-    """Binary CSV columns as text; a value that is not UTF-8 refuses only its row."""
+def _csv_rows(table: pa.Table, line_numbers: list[int], *, marked: bool) -> pa.Table:
+    """The rows read, each refused if one of its values held a byte that is not UTF-8."""
     columns: dict[str, pa.Array] = {}
     errors: list[list[str] | None] = [None] * table.num_rows
     for column in table.column_names:
         values = table.column(column).combine_chunks()
-        try:
-            columns[column] = values.cast(pa.string())
-        except pa.ArrowInvalid:
-            texts = []
-            for index, raw in enumerate(values.to_pylist()):
-                try:
-                    texts.append(None if raw is None else raw.decode("utf-8"))
-                except UnicodeDecodeError as error:
-                    texts.append(raw.decode("utf-8", "backslashreplace"))
-                    errors[index] = [
-                        *(errors[index] or []),
-                        f"{column}: not UTF-8 (byte 0x{raw[error.start]:02x} at {error.start})",
-                    ]
-            columns[column] = pa.array(texts, pa.string())
+        if marked and (positions := holding_marks(values)):
+            texts = values.to_pylist()
+            for index in positions:
+                raw = unmarked(texts[index])
+                start = _first_undecodable(raw)
+                texts[index] = raw.decode("utf-8", "backslashreplace")
+                errors[index] = [
+                    *(errors[index] or []),
+                    f"{column}: not UTF-8 (byte 0x{raw[start]:02x} at {start})",
+                ]
+            values = pa.array(texts, pa.string())
+        columns[column] = values
     rows = pa.table(columns) if columns else pa.table({"shipment_id": pa.nulls(table.num_rows)})
     rows = rows.append_column("shape_errors", pa.array(errors, pa.list_(pa.string())))
     return rows.append_column("line_number", pa.array(line_numbers, pa.int64()))
+
+
+def _first_undecodable(raw: bytes) -> int:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start
+    return 0
 
 
 def _ragged_rows(ragged: list[tuple[int, str]], expected: int) -> pa.Table:
