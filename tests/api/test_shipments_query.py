@@ -165,7 +165,11 @@ def test_a_page_is_an_index_scan_on_postgres(world: Running, status: str | None)
         pytest.skip("DuckDB prunes by zone maps; it has no such index")
     cursor_page = world.pipeline.list_shipments(ShipmentFilter(status=status), limit=3)
     query, params = listing_query(
-        ShipmentFilter(status=status), datetime.now(UTC), 101, cursor_page.next_cursor
+        world.pipeline.backend,
+        ShipmentFilter(status=status),
+        datetime.now(UTC),
+        101,
+        cursor_page.next_cursor,
     )
     (rendered,) = world.pipeline.backend.render(query)
     database = world.pipeline.settings.database

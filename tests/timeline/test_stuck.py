@@ -139,3 +139,33 @@ def test_the_metric_the_alert_rule_and_the_quality_check_count_them(world: Pipel
     (check,) = [check for check in world.quality(NOW) if check.name == "stuck_shipments"]
     assert check.count == 4
     assert check.examples[0]["shipment_id"] == "AB-30H"
+
+
+def test_a_base_run_learns_the_usual_gaps_and_later_history_waits_for_the_next(
+    world: Pipeline, tmp_path: Path
+) -> None:
+    from shipline.timeline.stuck import thresholds_learned_at
+
+    assert thresholds_learned_at(world.backend) is None  # judged by every gap in the view
+    world.base()
+    assert thresholds_learned_at(world.backend) is not None
+    learned = {shipment.shipment_id for shipment in world.stuck(NOW)}
+    assert learned == {"AB-30H", "AB-24.5H", "CD-30H", "HOLD-30H"}  # the same gaps, stored
+    # 25 slow deliveries on A>B (48 h after pickup) would lift the lane's 95th
+    # percentile past 30 h, but only once a base run learns from them.
+    slow = [f"SLOW{k:02d}" for k in range(25)]
+    world.ingest_records([r for name in slow for r in delivered_history(name, 48)], "test")
+    packages = pa.table(
+        {
+            "shipment_id": slow,
+            "origin_location_id": ["A"] * len(slow),
+            "destination_location_id": ["B"] * len(slow),
+        }
+    )
+    pq.write_table(packages, tmp_path / "slow-packages.parquet")
+    world.load_reference("packages", tmp_path / "slow-packages.parquet")
+    world.incremental()
+    assert "AB-30H" in {shipment.shipment_id for shipment in world.stuck(NOW)}
+    world.base()
+    # 48 h is now the usual gap after picked_up on A>B, on every lane and after any event
+    assert world.stuck(NOW) == []

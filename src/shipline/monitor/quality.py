@@ -107,7 +107,7 @@ def run_quality_checks(
             "Open shipments silent beyond the 95th percentile of the gap after their last"
             " event type on their lane (else on every lane, else after any event); see"
             " `shipline stuck` for why each is stuck.",
-            *stuck_query(now),
+            *stuck_query(backend, now),
             examples,
             order="gap_us - usual_gap_p95_us DESC, shipment_id",
         ),

@@ -37,6 +37,7 @@ from shipline.timeline.sql import (
     timeline_rows,
     whole_shipments,
 )
+from shipline.timeline.stuck import learn_thresholds
 
 
 def base_cutoff(as_of: date, lookback_days: int) -> datetime:
@@ -170,6 +171,7 @@ def _run(
         backend.execute("DELETE FROM shipment_timeline_incremental")
         _refresh_state(backend)
         train(backend)  # the nightly model, and every open shipment predicted by it
+        learn_thresholds(backend)  # the usual gaps stuck shipments are judged by
         if commit:
             record_holds(backend, excluded, "daily_base")
         rows = int(backend.scalar("SELECT coalesce(sum(events), 0) FROM base_scope"))

@@ -79,7 +79,7 @@ def list_shipments(
 ) -> ShipmentPage:
     """The page of shipments matching ``filters`` after ``cursor``, newest first."""
     limit = max(1, min(limit, MAX_LIMIT))
-    query, params = listing_query(filters, now, limit + 1, cursor)
+    query, params = listing_query(backend, filters, now, limit + 1, cursor)
     rows = backend.fetch_dicts(query, params)
     page, more = rows[:limit], len(rows) > limit
     next_cursor = (
@@ -89,10 +89,14 @@ def list_shipments(
 
 
 def listing_query(
-    filters: ShipmentFilter, now: datetime, rows: int, cursor: str | None = None
+    backend: Backend,
+    filters: ShipmentFilter,
+    now: datetime,
+    rows: int,
+    cursor: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The query of up to ``rows`` shipments after ``cursor``, and its parameters."""
-    where, params = _conditions(filters, now)
+    where, params = _conditions(backend, filters, now)
     if cursor is not None:
         last_timestamp, last_id = decode_cursor(cursor)
         # a row comparison, which an index on (event_timestamp, shipment_id) answers
@@ -103,7 +107,9 @@ def listing_query(
     return query + order, [*params, rows]
 
 
-def _conditions(filters: ShipmentFilter, now: datetime) -> tuple[list[str], list[Any]]:
+def _conditions(
+    backend: Backend, filters: ShipmentFilter, now: datetime
+) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
     for column, value in (
@@ -132,7 +138,7 @@ def _conditions(filters: ShipmentFilter, now: datetime) -> tuple[list[str], list
         where.append(_LATE if filters.late else f"NOT {_LATE}")
         params.append(now)
     if filters.stuck is not None:
-        stuck, stuck_params = stuck_query(now, MIN_SAMPLES)
+        stuck, stuck_params = stuck_query(backend, now, MIN_SAMPLES)
         membership = "IN" if filters.stuck else "NOT IN"
         where.append(f"s.shipment_id {membership} (SELECT shipment_id FROM ({stuck}) AS stuck)")
         params += stuck_params

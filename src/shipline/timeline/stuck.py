@@ -6,12 +6,18 @@ timeline's history. A (lane, event type) segment with too few gaps falls back to
 the event type on every lane, then to every gap; a shipment with no segment of
 enough samples gets no verdict. Delivered, returned and cancelled shipments are
 done, never stuck.
+
+The usual gaps are learned by each base run (``stuck_thresholds``), as the
+prediction model is: reading them from every gap in the view took seconds per
+call at ten million events, and the metric, the quality check and the listing's
+``stuck`` filter each call. Until the first base run they are read from the view.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from string import Template
 from typing import Any
 
 from shipline.store import Backend
@@ -21,11 +27,7 @@ MIN_SAMPLES = 20
 """Gaps a segment needs before its percentile is trusted."""
 QUANTILE = 0.95
 
-# Parameters: now, the minimum samples.
-_STUCK = f"""
-WITH knobs AS (
-    SELECT CAST(? AS TIMESTAMPTZ) AS now, CAST(? AS BIGINT) AS min_samples
-),
+_GAPS = f"""
 gaps AS (
     SELECT
         {LANE} AS lane,
@@ -45,7 +47,36 @@ by_stage AS (
 ),
 overall AS (
     SELECT count(*) AS samples, quantile_disc(gap_us, {QUANTILE}) AS p95_us FROM gaps
+)
+"""
+"""The usual gaps, read from every gap in the view."""
+
+_LEARNED_GAPS = """
+by_lane AS (
+    SELECT lane, event_type, samples, p95_us FROM stuck_thresholds WHERE kind = 'lane'
 ),
+by_stage AS (SELECT event_type, samples, p95_us FROM stuck_thresholds WHERE kind = 'stage'),
+overall AS (SELECT samples, p95_us FROM stuck_thresholds WHERE kind = 'global')
+"""
+"""The usual gaps as the last base run learned them."""
+
+_LEARN = f"""
+CREATE OR REPLACE TEMP TABLE stuck_learned AS
+WITH {_GAPS}
+SELECT CAST('lane' AS VARCHAR) AS kind, lane, event_type, samples, p95_us FROM by_lane
+UNION ALL
+SELECT 'stage', CAST(NULL AS VARCHAR), event_type, samples, p95_us FROM by_stage
+UNION ALL
+SELECT 'global', CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), samples, p95_us FROM overall
+"""
+
+# Parameters: now, the minimum samples.
+_STUCK = Template(
+    f"""
+WITH knobs AS (
+    SELECT CAST(? AS TIMESTAMPTZ) AS now, CAST(? AS BIGINT) AS min_samples
+),
+$usual_gaps,
 silent AS (
     SELECT
         s.shipment_id,
@@ -92,11 +123,42 @@ SELECT
 FROM judged
 WHERE segment IS NOT NULL AND gap_us > usual_gap_p95_us
 """
+)
 
 
-def stuck_query(now: datetime, min_samples: int = MIN_SAMPLES) -> tuple[str, list[Any]]:
-    """The query of stuck shipments as of ``now``, and its parameters."""
-    return _STUCK, [now, min_samples]
+def learn_thresholds(backend: Backend) -> int:
+    """Learn the usual gaps from the view into ``stuck_thresholds`` (the base run's
+    step); return how many gaps they were learned from."""
+    with backend.transaction():
+        backend.execute(_LEARN)
+        backend.execute("DELETE FROM stuck_thresholds")
+        backend.execute(
+            "INSERT INTO stuck_thresholds SELECT kind, lane, event_type, samples, p95_us, ?"
+            " FROM stuck_learned",
+            [datetime.now(UTC)],
+        )
+        backend.execute("DROP TABLE stuck_learned")
+        gaps = backend.scalar("SELECT samples FROM stuck_thresholds WHERE kind = 'global'")
+    return int(gaps or 0)
+
+
+def thresholds_learned_at(backend: Backend) -> datetime | None:
+    """When the usual gaps were last learned; None before the first base run."""
+    found = backend.scalar("SELECT max(learned_at) FROM stuck_thresholds")
+    return found if isinstance(found, datetime) else None
+
+
+def stuck_query(
+    backend: Backend, now: datetime, min_samples: int = MIN_SAMPLES
+) -> tuple[str, list[Any]]:
+    """The query of stuck shipments as of ``now``, and its parameters.
+
+    It judges by the usual gaps the last base run learned; before the first base
+    run, by every gap in the view (a scan: seconds at ten million events).
+    """
+    learned = thresholds_learned_at(backend) is not None
+    usual_gaps = _LEARNED_GAPS if learned else _GAPS
+    return _STUCK.substitute(usual_gaps=usual_gaps.strip()), [now, min_samples]
 
 
 @dataclass(frozen=True)
@@ -140,7 +202,7 @@ def stuck_shipments(
     backend: Backend, now: datetime, min_samples: int = MIN_SAMPLES, limit: int | None = None
 ) -> list[StuckShipment]:
     """The stuck shipments as of ``now``, longest past their usual gap first."""
-    query, params = stuck_query(now, min_samples)
+    query, params = stuck_query(backend, now, min_samples)
     order = " ORDER BY gap_us - usual_gap_p95_us DESC, shipment_id"
     tail = "" if limit is None else " LIMIT ?"
     rows = backend.fetch_dicts(
@@ -152,7 +214,7 @@ def stuck_shipments(
 
 def count_stuck(backend: Backend, now: datetime, min_samples: int = MIN_SAMPLES) -> int:
     """How many shipments are stuck as of ``now``."""
-    query, params = stuck_query(now, min_samples)
+    query, params = stuck_query(backend, now, min_samples)
     return int(backend.scalar(f"SELECT count(*) FROM ({query}) AS stuck", params))
 
 
