@@ -1,10 +1,12 @@
-"""Carrier, lane and location performance, read from the summary and dwell views.
+"""Carrier, lane and location performance, exact with the summary and dwell views.
 
-Every figure is derived from ``shipment_summary`` and ``shipment_location_dwell``
+Every figure is one ``shipment_summary`` or ``shipment_location_dwell`` defines
 (plus, for the carrier and the first delivery attempt, the real-time view they are
-built on), so the figures are exact whenever the views are. Percentiles are
-discrete (``percentile_disc``): each is a value that occurred, and every engine
-picks the same one, so DuckDB and PostgreSQL agree to the last digit.
+built on), computed as those views compute it but in one read of the real-time
+view: reading each view apart read the timeline four times (5.3 s at ten million
+events, against 2 s). Percentiles are discrete (``percentile_disc``): each is a
+value that occurred, and every engine picks the same one, so DuckDB and PostgreSQL
+agree to the last digit.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Literal
 
 from shipline.errors import ValidationError
 from shipline.store import Backend
-from shipline.timeline.sql import hours_between
+from shipline.timeline.sql import hours_from_microseconds
 
 GroupBy = Literal["carrier", "lane", "location"]
 GROUPINGS: tuple[GroupBy, ...] = ("carrier", "lane", "location")
@@ -28,37 +30,95 @@ LANE = "p.origin_location_id || '>' || p.destination_location_id"
 
 _FACTS = Template(
     """
-WITH extras AS (
-    -- the carrier of the shipment's latest event, and where its first delivery
-    -- and first delivery attempt fall in its timeline
+WITH stops AS (
+    -- one row per shipment and location (a NULL location too): every per-shipment
+    -- figure of the summary in part, and the location's dwell as the dwell view
+    -- computes it, from one read of the view
     SELECT
         t.shipment_id,
-        max(CASE WHEN t.next_event_timestamp IS NULL THEN t.carrier END) AS carrier,
+        t.location_id,
+        min(t.event_timestamp) AS first_event_timestamp,
+        min(CASE WHEN t.event_type = 'picked_up' THEN t.event_timestamp END) AS picked_up_at,
+        min(CASE WHEN t.event_type = 'delivered' THEN t.event_timestamp END) AS delivered_at,
         min(CASE WHEN t.event_type = 'delivered' THEN t.event_sequence END)
             AS delivered_sequence,
         min(CASE WHEN t.event_type = 'delivery_attempted' THEN t.event_sequence END)
-            AS attempted_sequence
+            AS attempted_sequence,
+        count(*) FILTER (WHERE t.status = 'exception') AS exception_count,
+        max(CASE WHEN t.next_event_timestamp IS NULL THEN t.carrier END) AS carrier,
+        count(t.next_event_timestamp) AS dwell_events,
+        sum(epoch_us(t.next_event_timestamp) - epoch_us(t.event_timestamp)) AS dwell_us
     FROM shipment_timeline_realtime AS t
-    GROUP BY t.shipment_id
+    GROUP BY t.shipment_id, t.location_id
+),
+shipments AS (
+    SELECT
+        shipment_id,
+        min(first_event_timestamp) AS first_event_timestamp,
+        min(picked_up_at) AS picked_up_at,
+        min(delivered_at) AS delivered_at,
+        min(delivered_sequence) AS delivered_sequence,
+        min(attempted_sequence) AS attempted_sequence,
+        sum(exception_count) AS exception_count,
+        max(carrier) AS carrier
+    FROM stops
+    GROUP BY shipment_id
 ),
 facts AS (
     SELECT
         s.shipment_id,
         s.delivered_at,
-        s.on_time,
+        CASE
+            WHEN s.delivered_at IS NULL OR p.promised_delivery_at IS NULL THEN NULL
+            ELSE s.delivered_at <= p.promised_delivery_at
+        END AS on_time,
         s.exception_count,
-        CASE WHEN s.delivered_at IS NOT NULL THEN $transit_hours END AS transit_hours,
-        x.delivered_sequence IS NOT NULL AND (
-            x.attempted_sequence IS NULL OR x.attempted_sequence > x.delivered_sequence
+        CASE WHEN s.delivered_at IS NOT NULL THEN $transit_us END AS transit_us,
+        s.delivered_sequence IS NOT NULL AND (
+            s.attempted_sequence IS NULL OR s.attempted_sequence > s.delivered_sequence
         ) AS first_attempt,
-        x.carrier,
+        s.carrier,
         $lane AS lane
-    FROM shipment_summary AS s
-    JOIN extras AS x ON x.shipment_id = s.shipment_id
+    FROM shipments AS s
     LEFT JOIN packages AS p ON p.shipment_id = s.shipment_id
     WHERE s.first_event_timestamp >= CAST(? AS TIMESTAMPTZ)
 ),
-keyed AS ($keyed)
+dwell AS (
+    -- the rows of shipment_location_dwell, in microseconds
+    SELECT shipment_id, location_id, dwell_us
+    FROM stops WHERE location_id IS NOT NULL AND dwell_events > 0
+),
+keyed AS ($keyed),
+shipment_figures AS (
+    SELECT
+        group_key,
+        count(*) AS shipments,
+        count(delivered_at) AS delivered,
+        count(on_time) AS promised,
+        count(*) FILTER (WHERE on_time) AS on_time,
+        count(*) FILTER (WHERE exception_count > 0) AS with_exceptions,
+        count(*) FILTER (WHERE first_attempt) AS first_attempt,
+        quantile_disc(transit_us, 0.5) AS transit_us_p50,
+        quantile_disc(transit_us, 0.9) AS transit_us_p90
+    FROM keyed
+    GROUP BY group_key
+),
+dwell_figures AS (
+    SELECT
+        k.group_key,
+        quantile_disc(d.dwell_us, 0.5) AS dwell_us_p50,
+        quantile_disc(d.dwell_us, 0.9) AS dwell_us_p90
+    FROM keyed AS k
+    JOIN dwell AS d ON d.shipment_id = k.shipment_id $same_location
+    GROUP BY k.group_key
+)
+-- Hours are exact rounded microseconds, and rounding keeps the order, so the
+-- percentile of the hours is the hours of the percentile: converted once per group.
+SELECT f.*,
+    $transit_hours_p50 AS transit_hours_p50, $transit_hours_p90 AS transit_hours_p90,
+    $dwell_hours_p50 AS dwell_hours_p50, $dwell_hours_p90 AS dwell_hours_p90
+FROM shipment_figures AS f
+LEFT JOIN dwell_figures AS d ON d.group_key = f.group_key
 """
 )
 
@@ -69,38 +129,9 @@ _KEYED = {
     # a shipment counts at every location it spent time at
     "location": (
         "SELECT d.location_id AS group_key, f.* FROM facts AS f"
-        " JOIN (SELECT DISTINCT shipment_id, location_id FROM shipment_location_dwell) AS d"
-        " ON d.shipment_id = f.shipment_id"
+        " JOIN dwell AS d ON d.shipment_id = f.shipment_id"
     ),
 }
-
-_SHIPMENT_FIGURES = """
-SELECT
-    group_key,
-    count(*) AS shipments,
-    count(delivered_at) AS delivered,
-    count(on_time) AS promised,
-    count(*) FILTER (WHERE on_time) AS on_time,
-    count(*) FILTER (WHERE exception_count > 0) AS with_exceptions,
-    count(*) FILTER (WHERE first_attempt) AS first_attempt,
-    quantile_disc(transit_hours, 0.5) AS transit_hours_p50,
-    quantile_disc(transit_hours, 0.9) AS transit_hours_p90
-FROM keyed
-GROUP BY group_key
-"""
-
-_DWELL_FIGURES = Template(
-    """
-SELECT
-    k.group_key,
-    count(*) AS dwell_samples,
-    quantile_disc(d.dwell_hours, 0.5) AS dwell_hours_p50,
-    quantile_disc(d.dwell_hours, 0.9) AS dwell_hours_p90
-FROM keyed AS k
-JOIN shipment_location_dwell AS d ON d.shipment_id = k.shipment_id $same_location
-GROUP BY k.group_key
-"""
-)
 
 EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 
@@ -139,24 +170,24 @@ class KpiReport:
         return asdict(self)
 
 
-def kpi_queries(by: GroupBy | None) -> tuple[str, str]:
-    """The shipment-figures and dwell-figures queries for a grouping; each takes the
-    ``since`` bound as its one parameter."""
+def kpi_query(by: GroupBy | None) -> str:
+    """The query of a grouping's figures, one row per group; it takes the ``since``
+    bound as its one parameter."""
     if by not in _KEYED:
         raise ValidationError(
             f"cannot group KPIs by {by!r}; use one of {', '.join(GROUPINGS)} (or none)"
         )
-    facts = _FACTS.substitute(
-        transit_hours=hours_between(
-            "coalesce(s.picked_up_at, s.first_event_timestamp)", "s.delivered_at"
-        ),
+    return _FACTS.substitute(
+        transit_us="epoch_us(s.delivered_at)"
+        " - epoch_us(coalesce(s.picked_up_at, s.first_event_timestamp))",
         lane=LANE,
+        **{
+            f"{figure}_hours_{p}": hours_from_microseconds(f"{alias}.{figure}_us_{p}")
+            for figure, alias in (("transit", "f"), ("dwell", "d"))
+            for p in ("p50", "p90")
+        },
         keyed=_KEYED[by],
-    )
-    same_location = "AND d.location_id = k.group_key" if by == "location" else ""
-    return (
-        facts + _SHIPMENT_FIGURES,
-        facts + _DWELL_FIGURES.substitute(same_location=same_location),
+        same_location="AND d.location_id = k.group_key" if by == "location" else "",
     )
 
 
@@ -165,21 +196,18 @@ def kpis(backend: Backend, by: GroupBy | None = None, since: datetime | None = N
     first event is at or after ``since``.
 
     Transit time runs from pickup (or the first event, without one) to the first
-    delivery. Two aggregate queries; the views are read once each.
+    delivery. One query, which reads the view once: each shipment's figures are
+    those of ``shipment_summary``, and each location's dwell that of
+    ``shipment_location_dwell``, computed as those views compute them.
     """
     started = time.perf_counter()
-    shipments_sql, dwell_sql = kpi_queries(by)
-    bound = [since or EPOCH]
-    dwell = {row["group_key"]: row for row in backend.fetch_dicts(dwell_sql, bound)}
-    groups = [
-        _kpi(row, dwell.get(row["group_key"], {}))
-        for row in backend.fetch_dicts(shipments_sql, bound)
-    ]
+    rows = backend.fetch_dicts(kpi_query(by), [since or EPOCH])
+    groups = [_kpi(row) for row in rows]
     groups.sort(key=lambda kpi: (-kpi.shipments, kpi.group is None, kpi.group or ""))
     return KpiReport(by, since, groups, (time.perf_counter() - started) * 1000)
 
 
-def _kpi(row: dict[str, Any], dwell: dict[str, Any]) -> Kpi:
+def _kpi(row: dict[str, Any]) -> Kpi:
     return Kpi(
         group=row["group_key"],
         shipments=int(row["shipments"]),
@@ -188,8 +216,8 @@ def _kpi(row: dict[str, Any], dwell: dict[str, Any]) -> Kpi:
         transit_hours_p50=row["transit_hours_p50"],
         transit_hours_p90=row["transit_hours_p90"],
         exception_rate=_rate(row["with_exceptions"], row["shipments"]),
-        dwell_hours_p50=dwell.get("dwell_hours_p50"),
-        dwell_hours_p90=dwell.get("dwell_hours_p90"),
+        dwell_hours_p50=row["dwell_hours_p50"],
+        dwell_hours_p90=row["dwell_hours_p90"],
         first_attempt_rate=_rate(row["first_attempt"], row["delivered"]),
     )
 
