@@ -159,3 +159,36 @@ def expected_summary(rows: dict[tuple[str, str], dict[str, Any]]) -> dict[str, d
             "locations_visited": len({r["location_id"] for r in ordered} - {None}),
         }
     return summary
+
+
+def expected_facts(rows: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The KPI facts of each shipment (``timeline.facts``), from expected timeline rows."""
+    by_shipment: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows.values():
+        by_shipment[row["shipment_id"]].append(row)
+
+    def first(shipment_rows: list[dict[str, Any]], event_type: str, field: str) -> Any:
+        found = [r[field] for r in shipment_rows if r["event_type"] == event_type]
+        return min(found) if found else None
+
+    return {
+        shipment_id: {
+            "picked_up_at": first(shipment_rows, "picked_up", "event_timestamp"),
+            "delivered_at": first(shipment_rows, "delivered", "event_timestamp"),
+            "delivered_sequence": first(shipment_rows, "delivered", "event_sequence"),
+            "attempted_sequence": first(shipment_rows, "delivery_attempted", "event_sequence"),
+            "exception_count": sum(r["status"] == "exception" for r in shipment_rows),
+        }
+        for shipment_id, shipment_rows in by_shipment.items()
+    }
+
+
+def expected_dwell(rows: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Microseconds each shipment spent at each location: every followed row's time to
+    its successor, at its location."""
+    dwell: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows.values():
+        if row["location_id"] is not None and row["next_event_timestamp"] is not None:
+            spent = row["next_event_timestamp"] - row["event_timestamp"]
+            dwell[(row["shipment_id"], row["location_id"])] += spent // timedelta(microseconds=1)
+    return dict(dwell)

@@ -27,7 +27,14 @@ from shipline.events.vocabulary import DEFAULT_STATUS
 from shipline.pipeline import Pipeline
 from shipline.settings import Settings
 from tests.engines import fresh_database
-from tests.oracle import accepted_records, current_revisions, expected_summary, expected_timeline
+from tests.oracle import (
+    accepted_records,
+    current_revisions,
+    expected_dwell,
+    expected_facts,
+    expected_summary,
+    expected_timeline,
+)
 from tests.timeline.test_holds import store_poison
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -201,9 +208,34 @@ def assert_exact(pipeline: Pipeline, sent: list[dict[str, Any]], poisoned: bool)
     }
     for shipment_id, metrics in expected_summary(expected).items():
         assert {k: summaries[shipment_id][k] for k in metrics} == metrics
+    assert_kpi_facts(pipeline, expected, held)
     verified = pipeline.verify(every_shipment=True)
     assert verified.drift == 0
     assert verified.held_shipments == len(held)
+
+
+def assert_kpi_facts(
+    pipeline: Pipeline, expected: dict[tuple[str, str], dict[str, Any]], held: set[str]
+) -> None:
+    """The facts the runs keep for the KPIs are those of the shipments' rows."""
+    facts = expected_facts(expected)
+    kept = {
+        row.pop("shipment_id"): row
+        for row in pipeline.backend.fetch_dicts(
+            "SELECT shipment_id, picked_up_at, delivered_at, delivered_sequence,"
+            " attempted_sequence, exception_count FROM shipment_state WHERE in_view"
+        )
+        if row["shipment_id"] not in held
+    }
+    assert kept == facts
+    in_view = set(kept)
+    dwell = [
+        ((row["shipment_id"], row["location_id"]), int(row["dwell_us"]))
+        for row in pipeline.backend.fetch_dicts("SELECT * FROM shipment_dwell")
+        if row["shipment_id"] in in_view
+    ]
+    assert len(dwell) == len(dict(dwell)), "one row per shipment and location"
+    assert dict(dwell) == expected_dwell(expected)
 
 
 @pytest.mark.slow

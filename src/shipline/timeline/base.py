@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 
 from shipline.store import Backend
+from shipline.timeline.facts import FACT_COLUMNS, dwell_of, dwell_parts, facts_of
 from shipline.timeline.holds import RolledBack, excluding, isolate_failures, record_holds
 from shipline.timeline.predict import train
 from shipline.timeline.runs import (
@@ -86,14 +87,18 @@ HAVING ? OR max(e.event_timestamp) >= ?
     OR e.shipment_id IN (SELECT shipment_id FROM base_changed)
 """
 
-# Base rows that go: the recomputed shipments', the changed ones' (a shipment whose
-# events were all retracted has none left) and the held ones'.
+# The shipments whose base rows go: the recomputed ones, the changed ones (a shipment
+# whose events were all retracted has none left) and the held ones.
 _REPLACED = """
-DELETE FROM shipment_timeline_base WHERE shipment_id IN (
-    SELECT shipment_id FROM base_scope UNION SELECT shipment_id FROM base_changed
-    UNION SELECT shipment_id FROM shipment_holds UNION SELECT shipment_id FROM run_excluded
-)
+SELECT shipment_id FROM base_scope UNION SELECT shipment_id FROM base_changed
+UNION SELECT shipment_id FROM shipment_holds UNION SELECT shipment_id FROM run_excluded
 """
+
+_SCOPE_ROWS = (
+    "(SELECT * FROM shipment_timeline_base"
+    " WHERE shipment_id IN (SELECT shipment_id FROM base_scope))"
+)
+"""The recomputed shipments' new base rows."""
 
 
 def plan_base(
@@ -161,7 +166,7 @@ def _run(
             backend.execute("DELETE FROM shipment_state")
         backend.execute(_CHANGED, [since, upto, since, upto])
         backend.execute(_SCOPE, [upto, upto, rebuild, cutoff])
-        backend.execute("DELETE FROM shipment_timeline_base" if rebuild else _REPLACED)
+        backend.execute(_deleting("shipment_timeline_base", rebuild))
         backend.execute(
             f"INSERT INTO shipment_timeline_base SELECT {columns(TIMELINE_COLUMNS)},"
             f" current_timestamp, 'daily_base'"
@@ -170,6 +175,7 @@ def _run(
         )
         backend.execute("DELETE FROM shipment_timeline_incremental")
         _refresh_state(backend)
+        _refresh_dwell(backend, rebuild)
         train(backend)  # the nightly model, and every open shipment predicted by it
         learn_thresholds(backend)  # the usual gaps stuck shipments are judged by
         if commit:
@@ -236,12 +242,28 @@ def _refresh_state(backend: Backend) -> None:
         "DELETE FROM shipment_state WHERE shipment_id IN (SELECT shipment_id FROM base_scope"
         " UNION SELECT shipment_id FROM base_changed)"
     )
+    backend.execute(f"CREATE OR REPLACE TEMP TABLE base_facts AS {facts_of(_SCOPE_ROWS)}")
     backend.execute(
-        f"INSERT INTO shipment_state SELECT {columns(STATE_COLUMNS)}, true"
-        f" FROM shipment_timeline_base WHERE next_event_timestamp IS NULL"
-        f" AND shipment_id IN (SELECT shipment_id FROM base_scope)"
+        f"INSERT INTO shipment_state SELECT {columns(STATE_COLUMNS, 'b.')}, true,"
+        f" {columns(FACT_COLUMNS, 'f.')}"
+        f" FROM shipment_timeline_base AS b JOIN base_facts AS f ON f.shipment_id = b.shipment_id"
+        f" WHERE b.next_event_timestamp IS NULL"
     )
+    backend.execute("DROP TABLE base_facts")
     backend.execute(
         "UPDATE shipment_state SET in_view = false WHERE shipment_id IN"
         " (SELECT shipment_id FROM shipment_holds UNION SELECT shipment_id FROM run_excluded)"
     )
+
+
+def _refresh_dwell(backend: Backend, rebuild: bool) -> None:
+    """Replace the dwell of every shipment whose base rows were replaced."""
+    backend.execute(_deleting("shipment_dwell", rebuild))
+    backend.execute(f"INSERT INTO shipment_dwell {dwell_of(dwell_parts(_SCOPE_ROWS))}")
+
+
+def _deleting(table: str, rebuild: bool) -> str:
+    """The DELETE of a shipment table's rows a base replaces (all, on a rebuild)."""
+    if rebuild:
+        return f"DELETE FROM {table}"
+    return f"DELETE FROM {table} WHERE shipment_id IN ({_REPLACED})"

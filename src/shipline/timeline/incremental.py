@@ -29,6 +29,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from shipline.store import Backend
+from shipline.timeline.facts import appended_facts, dwell_of, dwell_parts, facts_of
 from shipline.timeline.holds import (
     RolledBack,
     excluding,
@@ -198,12 +199,42 @@ a.forced OR NOT a.was_in_view
 OR coalesce(r.next_event_timestamp, r.event_timestamp) >= a.first_new_timestamp
 """
 
+# Every row of the recomputed shipments: the rewritten ones go to ``computed``, and
+# all of them give the shipments' facts and dwell (``timeline.facts``).
+_RECOMPUTED_ROWS = f"""
+CREATE OR REPLACE TEMP TABLE recomputed_rows AS
+{timeline_rows(whole_shipments("recomputed", "recomputed_events"))}
+"""
+
 _RECOMPUTED = f"""
 INSERT INTO computed
 SELECT {columns(TIMELINE_COLUMNS, "r.")}
-FROM ({timeline_rows(whole_shipments("recomputed", "recomputed_events"))}) AS r
+FROM recomputed_rows AS r
 JOIN affected AS a ON a.shipment_id = r.shipment_id
 WHERE {_REWRITTEN}
+"""
+
+# The rows new to a new or appended shipment: all of a new one's, and an appended
+# one's but its old last row (rewritten only for its new successor).
+_NEW_ROWS = """
+(SELECT c.* FROM computed AS c JOIN affected AS a ON a.shipment_id = c.shipment_id
+WHERE a.path = 'new' OR (a.path = 'append' AND NOT EXISTS (
+    SELECT 1 FROM touched_state AS s
+    WHERE s.shipment_id = c.shipment_id AND s.event_id = c.event_id
+)))
+"""
+
+# Each followed row of a new or appended shipment adds its time to its successor to
+# its location's dwell; an appended shipment's old last row is now followed.
+_FOLLOWED_ROWS = """
+(SELECT c.* FROM computed AS c JOIN affected AS a ON a.shipment_id = c.shipment_id
+WHERE a.path IN ('new', 'append'))
+"""
+
+_STORED_DWELL = """
+SELECT d.shipment_id, d.location_id, d.dwell_us
+FROM touched_dwell AS d JOIN affected AS a ON a.shipment_id = d.shipment_id
+WHERE a.path = 'append'
 """
 
 _PLANNED_RECOMPUTED = f"""
@@ -223,6 +254,10 @@ _SCRATCH = (
     "recomputed_events",
     "computed",
     "departed",
+    "recomputed_rows",
+    "touched_dwell",
+    "computed_facts",
+    "computed_dwell",
 )
 
 
@@ -275,7 +310,9 @@ def _run(
             # Only late, replayed, retried or returning shipments read history; an
             # in-order run never scans shipment_events beyond its new events.
             _select_recomputed(backend)
-            backend.execute(_RECOMPUTED, [upto, upto])
+            backend.execute(_RECOMPUTED_ROWS, [upto, upto])
+            backend.execute(_RECOMPUTED)
+        _keep_facts(backend, recomputed=late > 0)
         view_rows = checkpoint.view_rows + _view_rows_change(backend)
         backend.execute(_DEPARTED, [since, upto])
         rows_written = _write(backend, batch_id)
@@ -401,6 +438,21 @@ def plan_incremental(backend: Backend, *, replay_from: datetime | None = None) -
     )
 
 
+def _keep_facts(backend: Backend, *, recomputed: bool) -> None:
+    """The affected shipments' new facts (``computed_facts``, to combine with an
+    appended one's stored facts) and dwell (``computed_dwell``, whole)."""
+    backend.select_rows_of("shipment_dwell", "shipment_id", "affected", into="touched_dwell")
+    facts = [facts_of(_NEW_ROWS)]
+    dwell = [_STORED_DWELL, dwell_parts(_FOLLOWED_ROWS)]
+    if recomputed:
+        facts.append(facts_of("recomputed_rows"))
+        dwell.append(dwell_parts("recomputed_rows"))
+    backend.execute(f"CREATE OR REPLACE TEMP TABLE computed_facts AS {' UNION ALL '.join(facts)}")
+    backend.execute(
+        f"CREATE OR REPLACE TEMP TABLE computed_dwell AS {dwell_of(' UNION ALL '.join(dwell))}"
+    )
+
+
 def _view_rows_change(backend: Backend) -> int:
     """How many rows the view gains (or loses, when events are retracted): each
     affected shipment's new row count, less the rows it had in the view.
@@ -442,7 +494,15 @@ def _write(backend: Backend, batch_id: str) -> int:
     )
     backend.delete_rows_of("shipment_state", "shipment_id", "affected", selected="touched_state")
     backend.execute(
-        f"INSERT INTO shipment_state SELECT {columns(STATE_COLUMNS)}, true"
-        f" FROM computed WHERE next_event_timestamp IS NULL"
+        f"INSERT INTO shipment_state SELECT {columns(STATE_COLUMNS, 'c.')}, true,"
+        f" {appended_facts('o', 'f')}"
+        " FROM computed AS c JOIN affected AS a ON a.shipment_id = c.shipment_id"
+        " LEFT JOIN computed_facts AS f ON f.shipment_id = c.shipment_id"
+        " LEFT JOIN touched_state AS o ON o.shipment_id = c.shipment_id AND a.path = 'append'"
+        " WHERE c.next_event_timestamp IS NULL"
+    )
+    backend.delete_rows_of("shipment_dwell", "shipment_id", "affected", selected="touched_dwell")
+    backend.execute(
+        "INSERT INTO shipment_dwell SELECT shipment_id, location_id, dwell_us FROM computed_dwell"
     )
     return int(backend.scalar("SELECT count(*) FROM computed"))

@@ -2,11 +2,11 @@
 
 Every figure is one ``shipment_summary`` or ``shipment_location_dwell`` defines
 (plus, for the carrier and the first delivery attempt, the real-time view they are
-built on), computed as those views compute it but in one read of the real-time
-view: reading each view apart read the timeline four times (5.3 s at ten million
-events, against 2 s). Percentiles are discrete (``percentile_disc``): each is a
-value that occurred, and every engine picks the same one, so DuckDB and PostgreSQL
-agree to the last digit.
+built on), read from the facts the runs keep (``timeline.facts``): a row per
+shipment in ``shipment_state`` and a row per shipment and location in
+``shipment_dwell``, not every timeline row. Percentiles are discrete
+(``percentile_disc``): each is a value that occurred, and every engine picks the
+same one, so DuckDB and PostgreSQL agree to the last digit.
 """
 
 from __future__ import annotations
@@ -30,41 +30,7 @@ LANE = "p.origin_location_id || '>' || p.destination_location_id"
 
 _FACTS = Template(
     """
-WITH stops AS (
-    -- one row per shipment and location (a NULL location too): every per-shipment
-    -- figure of the summary in part, and the location's dwell as the dwell view
-    -- computes it, from one read of the view
-    SELECT
-        t.shipment_id,
-        t.location_id,
-        min(t.event_timestamp) AS first_event_timestamp,
-        min(CASE WHEN t.event_type = 'picked_up' THEN t.event_timestamp END) AS picked_up_at,
-        min(CASE WHEN t.event_type = 'delivered' THEN t.event_timestamp END) AS delivered_at,
-        min(CASE WHEN t.event_type = 'delivered' THEN t.event_sequence END)
-            AS delivered_sequence,
-        min(CASE WHEN t.event_type = 'delivery_attempted' THEN t.event_sequence END)
-            AS attempted_sequence,
-        count(*) FILTER (WHERE t.status = 'exception') AS exception_count,
-        max(CASE WHEN t.next_event_timestamp IS NULL THEN t.carrier END) AS carrier,
-        count(t.next_event_timestamp) AS dwell_events,
-        sum(epoch_us(t.next_event_timestamp) - epoch_us(t.event_timestamp)) AS dwell_us
-    FROM shipment_timeline_realtime AS t
-    GROUP BY t.shipment_id, t.location_id
-),
-shipments AS (
-    SELECT
-        shipment_id,
-        min(first_event_timestamp) AS first_event_timestamp,
-        min(picked_up_at) AS picked_up_at,
-        min(delivered_at) AS delivered_at,
-        min(delivered_sequence) AS delivered_sequence,
-        min(attempted_sequence) AS attempted_sequence,
-        sum(exception_count) AS exception_count,
-        max(carrier) AS carrier
-    FROM stops
-    GROUP BY shipment_id
-),
-facts AS (
+WITH facts AS (
     SELECT
         s.shipment_id,
         s.delivered_at,
@@ -79,15 +45,11 @@ facts AS (
         ) AS first_attempt,
         s.carrier,
         $lane AS lane
-    FROM shipments AS s
+    FROM shipment_state AS s
     LEFT JOIN packages AS p ON p.shipment_id = s.shipment_id
-    WHERE s.first_event_timestamp >= CAST(? AS TIMESTAMPTZ)
+    WHERE s.in_view AND s.first_event_timestamp >= CAST(? AS TIMESTAMPTZ)
 ),
-dwell AS (
-    -- the rows of shipment_location_dwell, in microseconds
-    SELECT shipment_id, location_id, dwell_us
-    FROM stops WHERE location_id IS NOT NULL AND dwell_events > 0
-),
+dwell AS (SELECT shipment_id, location_id, dwell_us FROM shipment_dwell),
 keyed AS ($keyed),
 shipment_figures AS (
     SELECT
@@ -106,10 +68,9 @@ shipment_figures AS (
 dwell_figures AS (
     SELECT
         k.group_key,
-        quantile_disc(d.dwell_us, 0.5) AS dwell_us_p50,
-        quantile_disc(d.dwell_us, 0.9) AS dwell_us_p90
-    FROM keyed AS k
-    JOIN dwell AS d ON d.shipment_id = k.shipment_id $same_location
+        quantile_disc(k.dwell_us, 0.5) AS dwell_us_p50,
+        quantile_disc(k.dwell_us, 0.9) AS dwell_us_p90
+    FROM $dwell_keyed
     GROUP BY k.group_key
 )
 -- Hours are exact rounded microseconds, and rounding keeps the order, so the
@@ -122,14 +83,23 @@ LEFT JOIN dwell_figures AS d ON d.group_key = f.group_key
 """
 )
 
+_DWELL_KEYED = (
+    "(SELECT k.group_key, d.dwell_us FROM keyed AS k"
+    " JOIN dwell AS d ON d.shipment_id = k.shipment_id) AS k"
+)
+"""Every dwell row of each group's shipments."""
+
+_LOCATION_DWELL_KEYED = "(SELECT group_key, location_dwell_us AS dwell_us FROM keyed) AS k"
+"""By location, a group's rows are its dwell rows already (a shipment's at the location)."""
+
 _KEYED = {
     None: "SELECT CAST('all' AS VARCHAR) AS group_key, f.* FROM facts AS f",
     "carrier": "SELECT f.carrier AS group_key, f.* FROM facts AS f",
     "lane": "SELECT f.lane AS group_key, f.* FROM facts AS f",
     # a shipment counts at every location it spent time at
     "location": (
-        "SELECT d.location_id AS group_key, f.* FROM facts AS f"
-        " JOIN dwell AS d ON d.shipment_id = f.shipment_id"
+        "SELECT d.location_id AS group_key, d.dwell_us AS location_dwell_us, f.*"
+        " FROM facts AS f JOIN dwell AS d ON d.shipment_id = f.shipment_id"
     ),
 }
 
@@ -187,7 +157,7 @@ def kpi_query(by: GroupBy | None) -> str:
             for p in ("p50", "p90")
         },
         keyed=_KEYED[by],
-        same_location="AND d.location_id = k.group_key" if by == "location" else "",
+        dwell_keyed=_DWELL_KEYED if by != "location" else _LOCATION_DWELL_KEYED,
     )
 
 
@@ -196,9 +166,7 @@ def kpis(backend: Backend, by: GroupBy | None = None, since: datetime | None = N
     first event is at or after ``since``.
 
     Transit time runs from pickup (or the first event, without one) to the first
-    delivery. One query, which reads the view once: each shipment's figures are
-    those of ``shipment_summary``, and each location's dwell that of
-    ``shipment_location_dwell``, computed as those views compute them.
+    delivery. One query over the kept facts.
     """
     started = time.perf_counter()
     rows = backend.fetch_dicts(kpi_query(by), [since or EPOCH])

@@ -17,6 +17,7 @@ SHIPMENT_TABLES = (
     "shipment_timeline_base",
     "shipment_timeline_incremental",
     "shipment_state",
+    "shipment_dwell",
     "shipment_holds",
     "shipment_estimates",
     "shipment_references",
