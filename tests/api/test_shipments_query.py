@@ -187,6 +187,26 @@ def test_a_page_is_an_index_scan_on_postgres(world: Running, status: str | None)
     assert "Seq Scan" not in plan, plan
 
 
+@pytest.mark.parametrize("filters", [ShipmentFilter(late=True), ShipmentFilter(stuck=True)])
+def test_late_and_stuck_pages_read_no_timeline_row_on_postgres(
+    world: Running, filters: ShipmentFilter
+) -> None:
+    if world.pipeline.dialect != "postgres":
+        pytest.skip("the plan of PostgreSQL")
+    world.pipeline.base()  # the nightly run, which learns the usual gaps
+    query, params = listing_query(world.pipeline.backend, filters, datetime.now(UTC), 101)
+    (rendered,) = world.pipeline.backend.render(query)
+    with psycopg.connect(world.pipeline.settings.database, autocommit=True) as connection:
+        connection.execute(b"SET enable_seqscan = off")
+        plan = "\n".join(
+            str(row[0]) for row in connection.execute(f"EXPLAIN {rendered}".encode(), params)
+        )
+    # A late page reads each shipment's first delivery from its state row; a stuck one
+    # judges state rows by the learned gaps. Neither reads the history.
+    assert "Index Scan using shipment_state_recent on shipment_state" in plan, plan
+    assert "shipment_timeline" not in plan, plan
+
+
 def test_shipments_list_on_the_command_line(shipline: Shipline, tmp_path: Path) -> None:
     (tmp_path / "events.ndjson").write_text("\n".join(json.dumps(r) for r in records()))
     pq.write_table(packages_table(), tmp_path / "packages.parquet")

@@ -127,12 +127,13 @@ REDSHIFT_TABLE_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("shipment_id", "event_timestamp", "event_id"),
     ),
     "shipment_state": ("shipment_id", ("shipment_id",)),
+    "shipment_dwell": ("shipment_id", ("shipment_id", "location_id")),
 }
 """The distribution key and compound sort key of the tables read by shipment.
 
 Redshift has no indexes: one shipment's rows are found by zone maps over the sort
 key, and joins on ``shipment_id`` stay on one node when it is the distribution key.
-They are set when the table is created (migration 0001), so no stored table has to
+They are set when the table is created (migrations 0001 and 0020), so no stored table has to
 be redistributed or re-sorted later by ``ALTER TABLE``.
 """
 

@@ -227,6 +227,7 @@ def _run(
             "shipment_timeline_base",
             "shipment_timeline_incremental",
             "shipment_state",
+            "shipment_dwell",
         ]
     )
     return result

@@ -1,10 +1,11 @@
 """Shipments by filter, newest activity first, a page at a time.
 
-The listing reads ``shipment_state`` (one row per shipment: its latest event), so a
-page costs an index range scan on PostgreSQL (migration 0014) however many
-shipments there are. Pages are keyset pages: the cursor is the last row's (last
-event time, shipment id), so a page never repeats or skips a shipment that did
-not move meanwhile, and page 1000 costs what page 1 does.
+The listing reads ``shipment_state`` (one row per shipment: its latest event and
+its KPI facts), so a page costs an index range scan on PostgreSQL (migration 0016)
+however many shipments there are; ``late`` and ``stuck`` read no timeline row.
+Pages are keyset pages: the cursor is the last row's (last event time, shipment
+id), so a page never repeats or skips a shipment that did not move meanwhile, and
+page 1000 costs what page 1 does.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ FROM shipment_state AS s
 LEFT JOIN packages AS p ON p.shipment_id = s.shipment_id
 WHERE s.in_view"""
 
-# Past its promised time without a delivery by then: delivered late, or not yet.
+# Past its promised time without a delivery by then: delivered late, or not yet. A
+# delivery by then is there when the first one is (``delivered_at``, a KPI fact).
 _LATE = (
-    "coalesce(p.promised_delivery_at < CAST(? AS TIMESTAMPTZ) AND NOT EXISTS ("
-    "SELECT 1 FROM shipment_timeline_realtime AS t WHERE t.shipment_id = s.shipment_id"
-    " AND t.event_type = 'delivered' AND t.event_timestamp <= p.promised_delivery_at), false)"
+    "coalesce(p.promised_delivery_at < CAST(? AS TIMESTAMPTZ) AND NOT coalesce("
+    "s.delivered_at <= p.promised_delivery_at, false), false)"
 )
 
 
