@@ -1,11 +1,12 @@
 """Reads over the whole view, kept until the data they were read from changes.
 
-A KPI report aggregates every shipment in the view: a scan, seconds at ten million
-events. Its inputs change only when a run, a retention pass or a reference load
-commits, and each of those rewrites a checkpoint row; so a report is kept with the
-version it was read at (``view_version``) and served again while the version is the
-same. It is then exactly what a new read would give, in another process too: the
-version is read from the database, not remembered.
+A KPI report aggregates every shipment in the view (a row each, from the facts the
+runs keep: half a second to a second at ten million events). Its inputs change only
+when a run, a retention pass or a reference load commits, and each of those rewrites
+a checkpoint row; so a report is kept with the version it was read at
+(``view_version``) and served again while the version is the same. It is then
+exactly what a new read would give, in another process too: the version is read from
+the database, not remembered.
 """
 
 from __future__ import annotations

@@ -181,7 +181,11 @@ _PREDECESSOR_COLUMNS = ", ".join(
 _CONTINUED = f"""
 CREATE OR REPLACE TEMP TABLE computed AS
 SELECT {columns(TIMELINE_COLUMNS)} FROM ({timeline_rows(_SEEDED_EVENTS)}) AS continued
-UNION ALL
+"""
+
+# An appended shipment's old last row, rewritten for its new successor.
+_PREDECESSORS = f"""
+INSERT INTO computed
 SELECT {_PREDECESSOR_COLUMNS}
 FROM touched_state AS s JOIN affected AS a ON a.shipment_id = s.shipment_id
 WHERE a.path = 'append'
@@ -212,16 +216,6 @@ SELECT {columns(TIMELINE_COLUMNS, "r.")}
 FROM recomputed_rows AS r
 JOIN affected AS a ON a.shipment_id = r.shipment_id
 WHERE {_REWRITTEN}
-"""
-
-# The rows new to a new or appended shipment: all of a new one's, and an appended
-# one's but its old last row (rewritten only for its new successor).
-_NEW_ROWS = """
-(SELECT c.* FROM computed AS c JOIN affected AS a ON a.shipment_id = c.shipment_id
-WHERE a.path = 'new' OR (a.path = 'append' AND NOT EXISTS (
-    SELECT 1 FROM touched_state AS s
-    WHERE s.shipment_id = c.shipment_id AND s.event_id = c.event_id
-)))
 """
 
 # Each followed row of a new or appended shipment adds its time to its successor to
@@ -306,6 +300,10 @@ def _run(
         shipments, late = _select(backend, replay_from, since, upto)
         replay = _replay_selection(backend, replay_from, upto)
         backend.execute(_CONTINUED)
+        # The facts of the new and appended shipments' new rows, before their old
+        # last rows join them (timeline.facts).
+        backend.execute(f"CREATE OR REPLACE TEMP TABLE computed_facts AS {facts_of('computed')}")
+        backend.execute(_PREDECESSORS)
         if late:
             # Only late, replayed, retried or returning shipments read history; an
             # in-order run never scans shipment_events beyond its new events.
@@ -411,8 +409,8 @@ def plan_incremental(backend: Backend, *, replay_from: datetime | None = None) -
         since, upto = checkpoint.last_ingest_seq, max_ingest_seq(backend)
         shipments, recomputed = _select(backend, replay_from, since, upto)
         replay = _replay_selection(backend, replay_from, upto)
-        # The rows _CONTINUED writes: each new event, and an appended shipment's old
-        # last row; then the rows _RECOMPUTED keeps of the recomputed shipments.
+        # The rows _CONTINUED and _PREDECESSORS write: each new event, and an
+        # appended shipment's old last row; then those _RECOMPUTED keeps.
         continued = backend.scalar(
             "SELECT coalesce(sum(new_events + CASE WHEN path = 'append' THEN 1 ELSE 0 END), 0)"
             " FROM affected WHERE path IN ('new', 'append')"
@@ -439,15 +437,14 @@ def plan_incremental(backend: Backend, *, replay_from: datetime | None = None) -
 
 
 def _keep_facts(backend: Backend, *, recomputed: bool) -> None:
-    """The affected shipments' new facts (``computed_facts``, to combine with an
-    appended one's stored facts) and dwell (``computed_dwell``, whole)."""
+    """The recomputed shipments' facts (added to ``computed_facts``, which holds
+    the new rows' facts of the others, to combine with an appended one's stored
+    facts), and every affected shipment's dwell (``computed_dwell``, whole)."""
     backend.select_rows_of("shipment_dwell", "shipment_id", "affected", into="touched_dwell")
-    facts = [facts_of(_NEW_ROWS)]
     dwell = [_STORED_DWELL, dwell_parts(_FOLLOWED_ROWS)]
     if recomputed:
-        facts.append(facts_of("recomputed_rows"))
+        backend.execute(f"INSERT INTO computed_facts {facts_of('recomputed_rows')}")
         dwell.append(dwell_parts("recomputed_rows"))
-    backend.execute(f"CREATE OR REPLACE TEMP TABLE computed_facts AS {' UNION ALL '.join(facts)}")
     backend.execute(
         f"CREATE OR REPLACE TEMP TABLE computed_dwell AS {dwell_of(' UNION ALL '.join(dwell))}"
     )
