@@ -45,6 +45,18 @@ def test_a_wrong_state_row_shows_as_drift_after_the_next_run(pipeline: Pipeline)
     assert pipeline.verify().differing_rows > 0
 
 
+def test_a_wrong_kpi_fact_or_dwell_row_is_drift(pipeline: Pipeline) -> None:
+    built(pipeline)
+    pipeline.backend.execute(
+        "UPDATE shipment_state SET exception_count = 5 WHERE shipment_id = 'A'"
+    )
+    pipeline.backend.execute("INSERT INTO shipment_dwell VALUES ('B', 'HUB-X', 1)")
+    result = pipeline.verify()
+    assert result.differing_facts == 3  # A's facts seen from both sides, and B's extra stop
+    assert (result.differing_rows, result.differing_summaries) == (0, 0)
+    assert result.drift == 3
+
+
 def test_a_shipment_missing_from_the_view_is_drift(pipeline: Pipeline) -> None:
     built(pipeline)
     pipeline.base()

@@ -348,6 +348,7 @@ def verify_handler(event: Mapping[str, Any], context: object) -> dict[str, Any]:
         "rows_checked": result.rows_checked,
         "differing_rows": result.differing_rows,
         "differing_summaries": result.differing_summaries,
+        "differing_facts": result.differing_facts,
         "missing_shipments": result.missing_shipments,
         "held_shipments": result.held_shipments,
         "pending_events": result.pending_events,

@@ -287,7 +287,7 @@ def verify(
             f"verify: {result.shipments_checked:,} shipments, {result.rows_checked:,} rows"
             f" checked in {result.duration_ms:,.0f} ms; drift {result.drift}"
             f" ({result.differing_rows} rows, {result.differing_summaries} summaries,"
-            f" {result.missing_shipments} missing shipments)",
+            f" {result.differing_facts} KPI facts, {result.missing_shipments} missing shipments)",
             markup=False,
         )
         console.print(

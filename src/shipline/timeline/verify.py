@@ -18,6 +18,7 @@ from typing import Any
 
 from shipline.store import Backend
 from shipline.timeline.base import base_cutoff
+from shipline.timeline.facts import FACT_COLUMNS, dwell_of, dwell_parts, facts_of
 from shipline.timeline.runs import TIMELINE_LOCK, read_checkpoint
 from shipline.timeline.sql import (
     CONTRACT_COLUMNS,
@@ -99,7 +100,39 @@ _SUMMARY_DRIFT = "SELECT " + " + ".join(
     )
 )
 
-_SCRATCH = ("in_part", "expected_timeline", "actual_timeline", "expected_summary", "actual_summary")
+
+def _keyed_drift(mine: str, theirs: str, keys: tuple[str, ...], compared: tuple[str, ...]) -> str:
+    """How many rows of ``mine`` have no row of ``theirs`` with the same ``keys`` and
+    ``compared`` values (each side holds one row per key)."""
+    joined = " AND ".join(f"o.{key} = m.{key}" for key in keys)
+    differs = " OR ".join(f"m.{column} IS DISTINCT FROM o.{column}" for column in compared)
+    return (
+        f"(SELECT count(*) FROM {mine} AS m LEFT JOIN {theirs} AS o ON {joined}"
+        f" WHERE o.{keys[0]} IS NULL OR {differs})"
+    )
+
+
+# The KPI facts the runs keep (timeline.facts) against the recompute's, both ways.
+_FACTS_DRIFT = "SELECT " + " + ".join(
+    _keyed_drift(mine, theirs, keys, compared)
+    for first, second, keys, compared in (
+        ("expected_facts", "actual_facts", ("shipment_id",), FACT_COLUMNS),
+        ("expected_dwell", "actual_dwell", ("shipment_id", "location_id"), ("dwell_us",)),
+    )
+    for mine, theirs in ((first, second), (second, first))
+)
+
+_SCRATCH = (
+    "in_part",
+    "expected_timeline",
+    "actual_timeline",
+    "expected_summary",
+    "actual_summary",
+    "expected_facts",
+    "actual_facts",
+    "expected_dwell",
+    "actual_dwell",
+)
 
 
 @dataclass(frozen=True)
@@ -121,11 +154,18 @@ class VerifyResult:
     held_shipments: int = 0
     """Shipments left out of the runs because their data made one fail; not drift."""
     max_pending_seconds: float = float("inf")
+    differing_facts: int = 0
+    """KPI facts (a shipment's, or its dwell at a location) unlike the recompute's."""
 
     @property
     def drift(self) -> int:
-        """Rows, summaries and shipments that differ from the full recompute."""
-        return self.differing_rows + self.differing_summaries + self.missing_shipments
+        """Rows, summaries, KPI facts and shipments that differ from the full recompute."""
+        return (
+            self.differing_rows
+            + self.differing_summaries
+            + self.differing_facts
+            + self.missing_shipments
+        )
 
     @property
     def stuck(self) -> bool:
@@ -191,6 +231,7 @@ def verify(
         rows_checked=compared.rows,
         differing_rows=compared.differing_rows,
         differing_summaries=compared.differing_summaries,
+        differing_facts=compared.differing_facts,
         missing_shipments=missing,
         duration_ms=(time.perf_counter() - started) * 1000,
         examples=compared.examples,
@@ -211,12 +252,14 @@ class _Comparison:
     rows: int = 0
     differing_rows: int = 0
     differing_summaries: int = 0
+    differing_facts: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, part: _Comparison) -> None:
         self.rows += part.rows
         self.differing_rows += part.differing_rows
         self.differing_summaries += part.differing_summaries
+        self.differing_facts += part.differing_facts
         # Parts come in shipment id order, so the first parts' examples come first.
         self.examples.extend(part.examples[: self.limit - len(self.examples)])
 
@@ -294,11 +337,13 @@ def _compare_part(
         " AND s.shipment_id IN (SELECT shipment_id FROM actual_timeline)",
         actual_bounds,
     )
+    _select_facts(backend, actual_range, actual_bounds)
     part = _Comparison(
         examples,
         rows=int(backend.scalar("SELECT count(*) FROM expected_timeline")),
         differing_rows=int(backend.scalar("SELECT count(*) FROM timeline_drift")),
         differing_summaries=int(backend.scalar(_SUMMARY_DRIFT)),
+        differing_facts=int(backend.scalar(_FACTS_DRIFT)),
         examples=backend.fetch_dicts(
             "SELECT * FROM timeline_drift ORDER BY shipment_id, event_sequence, problem LIMIT ?",
             [examples],
@@ -307,6 +352,31 @@ def _compare_part(
     for table in (*_SCRATCH, "timeline_drift"):
         backend.execute(f"DROP TABLE {table}")
     return part
+
+
+def _select_facts(backend: Backend, actual_range: str, actual_bounds: list[Any]) -> None:
+    """The part's KPI facts and dwell, recomputed (``expected_*``) and as the runs
+    keep them (``actual_*``), for the shipments compared."""
+    backend.execute(
+        f"CREATE OR REPLACE TEMP TABLE expected_facts AS {facts_of('expected_timeline')}"
+    )
+    backend.execute(
+        "CREATE OR REPLACE TEMP TABLE expected_dwell AS"
+        f" {dwell_of(dwell_parts('expected_timeline'))}"
+    )
+    backend.execute(
+        "CREATE OR REPLACE TEMP TABLE actual_facts AS"
+        f" SELECT s.shipment_id, {columns(FACT_COLUMNS, 's.')} FROM shipment_state AS s"
+        f" WHERE s.in_view AND {actual_range}"
+        " AND s.shipment_id IN (SELECT shipment_id FROM actual_timeline)",
+        actual_bounds,
+    )
+    backend.execute(
+        "CREATE OR REPLACE TEMP TABLE actual_dwell AS SELECT s.shipment_id, s.location_id,"
+        f" s.dwell_us FROM shipment_dwell AS s WHERE {actual_range}"
+        " AND s.shipment_id IN (SELECT shipment_id FROM actual_timeline)",
+        actual_bounds,
+    )
 
 
 def _missing_shipments(backend: Backend, seq: int, cutoff: datetime | None) -> int:
