@@ -207,6 +207,12 @@ def test_late_and_stuck_pages_read_no_timeline_row_on_postgres(
     assert "shipment_timeline" not in plan, plan
 
 
+def test_a_stuck_limit_below_one_is_a_usage_error(shipline: Shipline) -> None:
+    done = shipline("stuck", "--limit", "0")
+    assert done.returncode == 64, done.stderr
+    assert "Invalid value for '--limit'" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_shipments_list_on_the_command_line(shipline: Shipline, tmp_path: Path) -> None:
     (tmp_path / "events.ndjson").write_text("\n".join(json.dumps(r) for r in records()))
     pq.write_table(packages_table(), tmp_path / "packages.parquet")

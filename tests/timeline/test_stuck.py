@@ -169,3 +169,10 @@ def test_a_base_run_learns_the_usual_gaps_and_later_history_waits_for_the_next(
     world.base()
     # 48 h is now the usual gap after picked_up on A>B, on every lane and after any event
     assert world.stuck(NOW) == []
+
+
+def test_a_limit_below_one_is_refused_by_name(world: Pipeline) -> None:
+    from shipline.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="limit: 0 is not a positive number"):
+        world.stuck(NOW, limit=0)

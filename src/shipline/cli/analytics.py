@@ -77,7 +77,7 @@ def kpis(
 
 
 def stuck(
-    limit: Annotated[int | None, typer.Option(help="Show at most this many.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Show at most this many.")] = None,
     as_json: Json = False,
 ) -> None:
     """Open shipments silent longer than their lane and last event type usually allow

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from shipline.errors import ValidationError
 from shipline.store import Backend
 from shipline.timeline.sql import hours_from_microseconds
+from shipline.timeline.views import ON_TIME
 
 GroupBy = Literal["carrier", "lane", "location"]
 GROUPINGS: tuple[GroupBy, ...] = ("carrier", "lane", "location")
@@ -34,10 +35,7 @@ WITH facts AS (
     SELECT
         s.shipment_id,
         s.delivered_at,
-        CASE
-            WHEN s.delivered_at IS NULL OR p.promised_delivery_at IS NULL THEN NULL
-            ELSE s.delivered_at <= p.promised_delivery_at
-        END AS on_time,
+        $on_time AS on_time,
         s.exception_count,
         CASE WHEN s.delivered_at IS NOT NULL THEN $transit_us END AS transit_us,
         s.delivered_sequence IS NOT NULL AND (
@@ -84,8 +82,8 @@ LEFT JOIN dwell_figures AS d ON d.group_key = f.group_key
 )
 
 _DWELL_KEYED = (
-    "(SELECT k.group_key, d.dwell_us FROM keyed AS k"
-    " JOIN dwell AS d ON d.shipment_id = k.shipment_id) AS k"
+    "(SELECT g.group_key, d.dwell_us FROM keyed AS g"
+    " JOIN dwell AS d ON d.shipment_id = g.shipment_id) AS k"
 )
 """Every dwell row of each group's shipments."""
 
@@ -151,6 +149,7 @@ def kpi_query(by: GroupBy | None) -> str:
         transit_us="epoch_us(s.delivered_at)"
         " - epoch_us(coalesce(s.picked_up_at, s.first_event_timestamp))",
         lane=LANE,
+        on_time=ON_TIME,
         **{
             f"{figure}_hours_{p}": hours_from_microseconds(f"{alias}.{figure}_us_{p}")
             for figure, alias in (("transit", "f"), ("dwell", "d"))

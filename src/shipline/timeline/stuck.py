@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from string import Template
 from typing import Any
 
+from shipline.errors import ValidationError
 from shipline.store import Backend
 from shipline.timeline.kpis import LANE
 
@@ -202,6 +203,8 @@ def stuck_shipments(
     backend: Backend, now: datetime, min_samples: int = MIN_SAMPLES, limit: int | None = None
 ) -> list[StuckShipment]:
     """The stuck shipments as of ``now``, longest past their usual gap first."""
+    if limit is not None and limit < 1:
+        raise ValidationError(f"limit: {limit} is not a positive number of shipments")
     query, params = stuck_query(backend, now, min_samples)
     order = " ORDER BY gap_us - usual_gap_p95_us DESC, shipment_id"
     tail = "" if limit is None else " LIMIT ?"

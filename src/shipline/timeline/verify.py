@@ -87,19 +87,6 @@ _REPEATED_KEYS = " + ".join(
     for side in ("expected_timeline", "actual_timeline")
 )
 
-# A summary is one row per shipment on each side (both are grouped by it), so the
-# join on shipment_id is exact without a check.
-_SUMMARY_DRIFT = "SELECT " + " + ".join(
-    f"(SELECT count(*) FROM {mine} AS m LEFT JOIN {theirs} AS o"
-    " ON o.shipment_id = m.shipment_id WHERE o.shipment_id IS NULL OR "
-    + " OR ".join(f"m.{c} IS DISTINCT FROM o.{c}" for c in SUMMARY_COLUMNS if c != "shipment_id")
-    + ")"
-    for mine, theirs in (
-        ("expected_summary", "actual_summary"),
-        ("actual_summary", "expected_summary"),
-    )
-)
-
 
 def _keyed_drift(mine: str, theirs: str, keys: tuple[str, ...], compared: tuple[str, ...]) -> str:
     """How many rows of ``mine`` have no row of ``theirs`` with the same ``keys`` and
@@ -110,6 +97,19 @@ def _keyed_drift(mine: str, theirs: str, keys: tuple[str, ...], compared: tuple[
         f"(SELECT count(*) FROM {mine} AS m LEFT JOIN {theirs} AS o ON {joined}"
         f" WHERE o.{keys[0]} IS NULL OR {differs})"
     )
+
+
+_SUMMARY_FIGURES = tuple(c for c in SUMMARY_COLUMNS if c != "shipment_id")
+
+# A summary is one row per shipment on each side (both are grouped by it), so the
+# join on shipment_id is exact without a check.
+_SUMMARY_DRIFT = "SELECT " + " + ".join(
+    _keyed_drift(mine, theirs, ("shipment_id",), _SUMMARY_FIGURES)
+    for mine, theirs in (
+        ("expected_summary", "actual_summary"),
+        ("actual_summary", "expected_summary"),
+    )
+)
 
 
 # The KPI facts the runs keep (timeline.facts) against the recompute's, both ways.

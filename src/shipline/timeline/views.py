@@ -35,6 +35,13 @@ FROM current_rows AS r
 LEFT JOIN locations AS l ON l.location_id = r.location_id
 """
 
+ON_TIME = (
+    "CASE WHEN s.delivered_at IS NULL OR p.promised_delivery_at IS NULL THEN NULL"
+    " ELSE s.delivered_at <= p.promised_delivery_at END"
+)
+"""Whether shipment ``s`` (with its first ``delivered_at``) was delivered by the time
+its package ``p`` promised; NULL without either."""
+
 _SUMMARY = Template(
     """
 WITH per_shipment AS (
@@ -58,10 +65,7 @@ WITH per_shipment AS (
 SELECT
     s.*,
     p.promised_delivery_at,
-    CASE
-        WHEN s.delivered_at IS NULL OR p.promised_delivery_at IS NULL THEN NULL
-        ELSE s.delivered_at <= p.promised_delivery_at
-    END AS on_time,
+    $on_time AS on_time,
     CASE
         WHEN s.delivered_at IS NULL OR p.promised_delivery_at IS NULL THEN NULL
         WHEN s.delivered_at <= p.promised_delivery_at THEN CAST(0 AS DECIMAL(18, 6))
@@ -103,6 +107,7 @@ def summary_rows(timeline: str) -> str:
     """SELECT of ``shipment_summary`` rows computed from a timeline relation."""
     return _SUMMARY.substitute(
         timeline=timeline,
+        on_time=ON_TIME,
         delay_hours=hours_between("p.promised_delivery_at", "s.delivered_at"),
     )
 
