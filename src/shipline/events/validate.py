@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from string import Template
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from shipline.errors import ConfigError
@@ -82,8 +83,8 @@ ACCEPTED_SCHEMA = pa.schema(
     ]
 )
 
-_VALIDATE_SQL = Template("""
-WITH raw AS (
+_CHECKS_SQL = Template("""
+raw AS (
     SELECT
         record_index, payload, shape_errors, line_number,
         CAST(shipment_id AS VARCHAR) AS shipment_id,
@@ -101,6 +102,7 @@ WITH raw AS (
         CAST(estimates AS VARCHAR) AS estimates_json,
         CAST("references" AS VARCHAR) AS references_json
     FROM raw_events
+    $only
 ),
 resolved AS (
     SELECT
@@ -250,11 +252,13 @@ checked AS (
         ) IS NULL AS ok
     FROM field_errors
 )
-SELECT * FROM checked
 """)
+"""Every record's normalised fields, each field's error (or NULL), and ``ok``: the
+common table expressions the accepted and the rejected records are selected from.
+``$only`` narrows the records checked."""
 
 _ACCEPTED_SQL = """
-WITH normalised AS (
+normalised AS (
     SELECT
         record_index, shipment_id, event_timestamp, event_type,
         coalesce(given_status, default_status.status) AS status,
@@ -303,7 +307,7 @@ FROM normalised
 """
 
 _REJECTED_SQL = """
-WITH rejected AS (
+rejected AS (
     -- Messages are assembled only for refused records: most records pass.
     SELECT
         *,
@@ -424,7 +428,38 @@ def validate(
     raw = _complete(raw)
     con = _connection(event_type_aliases or {}, status_aliases or {})
     typed = pa.types.is_timestamp(raw.schema.field("event_timestamp").type)
-    sql = _VALIDATE_SQL.substitute(
+    bounds = list(timestamp_range)
+    con.register("raw_events", raw)
+    try:
+        accepted = (
+            con.sql(f"WITH {_checks(typed)}, {_ACCEPTED_SQL}", params=bounds)
+            .to_arrow_table()
+            .cast(ACCEPTED_SCHEMA)
+        )
+        rows: list[tuple[object, ...]] = []
+        if accepted.num_rows < raw.num_rows:
+            # Most records pass, so the checks run once over all of them and again
+            # only over those that did not: their messages are assembled then.
+            con.register("accepted_indexes", accepted.select(["record_index"]))
+            only = "WHERE record_index NOT IN (SELECT record_index FROM accepted_indexes)"
+            sql = f"WITH {_checks(typed, only)}, {_REJECTED_SQL}"
+            rows = con.execute(sql, bounds).fetchall()
+            con.unregister("accepted_indexes")
+    finally:
+        con.unregister("raw_events")
+    return ValidatedBatch(
+        accepted=accepted,
+        rejected=[
+            Rejection(int(index), str(payload), list(errors), line)
+            for index, payload, errors, line in rows
+        ],
+    )
+
+
+def _checks(typed: bool, only: str = "") -> str:
+    """The checks for a batch whose ``event_timestamp`` is text or, when ``typed``,
+    already an instant; ``only`` is a WHERE clause over the raw records."""
+    return _CHECKS_SQL.substitute(
         timestamp_text="CAST(NULL AS VARCHAR)" if typed else "CAST(event_timestamp AS VARCHAR)",
         timestamp_value=(
             "CAST(event_timestamp AS TIMESTAMPTZ)" if typed else "CAST(NULL AS TIMESTAMPTZ)"
@@ -434,21 +469,7 @@ def validate(
         timestamp_pattern=TIMESTAMP_PATTERN,
         kind_pattern=KIND_PATTERN,
         offset_pattern=_OFFSET_AT_END,
-    )
-    con.register("raw_events", raw)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {sql}", list(timestamp_range))
-        accepted = con.sql(_ACCEPTED_SQL).to_arrow_table().cast(ACCEPTED_SCHEMA)
-        rows = con.execute(_REJECTED_SQL).fetchall()
-    finally:
-        con.execute("DROP TABLE IF EXISTS checked")
-        con.unregister("raw_events")
-    return ValidatedBatch(
-        accepted=accepted,
-        rejected=[
-            Rejection(int(index), str(payload), list(errors), line)
-            for index, payload, errors, line in rows
-        ],
+        only=only,
     )
 
 
@@ -506,7 +527,7 @@ def _complete(raw: pa.Table) -> pa.Table:
         if name not in raw.column_names:
             raw = raw.append_column(name, pa.nulls(n, pa.string()))
     if "record_index" not in raw.column_names:
-        raw = raw.append_column("record_index", pa.array(range(n), pa.int64()))
+        raw = raw.append_column("record_index", pa.array(np.arange(n, dtype=np.int64)))
     if "payload" not in raw.column_names:
         raw = raw.append_column("payload", pa.nulls(n, pa.string()))
     if "shape_errors" not in raw.column_names:

@@ -45,7 +45,11 @@ stored_ids AS (
 stored_copies AS (SELECT DISTINCT event_id, content_hash FROM stored),
 -- The classification keeps the key columns only; the insert and the conflicts join
 -- the rows back by record_index: windows and a table over whole rows copy and sort
--- their payloads as well.
+-- their payloads as well. Most batches repeat no event id, so only the records of
+-- an id the batch repeats are windowed; every other record has nothing earlier.
+repeated AS (
+    SELECT event_id FROM incoming_events GROUP BY event_id HAVING count(*) > 1
+),
 earlier AS (
     SELECT
         i.record_index, i.event_id, i.content_hash, i.revision, i.retracted,
@@ -57,10 +61,17 @@ earlier AS (
             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
         ) AS earlier_copies
     FROM incoming_events AS i
+    WHERE i.event_id IN (SELECT event_id FROM repeated)
     WINDOW earlier_rows AS (
         PARTITION BY i.event_id ORDER BY i.record_index
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
     )
+    UNION ALL
+    SELECT
+        i.record_index, i.event_id, i.content_hash, i.revision, i.retracted,
+        NULL, NULL, 0
+    FROM incoming_events AS i
+    WHERE i.event_id NOT IN (SELECT event_id FROM repeated)
 )
 SELECT
     r.record_index, r.event_id, r.retracted,
