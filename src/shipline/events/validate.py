@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from string import Template
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -436,7 +437,7 @@ def validate(
             .to_arrow_table()
             .cast(ACCEPTED_SCHEMA)
         )
-        rows: list[tuple[object, ...]] = []
+        rows: list[Any] = []
         if accepted.num_rows < raw.num_rows:
             # Most records pass, so the checks run once over all of them and again
             # only over those that did not: their messages are assembled then.
