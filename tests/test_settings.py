@@ -107,6 +107,18 @@ def test_duckdbs_memory_is_capped_by_the_setting(config: Path, tmp_path: Path) -
         assert pipeline.backend.scalar("SELECT current_setting('memory_limit')") == "953.6 MiB"
 
 
+def test_duckdbs_memory_is_capped_at_3_gib_unless_set(config: Path, tmp_path: Path) -> None:
+    """Left to itself DuckDB may take 80% of a large machine for its cache."""
+    from shipline.pipeline import Pipeline
+    from shipline.store.duckdb import default_memory_limit
+
+    if default_memory_limit() is None:
+        pytest.skip("on this machine DuckDB's own default is under 3 GiB, and is kept")
+    config.write_text(f'database = "{tmp_path / "default.duckdb"}"\n')
+    with Pipeline(load_settings()) as pipeline:
+        assert pipeline.backend.scalar("SELECT current_setting('memory_limit')") == "3.0 GiB"
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
     [("lots", "is not a size"), ("0MB", "is outside"), ("99999999TB", "is outside")],

@@ -109,9 +109,10 @@ class Settings(BaseSettings):
     """The end of the accepted ``event_timestamp`` range (exclusive)."""
     duckdb_memory_limit: str | None = None
     """How much memory DuckDB may use (``"3GB"``, ``"3GiB"``); past it, it spills to a
-    folder beside the database. Unset, DuckDB takes up to 80% of the machine's memory,
-    most of it as a cache of the tables it read: ``verify --all`` of 10M events peaked
-    at 7.7 GiB in 31 s, and at 3.1 GiB in 39 s with "3GB"."""
+    folder beside the database. Unset, 3 GiB (or DuckDB's own default, 80% of the
+    machine's memory, where that is less): left to itself on a large machine, DuckDB
+    fills most of it with a cache of the tables it read (``verify --all`` of 10M events
+    peaked at 7.8 GiB), and under 3 GiB it takes as long."""
     verify_max_pending_seconds: float = Field(default=300, gt=0)
     """``verify`` fails as stuck when an accepted event has waited longer than this
     for a timeline run (or when any shipment is held)."""

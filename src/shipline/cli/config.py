@@ -37,7 +37,7 @@ STARTER = """\
 # retention_days = 730              # a shipment leaves the store whole after two years
 # alerts_file = "alerts.yaml"       # the rules of `shipline alerts check` and the server
 # verify_max_pending_seconds = 300  # `verify` fails as stuck when events wait longer
-# duckdb_memory_limit = "3GB"       # cap DuckDB's memory (default 80% of RAM); it spills past it
+# duckdb_memory_limit = "3GiB"      # cap DuckDB's memory (default 3 GiB); it spills past it
 
 # [sources.x12]                     # the zone of a source's local times (no offset)
 # timezone = "America/Chicago"
