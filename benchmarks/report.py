@@ -108,6 +108,7 @@ peak_kib = next(line.split()[1] for line in status.splitlines() if line.startswi
 print(int(peak_kib) / 1024, seconds)
 """
 
+
 def alone(database: str, action: str) -> tuple[float, float]:
     """The peak MiB and the seconds of ``action`` (base or verify --all) in a process
     of its own, so that nothing else this process did counts."""
