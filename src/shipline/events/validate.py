@@ -432,21 +432,23 @@ def validate(
     bounds = list(timestamp_range)
     con.register("raw_events", raw)
     try:
-        accepted = (
-            con.sql(f"WITH {_checks(typed)}, {_ACCEPTED_SQL}", params=bounds)
-            .to_arrow_table()
-            .cast(ACCEPTED_SCHEMA)
+        # A statement run through execute is parsed and bound once; a relation over
+        # it (con.sql) twice, and its text tokenized in Python: 10 ms of a small batch.
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE accepted_events AS"
+            f" WITH {_checks(typed)}, {_ACCEPTED_SQL}",
+            bounds,
         )
+        accepted = con.sql("SELECT * FROM accepted_events").to_arrow_table().cast(ACCEPTED_SCHEMA)
         rows: list[Any] = []
         if accepted.num_rows < raw.num_rows:
             # Most records pass, so the checks run once over all of them and again
             # only over those that did not: their messages are assembled then.
-            con.register("accepted_indexes", accepted.select(["record_index"]))
-            only = "WHERE record_index NOT IN (SELECT record_index FROM accepted_indexes)"
+            only = "WHERE record_index NOT IN (SELECT record_index FROM accepted_events)"
             sql = f"WITH {_checks(typed, only)}, {_REJECTED_SQL}"
             rows = con.execute(sql, bounds).fetchall()
-            con.unregister("accepted_indexes")
     finally:
+        con.execute("DROP TABLE IF EXISTS accepted_events")
         con.unregister("raw_events")
     return ValidatedBatch(
         accepted=accepted,
