@@ -7,6 +7,7 @@ store is append-only, so the tests write them as that version did.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,11 +15,14 @@ import pytest
 from shipline.errors import BackendError, NotFoundError
 from shipline.pipeline import Pipeline
 
+YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
+"""The day of the events here: recent, so a base run of today keeps their shipments."""
+
 
 def event(shipment_id: str, hour: int, event_type: str = "in_transit") -> dict[str, Any]:
     return {
         "shipment_id": shipment_id,
-        "event_timestamp": f"2026-11-23T{hour:02d}:00:00Z",
+        "event_timestamp": f"{YESTERDAY}T{hour:02d}:00:00Z",
         "event_type": event_type,
     }
 

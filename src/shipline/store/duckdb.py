@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -23,7 +24,14 @@ MAGIC_OFFSET = 8
 
 
 class DuckDBBackend(Backend):
-    """A DuckDB file. Calls are serialised by a lock: one connection, one writer."""
+    """A DuckDB file. Writes are serialised by a lock: one connection, one writer.
+
+    A query (SELECT) that finds the lock held by another thread does not wait for
+    it: it reads the last committed state through its thread's own connection to
+    the same database, so a point query is not stuck behind a 30 s base run. Names
+    that belong to the writer's connection (temporary tables, registered Arrow
+    tables) are not there; such a query waits for the lock after all.
+    """
 
     DIALECT = "duckdb"
     NESTED_TYPES = True
@@ -52,6 +60,9 @@ class DuckDBBackend(Backend):
         self._con.execute("SET enable_progress_bar = false")
         self._lock = threading.RLock()
         self._depth = 0
+        self._readers = threading.local()
+        self._readers_lock = threading.Lock()
+        self._reader_connections: list[duckdb.DuckDBPyConnection] = []
 
     def execute(self, sql: str, params: Params = None) -> None:
         with self._lock, _translate_errors():
@@ -63,18 +74,52 @@ class DuckDBBackend(Backend):
             return int(row[0]) if row else 0
 
     def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
-        with self._lock, _translate_errors():
-            return self._con.execute(sql, params).fetchall()
+        return self._query(sql, lambda con: con.execute(sql, params).fetchall())
 
     def fetch_arrow(self, sql: str, params: Params = None) -> pa.Table:
-        with self._lock, _translate_errors():
-            return self._con.sql(sql, params=params).to_arrow_table()
+        return self._query(sql, lambda con: con.sql(sql, params=params).to_arrow_table())
 
     def fetch_dicts(self, sql: str, params: Params = None) -> list[dict[str, Any]]:
-        with self._lock, _translate_errors():
-            cursor = self._con.execute(sql, params)
+        def rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+            cursor = con.execute(sql, params)
             names = [column[0] for column in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        return self._query(sql, rows)
+
+    def _query(self, sql: str, read: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """``read`` on the writer's connection when the lock is free (or this thread's);
+        a query that would wait for another thread's transaction reads beside it."""
+        if self._lock.acquire(blocking=False):
+            try:
+                with _translate_errors():
+                    return read(self._con)
+            finally:
+                self._lock.release()
+        if _QUERY.match(sql):
+            try:
+                with _translate_errors():
+                    return read(self._reader())
+            except BackendError as error:
+                if not isinstance(error.__cause__, duckdb.CatalogException):
+                    raise
+        with self._lock, _translate_errors():
+            return read(self._con)
+
+    def _reader(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own connection to the database, for queries beside a writer."""
+        reader: duckdb.DuckDBPyConnection | None = getattr(self._readers, "connection", None)
+        if reader is None:
+            # A cursor is a new connection to the same database; making one does not
+            # wait for the writer's statement.
+            with self._readers_lock:
+                reader = self._con.cursor()
+                self._reader_connections.append(reader)
+            reader.execute("SET TimeZone = 'UTC'")
+            # An unknown name must not be looked up among the caller's Python variables.
+            reader.execute("SET python_enable_replacements = false")
+            self._readers.connection = reader
+        return reader
 
     def select_rows_of(self, table: str, key: str, scope: str, into: str) -> None:
         """``Backend.select_rows_of`` by ``rowid``: DuckDB finds rows by scanning, so
@@ -127,8 +172,16 @@ class DuckDBBackend(Backend):
                 self._con.execute("COMMIT")
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._readers_lock:
+            for reader in self._reader_connections:
+                reader.close()
             self._con.close()
+
+
+_QUERY = re.compile(r"\s*(/\*.*?\*/\s*|--[^\n]*\s*)*(SELECT|WITH)\b", re.IGNORECASE | re.DOTALL)
+"""A statement that only reads: what may run beside the writer."""
+
+T = TypeVar("T")
 
 
 def is_new_database(path: str) -> bool:
