@@ -12,7 +12,9 @@ import pyarrow as pa
 from shipline.store.duckdb import DuckDBBackend
 
 
-def _holding_a_transaction(backend: DuckDBBackend, inside: threading.Event, done: threading.Event):
+def _holding_a_transaction(
+    backend: DuckDBBackend, inside: threading.Event, done: threading.Event
+) -> threading.Thread:
     def hold() -> None:
         with backend.transaction():
             backend.execute("INSERT INTO t VALUES (2)")
@@ -56,6 +58,8 @@ def test_a_query_of_the_writers_own_tables_waits_for_the_writer(tmp_path: Path) 
     writer.start()
     assert inside.wait(10)
     threading.Timer(0.3, done.set).start()
+    started = time.monotonic()
     assert backend.fetchall("SELECT n FROM incoming") == [(7,)]
+    assert time.monotonic() - started >= 0.2  # it waited for the writer's commit
     writer.join()
     backend.close()

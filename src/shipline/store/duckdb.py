@@ -229,8 +229,8 @@ def default_memory_limit() -> str | None:
     try:
         machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return f"{DEFAULT_MEMORY_LIMIT_BYTES // 1024**2}MiB"
-    if machine * 0.8 <= DEFAULT_MEMORY_LIMIT_BYTES:
+        machine = None  # unknown: the cap is the safer guess
+    if machine is not None and machine * 0.8 <= DEFAULT_MEMORY_LIMIT_BYTES:
         return None
     return f"{DEFAULT_MEMORY_LIMIT_BYTES // 1024**2}MiB"
 
