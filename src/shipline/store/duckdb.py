@@ -141,6 +141,48 @@ class DuckDBBackend(Backend):
         """``Backend.delete_rows_of`` by the rowids ``select_rows_of`` kept."""
         self.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT source_rowid FROM {selected})")
 
+    def replace_rows_of(
+        self, table: str, key: str, replaced: str | None, rows: str, params: Params = None
+    ) -> None:
+        """``Backend.replace_rows_of`` by writing the table anew and swapping it in.
+
+        DuckDB updates an index at commit row by row: a base that deleted and
+        re-inserted 10M indexed rows took 90 s to commit, against 3 s to index the
+        rows afresh. So the rows kept and the new ones go into a new table of the
+        same definition, which takes the old one's name and its indexes, all in the
+        caller's transaction. Readers beside it keep the old table until it commits.
+        """
+        with self._lock:
+            created, indexes = self._definition(table)
+            fresh = f"{table}__rewritten"
+            self.execute(created.replace(f"CREATE TABLE {table}(", f"CREATE TABLE {fresh}(", 1))
+            if replaced is not None:
+                self.execute(
+                    f"INSERT INTO {fresh} SELECT * FROM {table} AS kept WHERE NOT EXISTS"
+                    f" (SELECT 1 FROM ({replaced}) AS r WHERE r.{key} = kept.{key})"
+                )
+            self.execute(f"INSERT INTO {fresh} {rows}", params)
+            self.execute(f"DROP TABLE {table}")
+            self.execute(f"ALTER TABLE {fresh} RENAME TO {table}")
+            for index in indexes:
+                self.execute(index)
+
+    def _definition(self, table: str) -> tuple[str, list[str]]:
+        """The CREATE TABLE of one of the database's own tables, and its CREATE INDEXes."""
+        found = self.fetchone(
+            "SELECT sql FROM duckdb_tables() WHERE table_name = ? AND NOT temporary"
+            " AND database_name = current_database() AND schema_name = current_schema()",
+            [table],
+        )
+        if found is None or not str(found[0]).startswith(f"CREATE TABLE {table}("):
+            raise BackendError(f"cannot rewrite table {table!r}: its definition was not found")
+        indexes = self.fetchall(
+            "SELECT sql FROM duckdb_indexes() WHERE table_name = ? AND NOT is_primary"
+            " AND database_name = current_database() AND schema_name = current_schema()",
+            [table],
+        )
+        return str(found[0]), [str(row[0]) for row in indexes]
+
     def register(self, name: str, table: pa.Table) -> None:
         with self._lock:
             self._con.register(name, table)

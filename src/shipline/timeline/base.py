@@ -166,10 +166,11 @@ def _run(
             backend.execute("DELETE FROM shipment_state")
         backend.execute(_CHANGED, [since, upto, since, upto])
         backend.execute(_SCOPE, [upto, upto, rebuild, cutoff])
-        backend.execute(_deleting("shipment_timeline_base", rebuild))
-        backend.execute(
-            f"INSERT INTO shipment_timeline_base SELECT {columns(TIMELINE_COLUMNS)},"
-            f" current_timestamp, 'daily_base'"
+        backend.replace_rows_of(
+            "shipment_timeline_base",
+            "shipment_id",
+            None if rebuild else _REPLACED,
+            f"SELECT {columns(TIMELINE_COLUMNS)}, current_timestamp, 'daily_base'"
             f" FROM ({timeline_rows(whole_shipments('base_scope'))}) AS computed",
             [upto, upto],
         )

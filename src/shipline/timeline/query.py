@@ -28,8 +28,14 @@ def shipment_summary(backend: Backend, shipment_id: str) -> dict[str, Any] | Non
 
 def shipments_named(backend: Backend, name: str) -> list[str]:
     """The shipments ``name`` finds: the shipment of that id if there is one, else
-    every shipment with a reference of that name (booking, container, ...)."""
-    if backend.fetchone("SELECT 1 FROM shipment_state WHERE shipment_id = ?", [name]):
+    every shipment with a reference of that name (booking, container, ...).
+
+    A shipment with base rows is a shipment id; asking the base first is one
+    indexed read, where ``shipment_state`` (read next) is scanned.
+    """
+    if backend.fetchone(
+        "SELECT 1 FROM shipment_timeline_base WHERE shipment_id = ? LIMIT 1", [name]
+    ) or backend.fetchone("SELECT 1 FROM shipment_state WHERE shipment_id = ?", [name]):
         return [name]
     rows = backend.fetchall(
         "SELECT DISTINCT shipment_id FROM shipment_references WHERE reference = ? ORDER BY 1",
