@@ -98,3 +98,24 @@ def test_a_reader_beside_the_rewrite_sees_the_old_rows_until_it_commits(tmp_path
         writer.join()
     assert backend.fetchall("SELECT n FROM rows_by_key WHERE k = 'a'") == [(2,)]
     backend.close()
+
+
+def test_a_few_rows_of_a_large_indexed_table_are_replaced_in_place(tmp_path: Path) -> None:
+    backend = DuckDBBackend(str(tmp_path / "rewrite.duckdb"))
+    backend.execute("CREATE TABLE rows_by_key (k VARCHAR NOT NULL, n INTEGER NOT NULL)")
+    backend.execute("CREATE INDEX rows_by_key_k ON rows_by_key (k)")
+    backend.execute("INSERT INTO rows_by_key SELECT 'k' || i, i FROM range(1000) AS r(i)")
+    with backend.transaction():
+        backend.replace_rows_of(
+            "rows_by_key", "k", "SELECT 'k7' AS k", "SELECT 'k7', -7 UNION ALL SELECT 'new', 1"
+        )
+    assert backend.fetchall("SELECT n FROM rows_by_key WHERE k IN ('k7', 'new') ORDER BY n") == [
+        (-7,),
+        (1,),
+    ]
+    assert backend.scalar("SELECT count(*) FROM rows_by_key") == 1001
+    assert backend.fetchall("SELECT table_name FROM duckdb_tables()") == [("rows_by_key",)]
+    assert backend.fetchall(
+        "SELECT index_name FROM duckdb_indexes() WHERE table_name = 'rows_by_key'"
+    ) == [("rows_by_key_k",)]
+    backend.close()

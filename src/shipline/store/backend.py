@@ -125,7 +125,8 @@ class Backend(ABC):
         self, table: str, key: str, replaced: str | None, rows: str, params: Params = None
     ) -> None:
         """Replace the rows of ``table`` whose ``key`` is among ``replaced``'s (a query
-        of keys; None: every row) by ``rows`` (a query of whole rows, with ``params``).
+        of keys; None: every row) by ``rows`` (a query of whole rows, with ``params``,
+        that does not read ``table``).
 
         Here a delete and an insert, which the engine's indexes follow row by row; an
         engine whose indexes are costly to update in bulk rewrites the table instead.
