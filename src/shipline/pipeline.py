@@ -351,6 +351,9 @@ class Pipeline:
     def timeline(self, shipment_id: str) -> list[dict[str, Any]]:
         """A shipment's timeline, by its id or any reference; NotFoundError if it is not
         in the view."""
+        rows = shipment_timeline(self.backend, shipment_id)
+        if rows:  # a shipment id (rows in the view): the usual case, in one read
+            return rows
         found = self.shipment_id(shipment_id)
         rows = shipment_timeline(self.backend, found)
         if not rows:

@@ -56,6 +56,18 @@ def test_any_reference_finds_the_shipment(pipeline: Pipeline) -> None:
     }
 
 
+def test_a_shipment_id_names_its_shipment_before_any_reference_of_that_name(
+    pipeline: Pipeline,
+) -> None:
+    named_like_it = {**EVENT, "references": [{"type": "booking", "reference": "SHP-2"}]}
+    its_own = {**EVENT, "shipment_id": "SHP-2", "event_type": "picked_up", "references": []}
+    pipeline.ingest_records([named_like_it, its_own], "dcsa")
+    for run in (pipeline.incremental, pipeline.base):
+        run()
+        assert [row["event_type"] for row in pipeline.timeline("SHP-2")] == ["picked_up"]
+        assert pipeline.summary("SHP-2")["shipment_id"] == "SHP-2"
+
+
 def test_a_reference_of_two_shipments_asks_for_the_shipment_id(pipeline: Pipeline) -> None:
     other = {**EVENT, "shipment_id": "SHP-2", "references": [EVENT["references"][1]]}
     pipeline.ingest_records([EVENT, other], "dcsa")
