@@ -355,7 +355,7 @@ class Pipeline:
         if rows:  # a shipment id (rows in the view): the usual case, in one read
             return rows
         found = self.shipment_id(shipment_id)
-        rows = shipment_timeline(self.backend, found)
+        rows = shipment_timeline(self.backend, found) if found != shipment_id else []
         if not rows:
             raise NotFoundError(
                 f"shipment {shipment_id!r} is not in the timeline view:"

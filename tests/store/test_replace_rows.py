@@ -52,6 +52,11 @@ def test_replacing_every_row_leaves_only_the_new_ones(backend: Backend) -> None:
     assert _rows(backend) == [("d", 5)]
 
 
+def test_replacing_by_no_rows_deletes_the_replaced_keys_rows(backend: Backend) -> None:
+    backend.replace_rows_of("rows_by_key", "k", "SELECT k AS gone FROM replaced_keys", None)
+    assert _rows(backend) == [("b", 3), ("c", 4)]
+
+
 def test_a_failed_transaction_leaves_the_table_as_it_was(backend: Backend) -> None:
     with pytest.raises(BackendError), backend.transaction():
         backend.replace_rows_of("rows_by_key", "k", None, "SELECT 'd', 5")
@@ -118,4 +123,17 @@ def test_a_few_rows_of_a_large_indexed_table_are_replaced_in_place(tmp_path: Pat
     assert backend.fetchall(
         "SELECT index_name FROM duckdb_indexes() WHERE table_name = 'rows_by_key'"
     ) == [("rows_by_key_k",)]
+    backend.close()
+
+
+def test_a_failed_rewrite_outside_a_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
+    backend = DuckDBBackend(str(tmp_path / "rewrite.duckdb"))
+    backend.execute("CREATE TABLE rows_by_key (k VARCHAR NOT NULL, n INTEGER NOT NULL)")
+    backend.execute("CREATE INDEX rows_by_key_k ON rows_by_key (k)")
+    backend.execute("INSERT INTO rows_by_key VALUES ('a', 1)")
+    with pytest.raises(BackendError, match="NOT NULL"):
+        backend.replace_rows_of("rows_by_key", "k", None, "SELECT 'b', NULL")
+    backend.replace_rows_of("rows_by_key", "k", None, "SELECT 'b', 2")
+    assert backend.fetchall("SELECT k, n FROM rows_by_key") == [("b", 2)]
+    assert backend.fetchall("SELECT table_name FROM duckdb_tables()") == [("rows_by_key",)]
     backend.close()

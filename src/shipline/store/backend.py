@@ -122,18 +122,19 @@ class Backend(ABC):
         self.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {scope})")
 
     def replace_rows_of(
-        self, table: str, key: str, replaced: str | None, rows: str, params: Params = None
+        self, table: str, key: str, replaced: str | None, rows: str | None, params: Params = None
     ) -> None:
         """Replace the rows of ``table`` whose ``key`` is among ``replaced``'s (a query
         of keys; None: every row) by ``rows`` (a query of whole rows, with ``params``,
-        that does not read ``table``).
+        that does not read ``table``; None: no rows, a delete).
 
         Here a delete and an insert, which the engine's indexes follow row by row; an
         engine whose indexes are costly to update in bulk rewrites the table instead.
         """
         where = "" if replaced is None else f" WHERE {key} IN ({replaced})"
         self.execute(f"DELETE FROM {table}{where}")
-        self.execute(f"INSERT INTO {table} {rows}", params)
+        if rows is not None:
+            self.execute(f"INSERT INTO {table} {rows}", params)
 
     def columns_of(self, table: str) -> list[str]:
         """The column names of a table, in order."""

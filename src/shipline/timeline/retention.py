@@ -68,9 +68,8 @@ def apply_retention(
             backend.execute("DELETE FROM audit_log WHERE occurred_at < ?", [cutoff])
         if not dry_run and shipments:
             for table in SHIPMENT_TABLES:
-                backend.execute(
-                    f"DELETE FROM {table}"
-                    " WHERE shipment_id IN (SELECT shipment_id FROM expired_shipments)"
+                backend.replace_rows_of(
+                    table, "shipment_id", "SELECT shipment_id FROM expired_shipments", None
                 )
             checkpoint = read_checkpoint(backend)
             write_checkpoint(

@@ -6,3 +6,6 @@
 -- index is built once per base instead of updated row by row at its commit.
 CREATE INDEX IF NOT EXISTS shipment_timeline_base_by_shipment
     ON shipment_timeline_base (shipment_id);
+-- DuckDB refuses to alter a table with an index (rename or drop a column, change
+-- NOT NULL; ADD COLUMN works): a later migration that does must drop the index
+-- first and create it again after.
