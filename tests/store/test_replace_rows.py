@@ -32,6 +32,21 @@ def _rows(backend: Backend) -> list[tuple[object, ...]]:
     return backend.fetchall("SELECT k, n FROM rows_by_key ORDER BY k, n")
 
 
+def _indexed_table(tmp_path: Path) -> DuckDBBackend:
+    """A DuckDB file with an empty ``rows_by_key`` indexed by ``k``."""
+    backend = DuckDBBackend(str(tmp_path / "rewrite.duckdb"))
+    backend.execute("CREATE TABLE rows_by_key (k VARCHAR NOT NULL, n INTEGER NOT NULL)")
+    backend.execute("CREATE INDEX rows_by_key_k ON rows_by_key (k)")
+    return backend
+
+
+def _table_oid(backend: Backend) -> int:
+    """The catalog's id of ``rows_by_key``: a rewrite makes a new table."""
+    return int(
+        backend.scalar("SELECT table_oid FROM duckdb_tables() WHERE table_name = 'rows_by_key'")
+    )
+
+
 def test_the_replaced_keys_rows_give_way_to_the_new_ones_and_the_rest_stay(
     backend: Backend,
 ) -> None:
@@ -65,12 +80,12 @@ def test_a_failed_transaction_leaves_the_table_as_it_was(backend: Backend) -> No
 
 
 def test_the_rewritten_table_keeps_its_constraints_and_indexes(tmp_path: Path) -> None:
-    backend = DuckDBBackend(str(tmp_path / "rewrite.duckdb"))
-    backend.execute("CREATE TABLE rows_by_key (k VARCHAR NOT NULL, n INTEGER NOT NULL)")
-    backend.execute("CREATE INDEX rows_by_key_k ON rows_by_key (k)")
+    backend = _indexed_table(tmp_path)
     backend.execute("INSERT INTO rows_by_key VALUES ('a', 1)")
+    before = _table_oid(backend)
     with backend.transaction():
         backend.replace_rows_of("rows_by_key", "k", None, "SELECT 'b', 2")
+    assert _table_oid(backend) != before  # written anew
     assert backend.fetchall(
         "SELECT index_name FROM duckdb_indexes() WHERE table_name = 'rows_by_key'"
     ) == [("rows_by_key_k",)]
@@ -81,9 +96,7 @@ def test_the_rewritten_table_keeps_its_constraints_and_indexes(tmp_path: Path) -
 
 
 def test_a_reader_beside_the_rewrite_sees_the_old_rows_until_it_commits(tmp_path: Path) -> None:
-    backend = DuckDBBackend(str(tmp_path / "rewrite.duckdb"))
-    backend.execute("CREATE TABLE rows_by_key (k VARCHAR NOT NULL, n INTEGER NOT NULL)")
-    backend.execute("CREATE INDEX rows_by_key_k ON rows_by_key (k)")
+    backend = _indexed_table(tmp_path)
     backend.execute("INSERT INTO rows_by_key VALUES ('a', 1)")
     rewritten, read = threading.Event(), threading.Event()
 
@@ -106,10 +119,9 @@ def test_a_reader_beside_the_rewrite_sees_the_old_rows_until_it_commits(tmp_path
 
 
 def test_a_few_rows_of_a_large_indexed_table_are_replaced_in_place(tmp_path: Path) -> None:
-    backend = DuckDBBackend(str(tmp_path / "rewrite.duckdb"))
-    backend.execute("CREATE TABLE rows_by_key (k VARCHAR NOT NULL, n INTEGER NOT NULL)")
-    backend.execute("CREATE INDEX rows_by_key_k ON rows_by_key (k)")
+    backend = _indexed_table(tmp_path)
     backend.execute("INSERT INTO rows_by_key SELECT 'k' || i, i FROM range(1000) AS r(i)")
+    before = _table_oid(backend)
     with backend.transaction():
         backend.replace_rows_of(
             "rows_by_key", "k", "SELECT 'k7' AS k", "SELECT 'k7', -7 UNION ALL SELECT 'new', 1"
@@ -119,6 +131,7 @@ def test_a_few_rows_of_a_large_indexed_table_are_replaced_in_place(tmp_path: Pat
         (1,),
     ]
     assert backend.scalar("SELECT count(*) FROM rows_by_key") == 1001
+    assert _table_oid(backend) == before  # the same table, not a rewrite
     assert backend.fetchall("SELECT table_name FROM duckdb_tables()") == [("rows_by_key",)]
     assert backend.fetchall(
         "SELECT index_name FROM duckdb_indexes() WHERE table_name = 'rows_by_key'"
@@ -127,9 +140,7 @@ def test_a_few_rows_of_a_large_indexed_table_are_replaced_in_place(tmp_path: Pat
 
 
 def test_a_failed_rewrite_outside_a_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
-    backend = DuckDBBackend(str(tmp_path / "rewrite.duckdb"))
-    backend.execute("CREATE TABLE rows_by_key (k VARCHAR NOT NULL, n INTEGER NOT NULL)")
-    backend.execute("CREATE INDEX rows_by_key_k ON rows_by_key (k)")
+    backend = _indexed_table(tmp_path)
     backend.execute("INSERT INTO rows_by_key VALUES ('a', 1)")
     with pytest.raises(BackendError, match="NOT NULL"):
         backend.replace_rows_of("rows_by_key", "k", None, "SELECT 'b', NULL")
